@@ -1,0 +1,1 @@
+"""Extract: sentences, indicators, ATT&CK techniques, entities and claims, each with evidence."""
