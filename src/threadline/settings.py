@@ -46,6 +46,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
             "Largest response body a URL fetch accepts, in bytes."),
     Setting("max_input_bytes", "THREADLINE_MAX_INPUT_BYTES", str(200 * 1024 * 1024),
             "Largest local file accepted for ingestion, in bytes."),
+    Setting("max_html_bytes", "THREADLINE_MAX_HTML_BYTES", str(20 * 1024 * 1024),
+            "Largest HTML page (scripts and styles removed) given to main-text extraction, in bytes."),
 )
 
 _BY_NAME: Final[dict[str, Setting]] = {s.name: s for s in SETTINGS}

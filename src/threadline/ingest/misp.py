@@ -1,0 +1,101 @@
+"""MISP event JSON imported as knowledge (pymisp): the event, its attributes, objects and galaxy clusters."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from threadline.errors import InputError
+from threadline.ingest.source import read_source
+from threadline.ingest.stix import canonical_hash, load_json
+from threadline.store import ImportResult, KnowledgeItem, Store
+
+
+def _events(obj: Any, where: str) -> list[dict[str, Any]]:
+    """Events of a MISP export: ``{"Event": {...}}``, ``{"response": [{"Event": ...}]}``, a list, or a bare event."""
+    if isinstance(obj, list):
+        return [event for item in obj for event in _events(item, where)]
+    if isinstance(obj, dict):
+        if isinstance(obj.get("response"), list):
+            return _events(obj["response"], where)
+        if isinstance(obj.get("Event"), dict):
+            return [obj]
+        if "info" in obj:
+            return [{"Event": obj}]
+    raise InputError("not a MISP event (expected an \"Event\" object)", where=where)
+
+
+def _plain(entity: Any) -> dict[str, Any]:
+    """Plain JSON of a pymisp entity (its to_dict() still holds MISPTag and other objects)."""
+    out: dict[str, Any] = json.loads(entity.to_json())
+    return out
+
+
+def _stamp(value: Any) -> str | None:
+    return value.isoformat() if hasattr(value, "isoformat") else (str(value) if value else None)
+
+
+def _event_items(raw: dict[str, Any], where: str) -> list[KnowledgeItem]:
+    from pymisp import MISPEvent  # imported here: pymisp takes seconds to import and most runs never need it
+    from pymisp.exceptions import PyMISPError
+
+    event = MISPEvent()
+    try:
+        event.load(raw)
+    except (PyMISPError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise InputError(f"invalid MISP event ({' '.join(str(exc).split())[:200]})", where=where) from None
+    uuid = str(raw["Event"].get("uuid") or "")
+    if not uuid:
+        # pymisp would invent a random uuid: the same file would then import as new objects every time
+        raise InputError(f"MISP event {event.info!r} has no uuid", where=where)
+    event_uuid, info = uuid, str(event.info or "")
+    data = _plain(event)
+    attributes = data.pop("Attribute", []) or []
+    objects = data.pop("Object", []) or []
+    data["attribute_count"], data["object_count"] = len(attributes), len(objects)
+    items = [KnowledgeItem(id=f"misp-event--{event_uuid}", type="misp-event", data=data, name=info,
+                           modified=_stamp(event.timestamp) if hasattr(event, "timestamp") else None)]
+    for attribute in event.attributes:
+        adata = {**_plain(attribute), "event_uuid": event_uuid}
+        items.append(KnowledgeItem(id=f"misp-attribute--{attribute.uuid}", type="misp-attribute", data=adata,
+                                   name=f"{attribute.type}: {attribute.value}",
+                                   modified=_stamp(getattr(attribute, "timestamp", None))))
+    for obj in event.objects:
+        odata = {**_plain(obj), "event_uuid": event_uuid}
+        items.append(KnowledgeItem(id=f"misp-object--{obj.uuid}", type="misp-object", data=odata,
+                                   name=str(obj.name), modified=_stamp(getattr(obj, "timestamp", None))))
+    # Galaxy clusters are how MISP events attribute activity (threat actor, malware, ATT&CK technique).
+    for galaxy in event.galaxies:
+        for cluster in galaxy.clusters:
+            cdata = {**_plain(cluster), "galaxy": getattr(galaxy, "type", None) or galaxy.name}
+            items.append(KnowledgeItem(id=f"misp-galaxy-cluster--{cluster.uuid}", type="misp-galaxy-cluster",
+                                       data=cdata, name=str(cluster.value)))
+    return items
+
+
+def misp_items(obj: Any, where: str) -> list[KnowledgeItem]:
+    items: list[KnowledgeItem] = []
+    for raw in _events(obj, where):
+        items.extend(_event_items(raw, where))
+    if not items:
+        raise InputError("MISP export has no events", where=where)
+    return items
+
+
+def import_misp(source: str | Path | dict[str, Any] | bytes, store: Store, *,
+                allow_private: bool = False) -> ImportResult:
+    """Import a MISP event JSON (path, URL, bytes or parsed dict) as knowledge; all items or none."""
+    if isinstance(source, dict):
+        obj: Any = source
+        where, digest = "<misp event>", canonical_hash(source)
+    else:
+        if isinstance(source, bytes):
+            data, where = source, "<bytes>"
+        else:
+            raw = read_source(str(source), allow_private=allow_private)
+            data, where = raw.data, raw.source
+        obj = load_json(data, where)
+        digest = hashlib.sha256(data).hexdigest()
+    return store.save_knowledge(misp_items(obj, where), origin="misp", source=where, source_document=digest)

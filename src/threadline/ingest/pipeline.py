@@ -1,0 +1,120 @@
+"""The one entry point: read a source, recognise its format from its content, hand it to the right reader."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from threadline.errors import InputError
+from threadline.ingest.feed import feed_documents
+from threadline.ingest.html import html_document
+from threadline.ingest.misp import misp_items
+from threadline.ingest.pdf import pdf_document
+from threadline.ingest.source import BAD_JSON, BINARY, FEED, HTML, JSON, MISP, PDF, STIX, Raw, read_source, sniff
+from threadline.ingest.stix import load_json, stix_items
+from threadline.ingest.text import text_document
+from threadline.model import Document
+from threadline.store import ImportResult, SaveResult, Store
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What ingesting one source into the store did: documents saved, or knowledge imported."""
+
+    source: str
+    kind: str                                   # pdf, html, feed, text, stix, misp
+    saved: list[SaveResult] = field(default_factory=list)
+    imported: ImportResult | None = None
+    documents: list[Document] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"source": self.source, "kind": self.kind}
+        if self.imported is not None:
+            out["imported"] = self.imported.to_dict()
+        else:
+            by_sha = {d.sha256: d for d in self.documents}
+            out["documents"] = [_summary(saved, by_sha[saved.sha256]) for saved in self.saved]
+        return out
+
+
+def _summary(saved: SaveResult, doc: Document) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "sha256": saved.sha256, "status": "stored" if saved.stored else "already stored", "source": saved.source,
+        "title": doc.title, "media_type": doc.media_type, "chars": len(doc.text), "pages": len(doc.pages),
+        "published": doc.published}
+    if "warning" in doc.metadata:
+        out["warning"] = doc.metadata["warning"]
+    return out
+
+
+def _charset(content_type: str) -> str | None:
+    """The ``charset=`` parameter of an HTTP Content-Type, if any."""
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            return value.strip().strip("\"'")
+    return None
+
+
+def _knowledge_refusal(kind: str, where: str) -> InputError:
+    name = "a STIX bundle" if kind == STIX else "a MISP event"
+    return InputError(f"{name} is imported as knowledge, not read as a document "
+                      f"(use import_{kind}() or `threadline ingest`)", where=where)
+
+
+def documents_from(raw: Raw, kind: str | None = None) -> list[Document]:
+    """Documents from bytes already read; ``kind`` as returned by :func:`sniff`."""
+    kind = kind or sniff(raw)
+    where = raw.source
+    charset = _charset(raw.content_type)
+    if kind == PDF:
+        docs = [pdf_document(raw.data, where)]
+    elif kind == HTML:
+        docs = [html_document(raw.data, raw.url or where, charset=charset)]
+    elif kind == FEED:
+        docs = feed_documents(raw.data, where, content_type=raw.content_type)
+    elif kind in (STIX, MISP):
+        raise _knowledge_refusal(kind, where)
+    elif kind == BAD_JSON:
+        load_json(raw.data, where)   # raises the parser's one-line reason
+        raise InputError("not valid JSON", where=where)
+    elif kind == JSON:
+        raise InputError("JSON that is neither a STIX bundle nor a MISP event", where=where)
+    elif kind == BINARY:
+        raise InputError("binary data, not a report (not text, PDF, HTML, a feed, STIX or MISP)", where=where)
+    else:
+        media_type = "text/markdown" if "markdown" in raw.content_type.lower() else None
+        docs = [text_document(raw.data, where, media_type=media_type, charset=charset)]
+    if raw.url is not None:
+        for doc in docs:
+            if kind != FEED:
+                doc.source = raw.source
+            doc.metadata.setdefault("url", raw.url)
+            if raw.content_type:
+                doc.metadata.setdefault("content_type", raw.content_type)
+    return docs
+
+
+def ingest(source: str, *, allow_private: bool = False) -> list[Document]:
+    """Documents from a path, ``-`` or URL: text/Markdown, HTML, PDF or an RSS/Atom feed (one per entry).
+
+    STIX bundles and MISP events are knowledge, not documents: they raise an InputError that says so;
+    use :func:`import_stix` / :func:`import_misp` or :func:`ingest_into`.
+    """
+    return documents_from(read_source(source, allow_private=allow_private))
+
+
+def ingest_into(store: Store, source: str, *, allow_private: bool = False) -> Outcome:
+    """Ingest one source into the store: documents are saved, STIX/MISP imported; nothing is written on error."""
+    raw = read_source(source, allow_private=allow_private)
+    kind = sniff(raw)
+    if kind in (STIX, MISP):
+        obj = load_json(raw.data, raw.source)
+        items = stix_items(obj, raw.source) if kind == STIX else misp_items(obj, raw.source)
+        result = store.save_knowledge(items, origin=kind, source=raw.source,
+                                      source_document=hashlib.sha256(raw.data).hexdigest())
+        return Outcome(source=source, kind=kind, imported=result)
+    docs = documents_from(raw, kind)
+    return Outcome(source=source, kind=kind, saved=store.save_documents(docs),
+                   documents=docs)

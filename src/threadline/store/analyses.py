@@ -1,0 +1,123 @@
+"""Storing analyses with provenance: the analysis JSON, and one finding row per item and supporting sentence.
+
+Re-analysing a document replaces its analysis and findings in one transaction, so running twice is idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from threadline.errors import NotFoundError, StoreError
+from threadline.model import deterministic_id
+from threadline.store.models import AnalysisRow, DocumentRow, FindingRow
+from threadline.store.repository import Store
+
+# (analysis key, kind stored, how to key an item): what becomes a finding.
+_KINDS: tuple[tuple[str, str], ...] = (
+    ("actors", "actor"), ("campaigns", "campaign"), ("software", "software"), ("sectors", "sector"),
+    ("countries", "country"), ("regions", "region"), ("techniques", "technique"), ("iocs", "ioc"),
+    ("claims", "claim"), ("dates", "date"),
+)
+
+
+def _key(kind: str, item: dict[str, Any]) -> str:
+    if kind == "technique":
+        return str(item["id"])
+    if kind == "ioc":
+        return f"{item['type']}:{item['value']}"
+    if kind == "country":
+        return str(item.get("code") or item.get("name"))
+    if kind == "date":
+        return str(item.get("date"))
+    if kind == "claim":
+        return str(item.get("attack_id") or item.get("actor"))
+    return str(item.get("attack_id") or item.get("name"))
+
+
+def _evidence(kind: str, item: dict[str, Any]) -> list[dict[str, Any]]:
+    if kind == "ioc":
+        sentence = item.get("sentence")
+        return [sentence] if isinstance(sentence, dict) else []
+    return [e for e in item.get("evidence") or [] if isinstance(e, dict)]
+
+
+def findings_of(document_id: str, analysis: dict[str, Any]) -> Iterator[FindingRow]:
+    """One row per (item, supporting sentence); an item without evidence still gets one row (e.g. inferred)."""
+    seen: set[str] = set()
+    for field, kind in _KINDS:
+        for item in analysis.get(field) or []:
+            key = _key(kind, item)[:400]
+            label = item.get("name") or item.get("actor") or item.get("text") or item.get("value")
+            for ev in _evidence(kind, item) or [{}]:
+                row_id = deterministic_id("finding", document_id, kind, key, str(ev.get("start")))
+                if row_id in seen:
+                    continue
+                seen.add(row_id)
+                yield FindingRow(id=row_id, document_id=document_id, kind=kind, key=key,
+                                 label=str(label) if label else None, sentence=ev.get("text"),
+                                 start=ev.get("start"), end=ev.get("end"), page=ev.get("page"),
+                                 inferred=bool(item.get("inferred")))
+
+
+def _session(store: Store) -> Session:
+    return Session(store.engine, expire_on_commit=False)
+
+
+def save_analysis(store: Store, analysis: dict[str, Any]) -> bool:
+    """Store (or replace) the analysis of a stored document; True when it replaced an earlier one."""
+    document_id = analysis["document"]["sha256"]
+    try:
+        with _session(store) as session, session.begin():
+            if session.get(DocumentRow, document_id) is None:
+                raise NotFoundError("analyse a stored document (ingest it first)", where=document_id)
+            replaced = session.get(AnalysisRow, document_id) is not None
+            session.execute(delete(FindingRow).where(FindingRow.document_id == document_id))
+            session.execute(delete(AnalysisRow).where(AnalysisRow.document_id == document_id))
+            session.add(AnalysisRow(document_id=document_id, schema_version=int(analysis.get("schema_version", 1)),
+                                    title=analysis["document"].get("title"),
+                                    published=analysis["document"].get("published"),
+                                    data=analysis, analysed_at=datetime.now(UTC)))
+            session.flush()
+            session.add_all(findings_of(document_id, analysis))
+    except SQLAlchemyError as exc:
+        raise StoreError(f"database error: {exc.__class__.__name__}", where=store.url) from None
+    return replaced
+
+
+def get_analysis(store: Store, ref: str) -> dict[str, Any]:
+    """A stored analysis by document SHA-256 or an unambiguous prefix of at least 8 hex digits."""
+    key = ref.strip().lower()
+    with _session(store) as session:
+        row = session.get(AnalysisRow, key)
+        if row is None and 8 <= len(key) < 64:
+            rows = session.scalars(select(AnalysisRow).where(AnalysisRow.document_id.startswith(key)).limit(2)).all()
+            if len(rows) > 1:
+                raise NotFoundError("ambiguous document id prefix", where=ref)
+            row = rows[0] if rows else None
+        if row is None:
+            raise NotFoundError("no stored analysis for this id", where=ref)
+        return dict(row.data)
+
+
+def list_analyses(store: Store, limit: int | None = None) -> list[dict[str, Any]]:
+    """Stored analyses, newest publication first (then newest analysis)."""
+    with _session(store) as session:
+        query = select(AnalysisRow).order_by(AnalysisRow.published.desc().nulls_last(),
+                                             AnalysisRow.analysed_at.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        return [dict(row.data) for row in session.scalars(query)]
+
+
+def documents_with(store: Store, kind: str, key: str) -> list[str]:
+    """SHA-256 of every analysed document with a finding of that kind and key (e.g. ``technique``, ``T1566``)."""
+    with _session(store) as session:
+        rows = session.scalars(select(FindingRow.document_id).where(FindingRow.kind == kind, FindingRow.key == key)
+                               .distinct())
+        return sorted(rows)

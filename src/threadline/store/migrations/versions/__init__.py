@@ -1,0 +1,1 @@
+"""Named, ordered schema revisions (``0001_documents``, ``0002_knowledge_objects``, ...)."""
