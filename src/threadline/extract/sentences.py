@@ -18,8 +18,10 @@ _ABBREVIATIONS = frozenset(
     sept oct nov dec mr mrs ms dr st u.s u.k u.n e.u ver v vol pp""".split()
 )
 # Candidate boundaries: sentence punctuation (+ closing quotes/brackets) then whitespace; or a paragraph break;
-# or a newline before a bullet or a heading-like short line.
-_BOUNDARY = re.compile(r"""[.!?]['"”’)\]]*\s+|\n[ \t]*\n\s*|\n(?=[ \t]*(?:[-*•●▪◦·]|\d{1,2}[.)])\s)""")
+# or a newline before a bullet or a Markdown heading.
+_BOUNDARY = re.compile(r"""[.!?]['"”’)\]]*\s+|\n[ \t]*\n\s*|\n(?=[ \t]*(?:(?:[-*•●▪◦·]|\d{1,2}[.)])\s|#{1,6}\s))""")
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_LINE_START = re.compile(r"(?:[-*•●▪◦·]|\d{1,2}[.)]|#{1,6})\s")
 _STARTS_SENTENCE = re.compile(r"""['"“‘(\[]?[A-Z0-9•●▪◦·*-]""")
 _MAX_SENTENCE = 2000   # very long runs (tables, base64 blobs) are cut so that evidence stays readable
 
@@ -33,8 +35,10 @@ def _last_word(text: str, end: int) -> str:
 
 def _is_boundary(text: str, match: re.Match[str]) -> bool:
     chunk = match.group(0)
-    if chunk[0] not in ".!?":
-        return True        # paragraph break or list item
+    if chunk[0] not in ".!?" or _BLANK_LINE.search(chunk):
+        return True        # paragraph break, list item or heading
+    if "\n" in chunk and _LINE_START.match(text, match.end()):
+        return True        # "... item a.\n- item b"
     nxt = match.end()
     if nxt >= len(text):
         return True
@@ -50,6 +54,13 @@ def _is_boundary(text: str, match: re.Match[str]) -> bool:
 def _emit(text: str, start: int, end: int) -> Iterator[Sentence]:
     while start < end and text[start].isspace():
         start += 1
+    if text.startswith("#", start):   # a Markdown heading is a sentence of its own
+        newline = text.find("\n", start, end)
+        if newline != -1:
+            yield from _emit(text, start, newline)
+            start = newline
+            while start < end and text[start].isspace():
+                start += 1
     while end > start and text[end - 1].isspace():
         end -= 1
     while end - start > _MAX_SENTENCE:

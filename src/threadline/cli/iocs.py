@@ -1,0 +1,104 @@
+"""`threadline iocs SOURCE... [--json]` and `threadline iocs --jsonl FILE|-`: indicators with evidence and flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from threadline.cli import app as app
+from threadline.cli.common import console, print_json, run_jsonl
+from threadline.errors import InputError
+from threadline.extract.iocs import Indicator, document_iocs, extract_iocs
+from threadline.model import Document
+
+
+def _documents(source: str, allow_private: bool) -> list[Document]:
+    """Documents of a source: through the ingest stage when it is there, else the file read as UTF-8 text."""
+    try:
+        from threadline.ingest import ingest
+    except ImportError:
+        pass
+    else:
+        documents: list[Document] = ingest(source, allow_private=allow_private)
+        return documents
+    path = Path(source)
+    if not path.is_file():
+        raise InputError("no such file", where=source)
+    try:
+        return [Document(text=path.read_text(encoding="utf-8"), source=source)]
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", where=source) from None
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror or exc})", where=source) from None
+
+
+def _batch_line(record: dict[str, Any]) -> dict[str, Any]:
+    text = record.get("text")
+    if not isinstance(text, str):
+        raise InputError('expected a "text" string', where=f"id {record.get('id')}")
+    source_url = record.get("url") if isinstance(record.get("url"), str) else None
+    return {"iocs": [hit.to_dict() for hit in extract_iocs(text, source_url=source_url)]}
+
+
+def _table(source: str, hits: list[Indicator]) -> Table:
+    table = Table(title=f"{source}: {len(hits)} indicators "
+                        f"({sum(1 for h in hits if not h.flags)} unflagged)", title_justify="left")
+    table.add_column("type", no_wrap=True, min_width=6)
+    table.add_column("value (defanged)", overflow="fold", ratio=3, min_width=20)
+    table.add_column("flags", overflow="fold", ratio=1, min_width=8)
+    table.add_column("sentence", overflow="fold", ratio=2, min_width=16)
+    for hit in hits:
+        sentence = hit.sentence.text if hit.sentence else ""
+        if len(sentence) > 100:
+            sentence = sentence[:97] + "..."
+        table.add_row(hit.type, defang(hit.value, hit.type), ", ".join(hit.flags), sentence,
+                      style="dim" if hit.flags else None)
+    return table
+
+
+def defang(value: str, kind: str) -> str:
+    """How an indicator is shown to people: never clickable (``hxxp://evil[.]com``, ``a[@]b[.]com``)."""
+    if kind == "url":
+        scheme, _, rest = value.partition("://")
+        host, slash, path = rest.partition("/")
+        return f"{scheme.replace('http', 'hxxp').replace('ftp', 'fxp')}://{host.replace('.', '[.]')}{slash}{path}"
+    if kind in ("domain", "email", "ipv4"):
+        head, _, last = value.rpartition(".")
+        return f"{head}[.]{last}".replace("@", "[@]") if head else value
+    return value
+
+
+@app.command("iocs")
+def iocs(
+    sources: Annotated[list[str] | None, typer.Argument(help="Report files (text, Markdown, HTML, PDF) or URLs.")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout instead of a table.")] = False,
+    jsonl: Annotated[str | None, typer.Option(
+        "--jsonl", metavar="FILE|-",
+        help='Batch: lines {"id", "text"[, "url"]} in (url: where the text was published), '
+             'lines {"id", "iocs": [...]} out.')] = None,
+    allow_private: Annotated[bool, typer.Option(
+        "--allow-private", help="Allow URL sources on private, loopback and link-local addresses.")] = False,
+) -> None:
+    """Extract indicators of compromise: refanged, normalised, with evidence and false-positive flags."""
+    if jsonl is not None:
+        if sources:
+            raise InputError("give either SOURCE files or --jsonl, not both", where="iocs")
+        run_jsonl(jsonl, _batch_line)
+        return
+    if not sources:
+        raise InputError("no SOURCE given (a report file, a URL, or --jsonl FILE|-)", where="iocs")
+    results: list[dict[str, Any]] = []
+    for source in sources:
+        for document in _documents(source, allow_private):
+            hits = document_iocs(document)
+            if as_json:
+                results.append({"source": document.source, "sha256": document.sha256,
+                                "iocs": [hit.to_dict() for hit in hits]})
+            else:
+                console.print(_table(document.source, hits))
+    if as_json:
+        print_json(results)

@@ -1,0 +1,473 @@
+"""Find indicator candidates in refanged text and decide their type and normalised value.
+
+Each scanner yields :class:`Raw` hits with offsets in the refanged text. URLs are found first; a domain, address,
+hash or file name inside a URL (or a domain inside an e-mail address, a file name inside a registry key) is part of
+that indicator and is not reported again.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache, lru_cache
+
+import tldextract
+
+from threadline.extract import iocs_patterns as p
+
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?", re.IGNORECASE | re.ASCII)
+_URL_TRAIL = ".,;:!?'\"*`\u2026\u2013\u2014"
+_CLOSERS = {")": "(", "]": "[", "}": "{", ">": "<"}
+_WRAP_END = "/?&=-_%#"        # a URL cut at one of these at a line end goes on on the next line (PDF text)
+_WRAP_NEXT = re.compile(r"[ \t]*([^\s<>\"'`|]+)")
+_DOMAIN_CUE = re.compile(
+    r"\b(?:domains?|hostnames?|host|resolv\w*|c2|c&c|dns|register\w*|site|lookups?|quer(?:y|ies)|beacons?|"
+    r"contact\w*|connects?|sinkhol\w*|typosquat\w*|lookalike)\W{1,3}(?:\w+\W{1,3}){0,3}$",
+    re.IGNORECASE,
+)
+_FILE_CUE = re.compile(r"\b(?:file|files|named|called|script|archive|attachment|executable|drops|dropped|lure)"
+                       r"\W{1,3}(?:\w+\W{1,3})?$", re.IGNORECASE)
+_HASH_LABEL = re.compile(r"sha[\-_ ]?(512|384|256|1)\b|md5", re.IGNORECASE)
+
+
+@dataclass(slots=True)
+class Raw:
+    """A typed, normalised hit with offsets in the refanged text."""
+
+    type: str
+    value: str
+    start: int
+    end: int
+    host: str = ""         # for url, domain, email: the host name (lower case), to check lists against
+
+
+@cache
+def extractor() -> tldextract.TLDExtract:
+    """Public Suffix List from tldextract's bundled snapshot: never fetched, never cached on disk."""
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True)
+
+
+@cache
+def tlds() -> frozenset[str]:
+    """Top-level domains (single labels) of the bundled Public Suffix List."""
+    return frozenset(s.lower() for s in extractor().tlds if "." not in s)
+
+
+@lru_cache(maxsize=65536)
+def registered_domain(host: str) -> str:
+    """``sub.evil.co.uk`` -> ``evil.co.uk`` (private suffixes such as ``github.io`` count as suffixes)."""
+    parts = extractor()(host)
+    return f"{parts.domain}.{parts.suffix}" if parts.domain and parts.suffix else host
+
+
+@lru_cache(maxsize=65536)
+def valid_domain(name: str) -> bool:
+    """Syntactically a host name under a public suffix."""
+    labels = name.split(".")
+    if len(labels) < 2 or len(name) > 253 or labels[-1].lower() not in tlds():
+        return False
+    if not all(_LABEL.fullmatch(label) for label in labels):
+        return False
+    parts = extractor()(name)
+    return bool(parts.domain and parts.suffix)
+
+
+class Spans:
+    """Sorted, non-overlapping spans of already-claimed text (URLs, e-mails, registry keys)."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def add(self, start: int, end: int) -> None:
+        i = bisect_right(self.starts, start)
+        self.starts.insert(i, start)
+        self.ends.insert(i, end)
+
+    def covers(self, start: int, end: int) -> bool:
+        i = bisect_right(self.starts, start) - 1
+        return i >= 0 and self.ends[i] >= end
+
+
+def _trim_url(url: str) -> str:
+    while url:
+        last = url[-1]
+        if last in _URL_TRAIL or (last in _CLOSERS and url.count(_CLOSERS[last]) < url.count(last)):
+            url = url[:-1]
+        else:
+            break
+    return url
+
+
+def _url_host(rest: str) -> tuple[str, str, str] | None:
+    """Split what follows ``scheme://`` into (authority as normalised, host, path); None if the host is invalid."""
+    cut = len(rest)
+    for sep in "/?#":
+        pos = rest.find(sep)
+        if pos != -1:
+            cut = min(cut, pos)
+    authority, path = rest[:cut], rest[cut:]
+    userinfo, _, hostport = authority.rpartition("@")
+    prefix = userinfo + "@" if userinfo else ""
+    if hostport.startswith("["):
+        close = hostport.find("]")
+        if close == -1:
+            return None
+        v6 = p.ipv6_value(hostport[1:close])
+        if v6 is None:
+            return None
+        port = hostport[close + 1:]
+        if port and not re.fullmatch(r":\d{1,5}", port):
+            return None
+        return f"{prefix}[{v6}]{port}", v6, path
+    host, _, port = hostport.partition(":")
+    if port and not port.isdigit():
+        return None
+    host = host.lower().rstrip(".")
+    if not (p.IPV4.fullmatch(host) or host == "localhost" or valid_domain(host)):
+        return None
+    return prefix + host + (":" + port if port else ""), host, path
+
+
+def scan_urls(text: str, claimed: Spans) -> Iterator[Raw]:
+    done = 0
+    for sep in p.SCHEME_SEP.finditer(text):
+        left = sep.start()
+        if left < done:
+            continue
+        start = left
+        while start > left - 6 and start > 0 and (text[start - 1].isalpha() or text[start - 1] in "*_"):
+            start -= 1
+        scheme_match = None
+        for begin in range(start, left):       # the longest scheme ending at "://" (hxxps, fxp, ...)
+            scheme_match = p.SCHEME.match(text, begin, left)
+            if scheme_match:
+                start = begin
+                break
+        if scheme_match is None or (start and text[start - 1].isalnum()):
+            continue
+        body = p.URL_BODY.match(text, sep.end())
+        if body is None:
+            continue
+        hit = _url(text, start, body.end(), scheme_match.group(0))
+        if hit is not None:
+            done = hit.end
+            claimed.add(hit.start, hit.end)
+            yield hit
+
+
+def _continuation(text: str, url: str, stop: int) -> tuple[int, int] | None:
+    """Span of the next line's first token if it continues a URL that ends at ``stop`` (a line end)."""
+    if text[stop:stop + 1] not in ("\n", "\r") or url[-1] not in _WRAP_END + ".":
+        return None
+    nl = stop + (2 if text[stop:stop + 2] == "\r\n" else 1)
+    nxt = _WRAP_NEXT.match(text, nl)
+    if nxt is None or "://" in nxt.group(1):
+        return None
+    token = _trim_url(nxt.group(1))
+    if url[-1] == ".":
+        ok = token[:1].islower() or token[:1].isdigit()
+        ok = ok and any(c in token for c in "/?=")
+    else:
+        ok = any(c in token for c in "/.=&?")
+    return (nxt.start(1), nxt.start(1) + len(token)) if ok and token else None
+
+
+def _url(text: str, start: int, end: int, scheme: str) -> Raw | None:
+    url = text[start:end]
+    # PDF text: a URL broken at a line end goes on with the next line's first token, when the break is after
+    # "/", "?", "&", "=", ... or after a dot followed by the rest of a host or path ("[.]\ncom/a", ".\npng?v=3").
+    stop = end
+    for _ in range(3):
+        more = _continuation(text, url, stop)
+        if more is None:
+            break
+        url += text[more[0]:more[1]]
+        stop = end = more[1]
+    trimmed = _trim_url(url)
+    stop -= len(url) - len(trimmed)
+    url = trimmed
+    scheme = scheme.lower()
+    if scheme[0] == "h":
+        scheme = "https" if scheme.endswith("s") else "http"
+    elif scheme[0] == "f":
+        scheme = "ftps" if scheme.endswith("s") else "ftp"
+    parts = _url_host(url[url.index("://") + 3:])
+    if parts is None:
+        return None
+    authority, host, path = parts
+    return Raw("url", f"{scheme}://{authority}{path}", start, stop, host)
+
+
+def scan_emails(text: str, claimed: Spans) -> Iterator[Raw]:
+    for at in p.AT.finditer(text):
+        pos = at.start()
+        start = pos
+        while start > pos - 64 and start > 0 and text[start - 1] in p.EMAIL_LOCAL:
+            start -= 1
+        while start < pos and not text[start].isalnum():
+            start += 1
+        if start == pos or claimed.covers(start, pos) or (start and text[start - 1] in "%/:=?&\\"):
+            continue                    # "autodiscover.json%3f@evil.com" is part of a URL, not a mailbox
+        match = p.EMAIL_DOMAIN.match(text, pos + 1)
+        if match is None:
+            continue
+        local = text[start:pos]
+        domain = match.group(0).rstrip(".-").lower()
+        while domain and not valid_domain(domain) and "." in domain:   # "a@evil.com.Next" -> "evil.com"
+            domain = domain.rsplit(".", 1)[0]
+        if not valid_domain(domain):
+            continue
+        end = pos + 1 + len(domain)
+        claimed.add(start, end)
+        yield Raw("email", f"{local.lower()}@{domain}", start, end, domain)
+
+
+def _matches(text: str, pattern: re.Pattern[str], literals: tuple[str, ...]) -> Iterator[re.Match[str]]:
+    """Matches of ``pattern`` anchored where one of its literal spellings occurs, in text order."""
+    starts: list[int] = []
+    for literal in literals:
+        pos = text.find(literal)
+        while pos != -1:
+            starts.append(pos)
+            pos = text.find(literal, pos + 1)
+    for start in sorted(starts):
+        match = pattern.match(text, start)
+        if match is not None:
+            yield match
+
+
+def scan_registry(text: str, claimed: Spans) -> Iterator[Raw]:
+    for match in _matches(text, p.REGISTRY, p.REGISTRY_AT):
+        if match.start() and (text[match.start() - 1].isalnum() or text[match.start() - 1] == "_"):
+            continue
+        path_match = p.REGISTRY_PATH.match(text, match.end())
+        if path_match is None:
+            continue
+        end = path_match.end()
+        path = path_match.group(1)
+        before = text[match.start() - 1:match.start()] if match.start() else ""
+        if before in ("'", '"') and text[end:end + 1] == " ":      # 'HKLM:\...\Windows Defender'
+            tail = p.REGISTRY_TAIL.match(text, end)
+            if tail and text[tail.end():tail.end() + 1] == before:
+                path += tail.group(0)
+                end = tail.end()
+        trimmed = path.rstrip("\\.:)")
+        end -= len(path) - len(trimmed)
+        path = trimmed.replace("\\\\", "\\")
+        if len(path) < 2:
+            continue
+        hive = text[match.start():match.end()].upper()
+        claimed.add(match.start(), end)
+        yield Raw("registry_key", p.HIVE_LONG.get(hive, hive) + path, match.start(), end)
+
+
+# Hex runs are found on a byte copy of the text in which every hex digit is "h" and everything else ".": a
+# plain bytes.find for 16 "h" is many times faster than any regex scan for [0-9a-f]{32,}.
+_HEX_TABLE = bytes(104 if chr(i) in "0123456789abcdefABCDEF" else 46 for i in range(256))
+_H_RUN = re.compile(rb"h+")
+_HEX_RUN = re.compile(r"[0-9A-Fa-f]+")
+_WRAP_GAP = re.compile(r"[ \t]*\r?\n[ \t]*")
+_MIN_PIECE = 16          # shortest first piece of a hash wrapped across lines that is looked at
+
+
+_B58_TABLE = bytes(104 if chr(i) in p.B58_ALPHABET else 46 for i in range(256))
+
+
+def hex_runs(data: bytes, minimum: int = _MIN_PIECE, table: bytes = _HEX_TABLE) -> Iterator[tuple[int, int]]:
+    """Maximal runs of at least ``minimum`` hex digits (or characters of ``table``) in ``data``."""
+    mapped = data.translate(table)
+    needle = b"h" * minimum
+    pos = mapped.find(needle)
+    while pos != -1:
+        run = _H_RUN.match(mapped, pos)
+        assert run is not None
+        yield pos, run.end()
+        pos = mapped.find(needle, run.end())
+
+
+def _word_char(text: str, pos: int) -> bool:
+    """An ASCII letter, digit or underscore (a hash glued to a CJK file name in PDF text still counts)."""
+    return 0 <= pos < len(text) and text[pos].isascii() and (text[pos].isalnum() or text[pos] == "_")
+
+
+def scan_hashes(text: str, data: bytes, claimed: Spans) -> Iterator[Raw]:
+    done = 0
+    for start, end in hex_runs(data):
+        if start < done or _word_char(text, start - 1) or _word_char(text, end):
+            continue
+        tail = _wrapped_tail(text, start, end)
+        if tail is not None:
+            value = text[start:end] + text[tail[0]:tail[1]]
+            done = tail[1]
+            yield Raw(p.HASH_TYPES[len(value)], value.lower(), start, tail[1])
+            continue
+        value = text[start:end]
+        if len(value) in p.HASH_TYPES and not value.isdigit() and _hash_allowed(text, start, end, claimed):
+            yield Raw(p.HASH_TYPES[len(value)], value.lower(), start, end)
+
+
+def _hash_allowed(text: str, start: int, end: int, claimed: Spans) -> bool:
+    """Outside URLs, or a whole path segment or query value of one (``/gui/file/<sha256>``, ``?md5=<md5>``)."""
+    if not claimed.covers(start, end):
+        return True
+    return text[start - 1] in "/=" and text[end:end + 1] in ("", "/", "?", "#", "&")
+
+
+def _wrapped_tail(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """The rest of a hash wrapped across a line break (PDF text), if the run at start:end is cut short."""
+    gap = _WRAP_GAP.match(text, end)
+    if gap is None:
+        return None
+    tail = _HEX_RUN.match(text, gap.end())
+    if tail is None or _word_char(text, tail.end()):
+        return None
+    a, b = end - start, tail.end() - tail.start()
+    if a + b not in p.HASH_TYPES:
+        return None
+    if a not in p.HASH_TYPES:
+        return tail.span()
+    # Two valid-looking halves (64 + 64): only one hash when the label right before says so.
+    labels = _HASH_LABEL.findall(text, max(0, start - 120), start)
+    return tail.span() if labels and labels[-1] == "512" and b in p.HASH_TYPES else None
+
+
+# Token characters (and dots) as "t", everything else as " ": the start of the dotted token around a dot is then one
+# C-level rfind away instead of a Python loop over characters.
+_TOKEN_TABLE = bytes(116 if chr(i) in p.TOKEN_CHARS or chr(i) == "." else 32 for i in range(256))
+
+
+def scan_dotted(text: str, data: bytes, claimed: Spans, was_defanged: Callable[[int, int], bool]
+                ) -> Iterator[Raw]:
+    """Domains, IPv4 addresses and file names, told apart by extension, TLD, spelling and context."""
+    top = tlds()
+    mapped = data.translate(_TOKEN_TABLE)
+    done = 0
+    for dot in p.DOT.finditer(text):
+        if dot.start() < done:
+            continue
+        start = mapped.rfind(b" ", 0, dot.start()) + 1
+        while text[start] == ".":
+            start += 1
+        match = p.DOTTED.match(text, start)
+        if match is None:
+            continue
+        end = done = match.end()
+        if (start and text[start - 1] in p.NOT_BEFORE_DOTTED) or claimed.covers(start, end):
+            continue
+        token = match.group(0)
+        last = token.rsplit(".", 1)[1].lower()
+        if last.isdigit():
+            if p.IPV4.fullmatch(token) and _is_address(text, start, end):
+                yield Raw("ipv4", token, start, end)
+            continue
+        if token.lower() in p.PRODUCT_NAMES:
+            continue
+        is_ext, is_tld = last in p.FILE_EXTENSIONS, last in top
+        if not is_tld:
+            if is_ext and token.split(".", 1)[0]:
+                yield Raw("file_name", token, start, end)
+            continue
+        kind = _domain_or_file(text, token, start, is_ext, was_defanged(start, end))
+        if kind == "domain":
+            name = token.lower()
+            if valid_domain(name):
+                yield Raw("domain", name, start, end, name)
+        elif kind == "file_name":
+            yield Raw("file_name", token, start, end)
+
+
+def _is_address(text: str, start: int, end: int) -> bool:
+    """A dotted quad that is not a version, a section number or a product's version ("Chrome/120.0.0.0")."""
+    if start >= 2 and text[start - 1] == "/" and text[start - 2].isalnum():
+        return False
+    if text[end:end + 1] == "." and text[end + 1:end + 2].isdigit():
+        return False
+    line_start = text.rfind("\n", max(0, start - 40), start) + 1
+    return not p.NOT_AN_ADDRESS.search(text, max(line_start, start - 40), start)
+
+
+def _domain_or_file(text: str, token: str, start: int, is_ext: bool, was_defanged: bool) -> str | None:
+    if was_defanged:
+        return "domain"
+    filey = "_" in token or any(c.isupper() for c in token[1:])
+    labels = token.split(".")
+    last = labels[-1].lower()
+    if filey:
+        return "file_name" if is_ext else None  # "ASP.NET", "System.Net": products and namespaces
+    if (not is_ext and last in p.CODE_TLDS and labels[0].lower() != "www"
+            and not any(c in token for c in "-0123456789")):
+        return None                              # "user.name", "e.target.id", "task.run": code, not hosts
+    if not is_ext:
+        return "domain"
+    line_start = text.rfind("\n", max(0, start - 60), start) + 1
+    before = text[max(line_start, start - 60):start]
+    if _FILE_CUE.search(before):
+        return "file_name"
+    if _DOMAIN_CUE.search(before):
+        return "domain"
+    if last in p.DOMAIN_FIRST:
+        return "domain"
+    if len(labels) >= 3 and labels[-2].lower() not in p.FILE_EXTENSIONS:
+        return "domain"                          # "dl.photos-share.mov"
+    return "file_name"
+
+
+def scan_ipv6(text: str, claimed: Spans) -> Iterator[Raw]:
+    if "::" not in text and text.count(":") < 7:
+        return
+    done = 0
+    for colon in p.COLON.finditer(text):
+        pos = colon.start()
+        if pos < done:
+            continue
+        start = pos
+        while start > pos - 5 and start > 0 and text[start - 1] in p.HEXCOLON:
+            start -= 1
+        if start and (text[start - 1].isalnum() or text[start - 1] in "_.-"):
+            done = pos + 1
+            continue
+        match = p.IPV6.match(text, start)
+        if match is None:
+            continue
+        done = match.end()
+        if claimed.covers(start, match.end()):
+            continue
+        value = p.ipv6_value(match.group(0))
+        if value is not None:
+            yield Raw("ipv6", value, start, match.end())
+
+
+def scan_misc(text: str, data: bytes, claimed: Spans) -> Iterator[Raw]:
+    """CVE identifiers, Bitcoin addresses and autonomous system numbers."""
+    for match in _matches(text, p.CVE, p.CVE_AT):
+        if match.start() and (text[match.start() - 1].isalnum() or text[match.start() - 1] in "_-"):
+            continue
+        # Also inside a URL: ".../vuln/detail/CVE-2024-3400" names the vulnerability it documents.
+        yield Raw("cve", f"CVE-{match.group(1)}-{match.group(2)}", match.start(), match.end())
+    for start, end in hex_runs(data, 26, _B58_TABLE):     # runs of Base58 characters, found like hex runs
+        candidate = text[start:end]
+        if (candidate[0] in "13" and end - start <= 35 and not _word_char(text, start - 1)
+                and not _word_char(text, end) and p.base58check_ok(candidate)):
+            yield Raw("btc_address", candidate, start, end)
+    for match in _matches(text, p.BTC_BECH32, p.BTC_BECH32_AT):
+        if not _word_before(text, match.start()) and p.bech32_ok(match.group(0)):
+            yield Raw("btc_address", match.group(0).lower(), match.start(), match.end())
+    for match in p.ASN.finditer(text):
+        number = int(match.group(2))
+        if _word_before(text, match.start()) or text[match.start() - 1:match.start()] == "/":
+            continue
+        if not 0 < number < 2**32 or claimed.covers(match.start(), match.end()):
+            continue
+        if number < 1000 and not match.group(1):
+            # Short numbers are mostly products ("IBM AS/400 (AS400)"): require words about networks nearby.
+            window = text[max(0, match.start() - 60):match.end() + 60]
+            if not p.ASN_CUE.search(window) or f"AS/{number}" in window:
+                continue
+        yield Raw("asn", f"AS{number}", match.start(), match.end())
+
+
+def _word_before(text: str, start: int) -> bool:
+    return start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_")
