@@ -1,0 +1,62 @@
+"""Stated lures, goals, capabilities and operation names, from sentences written the way reports write them."""
+
+from __future__ import annotations
+
+import pytest
+
+from threadline.extract.entities_text import capabilities, goals, lures, operations
+
+
+@pytest.mark.parametrize(("sentence", "expected"), [
+    ("The threat actor leveraged a fake Huawei careers website to lure telecom employees.",
+     ["fake Huawei careers website"]),
+    ("In September 2020, the group moved to decoy documents related to the UN and Tibet.",
+     ["decoy documents related to the UN and Tibet"]),
+    ("Victims received COVID-19-themed phishing emails.", ["COVID-19-themed phishing emails"]),
+    ("Operators posed as recruiters from a defence contractor on LinkedIn.",
+     ["posed as recruiters from a defence contractor on LinkedIn"]),
+    ("The emails were impersonating the Ministry of Foreign Affairs.",
+     ["impersonating the Ministry of Foreign Affairs"]),
+    # Evasion, not a social lure:
+    ("The actor impersonated a token to escalate privileges.", []),
+    ("The loader masquerades as a legitimate file on the system.", []),
+    ("We found malicious documents on the share.", []),
+])
+def test_lures(sentence: str, expected: list[str]) -> None:
+    assert [h.text for h in lures(sentence)] == expected
+
+
+@pytest.mark.parametrize(("sentence", "expected"), [
+    ("The purpose of the attack is to gain access to confidential information and spy on companies related to "
+     "5G technology.", ["gain access to confidential information and spy on companies related to 5G technology"]),
+    ("The group aims to steal intellectual property from chip makers.",
+     ["steal intellectual property from chip makers"]),
+    ("They used netsh in order to blend in with normal administrator activity.",
+     ["blend in with normal administrator activity"]),
+    ("The intrusions were for the purpose of espionage, we assess, not profit.", ["espionage"]),
+    ("The malware then sleeps for ten minutes.", []),
+])
+def test_goals(sentence: str, expected: list[str]) -> None:
+    assert [h.text for h in goals(sentence)] == expected
+
+
+@pytest.mark.parametrize(("sentence", "categories"), [
+    ("The site infected their systems with info stealers.", ["infostealer"]),
+    ("The actor deployed a backdoor and a keylogger.", ["backdoor", "keylogger"]),
+    ("Organizations should protect against ransomware.", []),          # advice, not use
+    ("A victim found its servers encrypted by Play ransomware.", []),  # the family is the entity
+])
+def test_capabilities(sentence: str, categories: list[str]) -> None:
+    named = [(sentence.index("Play"), sentence.index("Play") + 4)] if "Play" in sentence else []
+    assert [h.category for h in capabilities(sentence, named)] == categories
+
+
+@pytest.mark.parametrize(("sentence", "names"), [
+    ("Dubbed Operation Diànxùn, this espionage campaign is targeting telecom companies.", ["Operation Diànxùn"]),
+    ("## Operation CMDStealer Attack Vector", ["Operation CMDStealer"]),
+    ("The activity overlaps with Operation In(ter)ception.", []),
+    ("Operation of the implant is simple.", []),
+    ("The campaign, dubbed GhostWriter, targeted officials.", ["GhostWriter"]),
+])
+def test_operations(sentence: str, names: list[str]) -> None:
+    assert [h.text for h in operations(sentence)] == names
