@@ -1,0 +1,90 @@
+"""`threadline brief` and `threadline publish`: briefings in the seed's shape, and the static site of them all."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from threadline.cli import app
+from threadline.errors import InputError
+from threadline.export.common import normalise_tlp, write_atomic
+
+if TYPE_CHECKING:
+    from threadline.knowledge.base import KnowledgeBase
+
+
+def load_analyses(refs: list[str], db: str | None = None) -> list[dict[str, Any]]:
+    """The analyses behind SOURCE_OR_ID arguments (files, folders, reports, stored ids); all stored ones if none."""
+    from threadline.resolve import all_stored
+    from threadline.resolve import load_analyses as resolve
+
+    return resolve(refs, db=db) if refs else all_stored(db=db)
+
+
+def _kb(no_kb: bool) -> KnowledgeBase | None:
+    if no_kb:
+        return None
+    from threadline.knowledge import load_kb
+
+    return load_kb()
+
+
+@app.command("brief")
+def brief_command(
+    sources: Annotated[list[str], typer.Argument(
+        metavar="SOURCE_OR_ID",
+        help="Reports (analysed on the spot), stored document ids, analysis JSON files or folders.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md or html.")] = "md",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to FILE (one source) or into DIR (several)."
+                                             )] = None,
+    tlp: Annotated[str | None, typer.Option("--tlp", help="TLP 2.0 marking (clear, green, amber, amber+strict, "
+                                            "red); default: the analysis's own, else clear.")] = None,
+    no_kb: Annotated[bool, typer.Option("--no-kb", help="Leave out history and mitigations from the knowledge base."
+                                        )] = False,
+) -> None:
+    """A briefing in the seed's shape: details, the campaign, a pinch of history, stay safe, all things considered."""
+    from threadline.publish.brief import build_brief, render_brief
+
+    if fmt not in ("md", "html"):
+        raise InputError(f"unknown format {fmt!r} (expected md or html)", where="--format")
+    level = normalise_tlp(tlp) if tlp is not None else None
+    analyses = load_analyses(sources)
+    kb = _kb(no_kb)
+    texts = [(b.id, render_brief(b, fmt)) for b in (build_brief(a, kb, tlp=level) for a in analyses)]
+    if len(texts) == 1:
+        if out is None:
+            sys.stdout.write(texts[0][1])
+        else:
+            write_atomic(out, texts[0][1])
+        return
+    # Several briefings: one file each in a folder (footnote numbers and HTML pages do not concatenate).
+    if out is None:
+        raise InputError(f"{len(texts)} briefings need --out DIR (one file each)", where="brief")
+    if out.exists() and not out.is_dir():
+        raise InputError("several briefings need a folder, and this is a file", where=str(out))
+    out.mkdir(parents=True, exist_ok=True)
+    for brief_id, text in texts:
+        write_atomic(out / f"{brief_id}.{fmt}", text)
+    sys.stdout.write(f"{len(texts)} briefings written to {out}\n")
+
+
+@app.command("publish")
+def publish_command(
+    sources: Annotated[list[str] | None, typer.Argument(
+        metavar="[SOURCE_OR_ID]...", help="What to publish; default: every analysis in the store.")] = None,
+    db: Annotated[str | None, typer.Option("--db", help="Database URL or SQLite path (env THREADLINE_DB).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The site's folder (replaced as a whole).")] = Path("site"),
+    tlp: Annotated[str | None, typer.Option("--tlp", help="TLP marking for every briefing; default: each "
+                                            "analysis's own, else clear.")] = None,
+    no_kb: Annotated[bool, typer.Option("--no-kb", help="Build without the knowledge base.")] = False,
+) -> None:
+    """A static site: listing page (newest first, filterable), briefings, actors, techniques, ATT&CK heatmap."""
+    from threadline.publish.site import publish
+
+    level = normalise_tlp(tlp) if tlp is not None else None
+    result = publish(load_analyses(sources or [], db), out, _kb(no_kb), tlp=level)
+    sys.stdout.write(f"{result['briefings']} briefings, {result['pages']} pages written to {result['out']}/"
+                     "index.html\n")

@@ -1,0 +1,301 @@
+"""The static site: a listing page of every briefing (newest first, filterable), one page per briefing, actor and
+technique, and an ATT&CK matrix heatmap. Relative links only, no external assets, written atomically."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from threadline.errors import InputError
+from threadline.export.common import parse_when
+from threadline.knowledge.attack import Technique
+from threadline.knowledge.base import KnowledgeBase
+from threadline.knowledge.profiles import actor_profile, technique_name
+from threadline.publish.brief import Brief, build_brief, render_brief
+from threadline.publish.facts import ActorSeen
+from threadline.publish.render import html_env, is_technique_id, script_hash
+from threadline.publish.staysafe import first_sentence
+
+# The marker that says a directory is a site we wrote, so replacing it never destroys someone else's folder.
+MARKER = ".threadline-site"
+# ATT&CK Enterprise tactic order (the matrix's columns, left to right).
+TACTIC_ORDER = ("reconnaissance", "resource-development", "initial-access", "execution", "persistence",
+                "privilege-escalation", "defense-evasion", "credential-access", "discovery", "lateral-movement",
+                "collection", "command-and-control", "exfiltration", "impact")
+HEAT_LEVELS = 5
+FACETS = ("actor", "sector", "country", "technique", "tlp")
+
+# The listing's filter: reads data-* attributes only, so it works from file:// with no fetch; the form stays
+# hidden until this runs, so without JavaScript the page is a plain, complete list.
+FILTER_SCRIPT = """(function () {
+  var form = document.getElementById("filters");
+  var list = document.getElementById("briefings");
+  var status = document.getElementById("shown");
+  if (!form || !list) { return; }
+  var items = list.children;
+  var keys = ["actor", "sector", "country", "technique", "tlp"];
+  function apply() {
+    var shown = 0;
+    for (var i = 0; i < items.length; i++) {
+      var ok = true;
+      for (var k = 0; k < keys.length && ok; k++) {
+        var want = form.elements[keys[k]].value;
+        if (want && (items[i].getAttribute("data-" + keys[k]) || "").split("|").indexOf(want) < 0) { ok = false; }
+      }
+      items[i].hidden = !ok;
+      if (ok) { shown++; }
+    }
+    status.textContent = shown + " of " + items.length + " briefings shown";
+  }
+  form.hidden = false;
+  form.addEventListener("change", apply);
+  form.addEventListener("submit", function (e) { e.preventDefault(); apply(); });
+  form.addEventListener("reset", function () { window.setTimeout(apply, 0); });
+  apply();
+}());"""
+
+
+@dataclass
+class Entry:
+    """One briefing as the listing shows it."""
+
+    brief: Brief
+    when: str
+    facets: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _facet(value: str) -> str:
+    return " ".join(value.replace("|", "/").split())
+
+
+def _entry(brief: Brief) -> Entry:
+    when = parse_when(brief.published)
+    facets = {
+        "actor": [_facet(a.name) for a in brief.actors],
+        "sector": [_facet(s) for s in brief.sectors],
+        "country": [_facet(c) for c in brief.countries],
+        "technique": [t.id for t in brief.techniques],
+        "tlp": [brief.tlp],
+    }
+    return Entry(brief, when.isoformat() if when else "", {k: list(dict.fromkeys(v)) for k, v in facets.items()})
+
+
+def _label(key: str, value: str, names: dict[str, str]) -> str:
+    if key == "technique":
+        return f"{value} {names.get(value, '')}".strip()
+    return f"TLP:{value.upper()}" if key == "tlp" else value
+
+
+def _options(entries: list[Entry]) -> dict[str, list[tuple[str, str, int]]]:
+    """(value, label, how many briefings) for each filter's drop-down."""
+    names = {t.id: t.name for e in entries for t in e.brief.techniques}
+    out: dict[str, list[tuple[str, str, int]]] = {}
+    for key in FACETS:
+        counts = Counter(v for e in entries for v in e.facets[key])
+        out[key] = [(v, _label(key, v, names), n) for v, n in sorted(counts.items(), key=lambda kv: kv[0].lower())]
+    return out
+
+
+def _heat(count: int, top: int) -> int:
+    return 0 if count <= 0 or top <= 0 else max(1, math.ceil(HEAT_LEVELS * count / top))
+
+
+class SiteWriter:
+    """Renders every page into one directory; :func:`publish` moves the directory into place."""
+
+    def __init__(self, root: Path, kb: KnowledgeBase | None) -> None:
+        self.root = root
+        self.kb = kb
+        self.env = html_env()
+        self.pages = 0
+
+    def write(self, rel: str, template: str, **context: Any) -> None:
+        depth = rel.count("/")
+        html = self.env.get_template(template).render(root="../" * depth, **context)
+        self.write_text(rel, html)
+
+    def write_text(self, rel: str, text: str) -> None:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        self.pages += 1
+
+    # ---- pages ----------------------------------------------------------------------------------------
+    def index(self, entries: list[Entry]) -> None:
+        self.write("index.html", "index.html.j2", entries=entries, options=_options(entries),
+                   script=FILTER_SCRIPT, script_hash=script_hash(FILTER_SCRIPT))
+
+    def briefings(self, entries: list[Entry]) -> None:
+        for entry in entries:
+            self.write_text(f"briefings/{entry.brief.id}.html", render_brief(entry.brief, "html", site_root="../"))
+
+    def actors(self, entries: list[Entry]) -> None:
+        seen: dict[str, ActorSeen] = {}
+        by_actor: dict[str, list[Entry]] = defaultdict(list)
+        for entry in entries:
+            for actor in entry.brief.actors:
+                seen.setdefault(actor.key, actor)
+                if entry not in by_actor[actor.key]:
+                    by_actor[actor.key].append(entry)
+        rows = []
+        for key in sorted(seen, key=lambda k: (seen[k].name.lower(), k)):
+            actor, briefs = seen[key], by_actor[key]
+            profile = self._profile(key)
+            name = profile["name"] if profile else actor.name
+            timeline = self._actor_timeline(profile, briefs)
+            observed = Counter(t.id for e in briefs for t in e.brief.techniques)
+            names = {t.id: t.name for e in briefs for t in e.brief.techniques}
+            known = {t["id"] for t in profile["techniques"]} if profile else set()
+            techniques = [(tid, names[tid], n, tid in known)
+                          for tid, n in sorted(observed.items(), key=lambda kv: (-kv[1], kv[0]))]
+            self.write(f"actors/{key}.html", "actor.html.j2", key=key, name=name, profile=profile,
+                       said=sorted({m for e in briefs for a in e.brief.actors if a.key == key for m in a.mentions}),
+                       entries=briefs, timeline=timeline, techniques=techniques)
+            rows.append((key, name, len(briefs)))
+        self.write("actors.html", "list.html.j2", title="Actors", kind="actors", rows=rows)
+
+    def _profile(self, key: str) -> dict[str, Any] | None:
+        if self.kb is None or key.startswith("name-"):
+            return None
+        entity = f"misp:{key[5:]}" if key.startswith("misp-") else key
+        if self.kb.group(entity) is None and not (entity.startswith("misp:")
+                                                  and entity[5:] in self.kb.galaxies.threat_actors):
+            return None
+        return actor_profile(self.kb, entity)
+
+    @staticmethod
+    def _actor_timeline(profile: dict[str, Any] | None, briefs: list[Entry]) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        for camp in (profile or {}).get("campaigns", []):
+            events.append({"date": camp["first_seen"] or "", "end": camp["last_seen"], "name": camp["name"],
+                           "attack_id": camp["attack_id"], "sources": camp["sources"], "brief": None})
+        for entry in briefs:
+            named = entry.brief.campaigns or [(entry.brief.subject, None)]
+            for name, first in named:
+                events.append({"date": first or (entry.brief.published or "")[:10], "end": None, "name": name,
+                               "attack_id": None, "sources": [], "brief": entry.brief})
+        return sorted(events, key=lambda e: (e["date"] or "9999", e["name"]))
+
+    def techniques(self, entries: list[Entry]) -> dict[str, int]:
+        by_tid: dict[str, list[Entry]] = defaultdict(list)
+        names: dict[str, str] = {}
+        for entry in entries:
+            for t in entry.brief.techniques:
+                if is_technique_id(t.id) and entry not in by_tid[t.id]:
+                    by_tid[t.id].append(entry)
+                    names.setdefault(t.id, t.name)
+        # A parent technique gets a page when any sub-technique is observed (the matrix links to it).
+        for tid in [t for t in by_tid if "." in t]:
+            parent = tid.split(".")[0]
+            for entry in by_tid[tid]:
+                if entry not in by_tid[parent]:
+                    by_tid[parent].append(entry)
+        rows = []
+        for tid in sorted(by_tid):
+            technique = self._technique(tid)
+            name = technique_name(self.kb, technique) if self.kb is not None and technique else names.get(tid, tid)
+            self.write(f"techniques/{tid}.html", "technique.html.j2", tid=tid, name=name, entries=by_tid[tid],
+                       technique=self._technique_facts(technique),
+                       actors=sorted({(a.key, a.name) for e in by_tid[tid] for a in e.brief.actors},
+                                     key=lambda p: p[1].lower()))
+            rows.append((tid, name, len(by_tid[tid])))
+        self.write("techniques.html", "list.html.j2", title="Techniques", kind="techniques", rows=rows)
+        return {tid: len(v) for tid, v in by_tid.items()}
+
+    def _technique(self, tid: str) -> Technique | None:
+        obj = self.kb.by_attack_id.get(tid) if self.kb is not None else None
+        return obj if isinstance(obj, Technique) else None
+
+    def _technique_facts(self, technique: Technique | None) -> dict[str, Any] | None:
+        if technique is None or self.kb is None:
+            return None
+        kb = self.kb
+        mitigations = sorted((kb.attack.mitigations[r.source] for r in kb.related(technique.stix_id, "mitigates",
+                              reverse=True) if r.source in kb.attack.mitigations), key=lambda m: m.attack_id)
+        return {"url": technique.url, "tactics": list(technique.tactics),
+                "about": first_sentence(technique.description),
+                "mitigations": [(m.attack_id, m.name, m.url) for m in mitigations]}
+
+    def matrix(self, counts: dict[str, int], total: int) -> None:
+        columns = []
+        parents: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        if self.kb is not None:
+            for t in self.kb.attack.techniques.values():
+                if not t.is_subtechnique:
+                    for tactic in t.tactics:
+                        parents[tactic].append((t.attack_id, t.name))
+            tactic_names = {t.shortname: t.name for t in self.kb.attack.tactics.values()}
+        else:
+            tactic_names = {}
+        top = max(counts.values(), default=0)
+        for shortname in TACTIC_ORDER:
+            cells = [{"id": tid, "name": name, "count": counts.get(tid, 0), "heat": _heat(counts.get(tid, 0), top),
+                      "subs": sorted(s for s in counts if s.startswith(tid + "."))}
+                     for tid, name in sorted(parents.get(shortname, []), key=lambda p: p[1].lower())]
+            columns.append({"name": tactic_names.get(shortname, shortname.replace("-", " ").title()), "cells": cells})
+        depth = max((len(c["cells"]) for c in columns), default=0)
+        rows = [[c["cells"][i] if i < len(c["cells"]) else None for c in columns] for i in range(depth)]
+        legend = [(level, math.ceil(top * (level - 1) / HEAT_LEVELS) + 1 if level > 1 else 1,
+                   math.floor(top * level / HEAT_LEVELS)) for level in range(1, HEAT_LEVELS + 1)]
+        self.write("matrix.html", "matrix.html.j2", columns=columns, rows=rows, top=top, total=total,
+                   legend=[(lvl, lo, hi) for lvl, lo, hi in legend if lo <= hi], kb_used=self.kb is not None)
+
+
+def _briefs(items: Iterable[Brief | dict[str, Any]], kb: KnowledgeBase | None, tlp: str | None) -> list[Brief]:
+    out = []
+    for item in items:
+        out.append(item if isinstance(item, Brief) else build_brief(item, kb, tlp=tlp))
+    return out
+
+
+def _check_target(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a directory", where=str(out))
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise InputError("exists, is not empty and is not a Threadline site; choose another --out", where=str(out))
+
+
+def publish(items: Iterable[Brief | dict[str, Any]], out_dir: str | Path, kb: KnowledgeBase | None, *,
+            tlp: str | None = None) -> dict[str, Any]:
+    """Write the site for briefings (or analyses, built into briefings) to ``out_dir``, replacing it atomically."""
+    out = Path(out_dir)
+    _check_target(out)
+    briefs = _briefs(items, kb, tlp)
+    ids = Counter(b.id for b in briefs)
+    if any(n > 1 for n in ids.values()):
+        dup = sorted(i for i, n in ids.items() if n > 1)[0]
+        raise InputError(f"two analyses of the same document (briefing {dup}); publish each document once",
+                         where="publish")
+    entries = sorted((_entry(b) for b in briefs), key=lambda e: (e.brief.title.lower(), e.brief.id))
+    entries.sort(key=lambda e: e.when, reverse=True)   # stable: newest first, then by title; undated last
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        writer = SiteWriter(tmp, kb)
+        writer.index(entries)
+        writer.briefings(entries)
+        writer.actors(entries)
+        counts = writer.techniques(entries)
+        writer.matrix(counts, len(entries))
+        (tmp / MARKER).write_text("Written by `threadline publish`; replaced as a whole on the next run.\n",
+                                  encoding="utf-8")
+        os.chmod(tmp, 0o755)   # mkdtemp makes it private; a published site is meant to be read
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {"out": str(out), "briefings": len(entries), "pages": writer.pages}
