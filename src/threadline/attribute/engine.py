@@ -1,0 +1,175 @@
+"""``attribute()``: rank ATT&CK intrusion sets for a case, with calibrated probabilities and an explanation.
+
+Pure: the knowledge base is read-only, profiles are cached per (knowledge base, excluded sources), so a server
+or a worker can call it for each case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from threadline.attribute.calibration import Calibration, load_calibration, probabilities
+from threadline.attribute.explanation import (
+    LIKELY_CEILING,
+    CandidateView,
+    analytic_confidence,
+    compare_claims,
+    estimative,
+    explain,
+)
+from threadline.attribute.observations import Observations
+from threadline.attribute.profiles import GroupProfile, ProfileSet, build_profiles, sector_stems
+from threadline.attribute.scoring import Contribution, GroupScore, Weights, level_of, score_groups
+from threadline.knowledge import KnowledgeBase
+
+TOP_CANDIDATES = 10
+MISSING_SHOWN = 5
+
+
+@dataclass(slots=True)
+class Candidate:
+    attack_id: str
+    name: str
+    probability: float
+    score: float
+    contributions: list[Contribution]
+    missing: list[dict[str, Any]]
+    capped: bool = False
+
+    @property
+    def distinctive(self) -> list[str]:
+        return [c.key for c in self.contributions if c.distinctive]
+
+    @property
+    def generic_only(self) -> bool:
+        """Only techniques/tools that many groups use (no distinctive or moderately rare one) are shared."""
+        return not any(c.level != "generic" for c in self.contributions if c.kind in ("technique", "software"))
+
+    def view(self) -> CandidateView:
+        return CandidateView(self.attack_id, self.name, self.probability, tuple(self.distinctive),
+                             len(self.contributions), self.generic_only)
+
+
+@dataclass(slots=True)
+class Attribution:
+    """The engine's answer for one case."""
+
+    candidates: list[Candidate]
+    unknown_probability: float
+    confidence: dict[str, Any]
+    explanation: str
+    report_claims: list[dict[str, Any]] = field(default_factory=list)
+    disagreements: list[dict[str, Any]] = field(default_factory=list)
+    excluded_sources: list[str] = field(default_factory=list)
+    dropped_relationships: int = 0
+    unresolved: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)       # ids -> display names for the evidence
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "candidates": [self._candidate(c) for c in self.candidates],
+            "unknown_probability": round(self.unknown_probability, 4),
+            "confidence": self.confidence,
+            "explanation": self.explanation,
+            "report_claims": self.report_claims,
+            "disagreements": self.disagreements,
+            "excluded_sources": self.excluded_sources,
+            "dropped_relationships": self.dropped_relationships,
+            "unresolved": self.unresolved,
+        }
+
+    def _candidate(self, c: Candidate) -> dict[str, Any]:
+        shared = [{"kind": x.kind, "id": x.key, "name": self.names.get(x.key, x.key), "weight": round(x.value, 3),
+                   "groups": x.groups, "level": x.level, "via": x.via}
+                  for x in sorted(c.contributions, key=lambda x: -x.value)
+                  if x.kind in ("technique", "software", "sector", "country") and x.via != "implied"]
+        context = [{"kind": x.kind, "detail": x.key, "weight": round(x.value, 3)}
+                   for x in c.contributions if x.kind in ("time", "prior")]
+        implied = [x for x in c.contributions if x.via == "implied"]
+        if implied:
+            context.append({"kind": "implied", "detail": f"{len(implied)} technique(s) the observed software "
+                            "implements are in the group's profile", "weight": round(sum(x.value for x in implied), 3)})
+        return {"attack_id": c.attack_id, "name": c.name, "probability": round(c.probability, 4),
+                "estimative": estimative(c.probability)["term"], "score": round(c.score, 3),
+                "evidence": {"shared": shared, "distinctive": c.distinctive, "missing": c.missing,
+                             "context": context},
+                "capped_at_likely": c.capped}
+
+
+def _missing(profile: GroupProfile, obs: Observations, ps: ProfileSet, kb: KnowledgeBase) -> list[dict[str, Any]]:
+    """The group's hallmarks the case lacks: its distinctive, well-reported techniques and software."""
+    seen = set(obs.techniques) | set(obs.software)
+    items = [("technique", t) for t, w in profile.techniques.items() if w >= 1.0 and t not in seen]
+    items += [("software", s) for s in profile.software if s not in seen]
+    ranked = sorted(((len(profile.sources.get(k, ())), ps.idf(kind, k), kind, k) for kind, k in items
+                     if level_of(ps, kind, k) == "distinctive"), reverse=True)
+    out = []
+    for reports, _, kind, key in ranked[:MISSING_SHOWN]:
+        obj = kb.by_attack_id.get(key)
+        out.append({"kind": kind, "id": key, "name": obj.name if obj else key, "reports": reports})
+    return out
+
+
+def _names(kb: KnowledgeBase, scores: Iterable[GroupScore], obs: Observations) -> dict[str, str]:
+    """Display names of the evidence: ATT&CK names, and the case's own words for sector stems."""
+    out: dict[str, str] = {}
+    for sector in obs.sectors:
+        for stem in sector_stems(sector):
+            out.setdefault(stem, sector)
+    for score in scores:
+        for c in score.contributions:
+            obj = kb.by_attack_id.get(c.key)
+            if obj is not None:
+                out[c.key] = obj.name
+    return out
+
+
+def _cap_generic(candidates: list[Candidate], unknown: float) -> float:
+    """No candidate above "likely" on generic evidence alone; the excess goes to the unknown outcome."""
+    for c in candidates:
+        if c.generic_only and c.probability > LIKELY_CEILING - 0.005:
+            unknown += c.probability - (LIKELY_CEILING - 0.005)
+            c.probability = LIKELY_CEILING - 0.005
+            c.capped = True
+    return unknown
+
+
+def attribute(observations: Observations, kb: KnowledgeBase, *, exclude_sources: Sequence[str] = (),
+              weights: Weights | None = None, calibration: Calibration | None = None) -> Attribution:
+    """Rank ATT&CK groups for a case; ``exclude_sources`` drops knowledge-base evidence resting only on them."""
+    excluded = [s for s in dict.fromkeys(s.strip() for s in exclude_sources) if s]
+    ps = build_profiles(kb, excluded)
+    cal = calibration or load_calibration()
+    scores = score_groups(observations, ps, weights)
+    n_features = len(observations.techniques) + len(observations.software)
+    probs, unknown = probabilities([s.score for s in scores], n_features, cal)
+    candidates: list[Candidate] = []
+    for score, probability in zip(scores, probs, strict=True):
+        if score.empty or not any(c.kind not in ("time", "prior") for c in score.contributions):
+            continue   # shares nothing with the case: not a candidate
+        profile = ps.profiles[score.attack_id]
+        candidates.append(Candidate(score.attack_id, score.name, probability, score.score, score.contributions,
+                                    _missing(profile, observations, ps, kb)))
+        if len(candidates) == TOP_CANDIDATES:
+            break
+    if not candidates:
+        unknown = 1.0
+    unknown = _cap_generic(candidates, unknown)
+    views = [c.view() for c in candidates]
+    analytic = analytic_confidence(views, observations, unknown, ps.dropped_relationships, excluded)
+    top = views[0] if views else None
+    words = estimative(top.probability if top else 0.0)
+    confidence = {"top_candidate": top.attack_id if top else None, "estimative": words["term"],
+                  "range": words["range"], "analytic_confidence": analytic["level"], "reasons": analytic["reasons"],
+                  "unknown_actor": estimative(unknown)["term"]}
+    ranking = {c.attack_id: (i, c.probability) for i, c in enumerate(candidates, 1)}
+    claims, disagreements = compare_claims(observations.report_claims, ranking, top)
+    return Attribution(
+        candidates=candidates, unknown_probability=unknown, confidence=confidence,
+        explanation=explain(views, unknown, confidence, observations, excluded),
+        report_claims=claims, disagreements=disagreements, excluded_sources=excluded,
+        dropped_relationships=ps.dropped_relationships, unresolved=list(observations.unresolved),
+        names=_names(kb, scores[:TOP_CANDIDATES], observations),
+    )
