@@ -1,0 +1,212 @@
+"""Benchmark ATT&CK technique extraction: 5-fold cross-validation BY REPORT over the 120 TRAM2 reports.
+
+For each outer fold the vectorizer, the weights and the per-class thresholds (inner folds) are fitted on the 96
+training reports only; the 24 test reports then go through the full run-time pipeline (`extract_techniques`:
+sentence splitting, negation, explicit ids; inferred techniques excluded, as TRAM annotates text only). Only the
+TRAM2 reports are used for training here, so no sentence file can leak a test report's text.
+
+    .venv/bin/python bench/techniques.py [--folds 5] [--out bench/results/techniques.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):   # one core for speed figures
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+
+from threadline.extract.sentences import split_sentences  # noqa: E402
+from threadline.extract.technique_model import FeatureSpec, Featurizer  # noqa: E402
+from threadline.extract.technique_train import (  # noqa: E402
+    ReportConfig,
+    calibrated_bank,
+    doc_f1,
+    gold_matrix,
+    load_tram,
+    prepare,
+    sentence_set,
+    to_class,
+)
+from threadline.extract.techniques import TechniqueModel, extract_techniques  # noqa: E402
+from threadline.knowledge.index import load_kb  # noqa: E402
+
+TRAM = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tram"
+
+
+def prf(tp: float, fp: float, fn: float) -> tuple[float, float, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
+def summarise(pred: np.ndarray, gold: np.ndarray) -> dict[str, float]:
+    tp = (pred & gold).sum(0).astype(float)
+    fp = (pred & ~gold).sum(0).astype(float)
+    fn = (~pred & gold).sum(0).astype(float)
+    micro = prf(tp.sum(), fp.sum(), fn.sum())
+    per = [prf(a, b, c) for a, b, c in zip(tp, fp, fn, strict=True)]
+    present = gold.sum(0) > 0
+    macro = [float(np.mean([x[i] for x, keep in zip(per, present, strict=True) if keep])) for i in range(3)]
+    return {"micro_p": micro[0], "micro_r": micro[1], "micro_f1": micro[2], "macro_p": macro[0],
+            "macro_r": macro[1], "macro_f1": macro[2]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--tram", type=Path, default=TRAM)
+    ap.add_argument("--out", type=Path, default=None, help="write the results section (Markdown) here")
+    ap.add_argument("--jobs", type=int, default=1, help="parallel training jobs (speed is always one core)")
+    ap.add_argument("--context", type=float, default=FeatureSpec().context)
+    ap.add_argument("--top", type=int, default=ReportConfig().top)
+    ap.add_argument("--shrink", type=float, default=ReportConfig().shrink)
+    ap.add_argument("--keep", type=int, default=ReportConfig().keep)
+    ap.add_argument("--c", type=float, default=ReportConfig().c)
+    ap.add_argument("--kind", default=ReportConfig().kind)
+    ap.add_argument("--speed-only", action="store_true",
+                    help="only time the shipped model (full pipeline, inferred techniques too) on every report")
+    args = ap.parse_args()
+    if not (args.tram / "tram2-reports.jsonl.gz").is_file():
+        print(f"TRAM data not found in {args.tram}", file=sys.stderr)
+        return 1
+    if args.speed_only:
+        return speed(args)
+    reports, classes = load_tram(args.tram)
+    cfg = ReportConfig(FeatureSpec(context=args.context), kind=args.kind, c=args.c, keep=args.keep, top=args.top,
+                       shrink=args.shrink, jobs=args.jobs)
+    kb = load_kb(progress=False)
+    gold = gold_matrix(reports, classes)
+    index = {c: i for i, c in enumerate(classes)}
+    pred = np.zeros_like(gold)
+    pred_model = np.zeros_like(gold)       # the same, without hits that only come from ids written in the text
+    sent_pred: list[np.ndarray] = []
+    sent_gold: list[np.ndarray] = []
+    n_sentences, seconds, per_report = 0, 0.0, []
+    t_start = time.time()
+    for k in range(args.folds):
+        test = [i for i in range(len(reports)) if i % args.folds == k]
+        train = [i for i in range(len(reports)) if i % args.folds != k]
+        train_reports = [reports[i] for i in train]
+        feat = Featurizer.fit(sentence_set(train_reports, classes).texts, cfg.spec)
+        prep = prepare(train_reports, classes, feat)
+        bank = calibrated_bank(prep, list(range(len(train))), gold[train], classes, cfg)
+        model = TechniqueModel((feat, bank), None)
+        for d in test:
+            report = reports[d]
+            t0 = time.perf_counter()
+            sentences = split_sentences(report.text)
+            hits = extract_techniques(report.text, sentences=sentences, kb=kb, model=model, infer=False)
+            elapsed = time.perf_counter() - t0
+            seconds += elapsed
+            per_report.append(elapsed)
+            n_sentences += len(sentences)
+            for hit in hits:
+                cls = to_class(hit.id, classes)
+                if cls in index:
+                    pred[d, index[cls]] = True
+                    if hit.sources != ["explicit id"]:
+                        pred_model[d, index[cls]] = True
+        test_prep = prepare([reports[i] for i in test], classes, feat)
+        sent_pred.append(bank.decision(test_prep.x) >= 0.0)
+        sent_gold.append(test_prep.data.y)
+        print(f"fold {k + 1}/{args.folds}: per-document F1 so far {doc_f1(pred[test], gold[test]):.3f} "
+              f"({time.time() - t_start:.0f}s)", flush=True)
+    figures = summarise(pred, gold)
+    sentence = summarise(np.vstack(sent_pred), np.vstack(sent_gold))
+    result = {
+        "doc_f1": doc_f1(pred, gold), **figures, "doc_f1_no_explicit": doc_f1(pred_model, gold),
+        "micro_f1_no_explicit": summarise(pred_model, gold)["micro_f1"],
+        "sent_micro_f1": sentence["micro_f1"], "sent_micro_p": sentence["micro_p"],
+        "sent_micro_r": sentence["micro_r"], "sent_macro_f1": sentence["macro_f1"],
+        "pred_per_report": float(pred.sum(1).mean()), "gold_per_report": float(gold.sum(1).mean()),
+        "sentences_per_s": n_sentences / seconds, "s_per_report": float(np.mean(per_report)),
+        "s_per_report_max": float(np.max(per_report)),
+    }
+    for key, value in result.items():
+        print(f"{key:>20}: {value:.4f}")
+    if args.out:
+        write_markdown(args.out, result, cfg, args)
+    return 0
+
+
+def speed(args: argparse.Namespace) -> int:
+    """Seconds per report and sentences/s of the shipped model, one thread, sentence splitting included."""
+    reports, _ = load_tram(args.tram)
+    kb = load_kb(progress=False)
+    t0 = time.perf_counter()
+    model = TechniqueModel.load()
+    load_s = time.perf_counter() - t0
+    extract_techniques("Warm-up: the actor used PowerShell.", kb=kb, model=model)   # builds the software matcher
+    times, words, sentences = [], [], 0
+    for report in reports:
+        t0 = time.perf_counter()
+        sentences += len(split_sentences(report.text))
+        extract_techniques(report.text, kb=kb, model=model)
+        times.append(time.perf_counter() - t0)
+        words.append(len(report.text.split()))
+    per_5k = float(np.sum(times) / np.sum(words) * 5000)
+    lines = [f"model load (once per process): {load_s:.2f} s",
+             f"sentences/s: {sentences / np.sum(times):.0f}",
+             f"s per report: mean {np.mean(times):.3f}, max {np.max(times):.3f} (mean {np.mean(words):.0f} words)",
+             f"s per 5,000 words: {per_5k:.3f}"]
+    print("\n".join(lines))
+    if args.out:
+        with args.out.open("a", encoding="utf-8") as fh:
+            fh.write("\nSpeed of the shipped model, full pipeline (sentence splitting, both models, explicit ids, "
+                     "software inference), one thread (`taskset -c 0 .venv/bin/python bench/techniques.py "
+                     "--speed-only`), on a machine shared with other jobs:\n\n" + "".join(f"- {x}\n" for x in lines))
+    return 0
+
+
+def write_markdown(path: Path, r: dict[str, float], cfg: ReportConfig, args: argparse.Namespace) -> None:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    nproc = os.cpu_count()     # not `nproc`: it honours OMP_NUM_THREADS, which this script sets to 1
+    words = np.mean([len(r_.text.split()) for r_ in load_tram(args.tram)[0]])
+    text = f"""## ATT&CK technique extraction (issue 4)
+
+Command: `.venv/bin/python bench/techniques.py --folds {args.folds} --out {path}` (run under `taskset -c 0`
+for the speed figures; training may use `--jobs 2`, speed is measured per report on one thread).
+Machine: {nproc} CPUs, {cpu}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.
+
+Protocol: {args.folds}-fold cross-validation **by report** over the 120 TRAM2 reports (fold = report index mod
+{args.folds}). In each fold the TF-IDF vocabulary, the weights and the per-class report thresholds ({cfg.folds}
+inner folds over the training reports) come from the 96 training reports only; only TRAM2 report text is used for
+training, so no sentence file can leak test-report text. Test reports go through the full run-time pipeline
+(sentence splitting, negation/hypothetical filter, explicit ids); techniques inferred from named software are
+excluded (TRAM annotates the text only). Predictions map to TRAM's 50 classes as SOURCE.md says.
+
+Model: word 1-2-gram + char_wb 2-5 TF-IDF per sentence (neighbouring-sentence context weight {cfg.spec.context});
+one-vs-rest linear ({cfg.kind}, C/alpha {cfg.c}, top {cfg.keep} weights kept per
+class) averaged over {cfg.folds} inner fold models; report score = mean of the top-{cfg.top} sentence scores;
+per-class thresholds from the inner out-of-fold scores, shrunk toward a global one (shrink {cfg.shrink}).
+
+| figure | value |
+|---|---|
+| **per-document F1 (mean over reports)** | **{r['doc_f1']:.3f}** |
+| per-document F1 without explicit-id hits (model + negation only) | {r['doc_f1_no_explicit']:.3f} |
+| micro F1 without explicit-id hits | {r['micro_f1_no_explicit']:.3f} |
+| micro P / R / F1 (50 classes, report level) | {r['micro_p']:.3f} / {r['micro_r']:.3f} / {r['micro_f1']:.3f} |
+| macro P / R / F1 (classes present) | {r['macro_p']:.3f} / {r['macro_r']:.3f} / {r['macro_f1']:.3f} |
+| classes predicted / gold per report | {r['pred_per_report']:.1f} / {r['gold_per_report']:.1f} |
+| sentence micro P / R / F1 (decision >= 0) | {r['sent_micro_p']:.3f} / {r['sent_micro_r']:.3f} / \
+{r['sent_micro_f1']:.3f} |
+| sentence level macro F1 | {r['sent_macro_f1']:.3f} |
+| speed, one core, incl. sentence splitting | {r['sentences_per_s']:.0f} sentences/s |
+| seconds per report (mean {words:.0f} words) | {r['s_per_report']:.3f} (max {r['s_per_report_max']:.3f}) |
+
+Baseline from issue 4 (linear SVM, one global threshold): per-document F1 about 0.69.
+"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""`threadline techniques` (ATT&CK techniques in reports) and `threadline train techniques` (rebuild the model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from threadline.cli import app
+from threadline.cli.common import console, err_console, print_json, run_jsonl
+from threadline.errors import InputError
+from threadline.model import Page
+
+train_app = typer.Typer(help="Train the models Threadline ships (deterministic, CPU only).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+VENDORED_TRAM = Path(__file__).resolve().parents[1] / "data" / "tram"
+
+
+def _documents(source: str) -> list[tuple[str, str, list[Page]]]:
+    """(label, text, pages) of a source: through the ingest stage when it is available, else as a text file."""
+    try:
+        from threadline.ingest import ingest
+    except ImportError:
+        ingest = None  # type: ignore[assignment]
+    if ingest is not None:
+        return [(doc.title or doc.source, doc.text, list(doc.pages)) for doc in ingest(source)]
+    path = Path(source)
+    if not path.is_file():
+        raise InputError("no such file", where=source)
+    try:
+        return [(source, path.read_text(encoding="utf-8"), [])]
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", where=source) from None
+
+
+def _hits(text: str, pages: list[Page] | None = None) -> list[dict[str, Any]]:
+    from threadline.extract.techniques import extract_techniques
+
+    return [h.to_dict() for h in extract_techniques(text, pages=pages)]
+
+
+def _table(label: str, hits: list[dict[str, Any]]) -> None:
+    table = Table(title=f"ATT&CK techniques in {label}", show_lines=True)
+    for column, style in (("id", "bold"), ("name", ""), ("tactics", "dim"), ("score", ""), ("evidence", "")):
+        table.add_column(column, style=style, overflow="fold")
+    for hit in hits:
+        first = hit["evidence"][0] if hit["evidence"] else None
+        quote = f"“{first['text'][:220]}”" if first else ""
+        if first and first.get("page"):
+            quote += f" (p. {first['page']})"
+        if hit["inferred"]:
+            quote = f"[italic]inferred from {', '.join(s[9:] for s in hit['sources'] if s.startswith('software'))}" \
+                    f"[/italic]: {quote}"
+        table.add_row(hit["id"], hit["name"], ", ".join(hit["tactics"]), f"{hit['score']:.2f}", quote)
+    console.print(table)
+
+
+@app.command()
+def techniques(
+    sources: Annotated[list[str] | None, typer.Argument(help="Report files (or URLs when ingest is available).")]
+    = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    jsonl: Annotated[str | None, typer.Option("--jsonl", help="Batch: JSON lines {id, text} in (FILE or -), "
+                                              "{id, techniques} out.")] = None,
+    no_inferred: Annotated[bool, typer.Option("--no-inferred", help="Hide techniques inferred from software.")]
+    = False,
+) -> None:
+    """ATT&CK techniques in reports, each with its supporting sentences (or marked inferred from named software)."""
+    if jsonl is not None:
+        def handle(record: dict[str, Any]) -> dict[str, Any]:
+            text = record.get("text")
+            if not isinstance(text, str):
+                raise InputError(f"record {record['id']!r}: expected a \"text\" string", where=jsonl)
+            hits = _hits(text)
+            return {"techniques": [h for h in hits if not (no_inferred and h["inferred"])]}
+
+        run_jsonl(jsonl, handle)
+        return
+    if not sources:
+        raise InputError("give report files, or --jsonl FILE|-", where="techniques")
+    results: list[dict[str, Any]] = []
+    for source in sources:
+        for label, text, pages in _documents(source):
+            hits = [h for h in _hits(text, pages) if not (no_inferred and h["inferred"])]
+            results.append({"source": source, "title": label, "techniques": hits})
+    if json_out:
+        print_json(results if len(results) != 1 else results[0])
+        return
+    for result in results:
+        title = str(result["title"] or "")
+        label = result["source"] + (f" ({title[:60]}…)" if len(title) > 60 else f" ({title})" if title and
+                                    title != result["source"] else "")
+        _table(label, result["techniques"])
+
+
+@train_app.command("techniques")
+def train_techniques(
+    out: Annotated[Path | None, typer.Option("--out", help="Directory for the model files "
+                                             "(default: the package's data/models).")] = None,
+    tram: Annotated[Path, typer.Option("--tram", help="TRAM data directory (tram2-reports.jsonl.gz, "
+                                       "tram2-classes.txt).")] = VENDORED_TRAM,
+    jobs: Annotated[int, typer.Option("--jobs", help="Parallel training jobs (the result does not depend on it).")]
+    = 1,
+) -> None:
+    """Train the technique models on all 120 TRAM reports + ATT&CK procedure examples (fixed seed, ~minutes)."""
+    from threadline.extract.technique_build import build_models
+    from threadline.extract.techniques import MODEL_DIR
+
+    target = out or MODEL_DIR
+    summary = build_models(tram, target, jobs=jobs, log=err_console.print)
+    console.print(f"wrote {', '.join(summary['files'])} to {target}")

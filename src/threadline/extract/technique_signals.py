@@ -1,0 +1,116 @@
+"""Precise technique signals: explicit ATT&CK ids, named software (inferred techniques), negation and hypotheticals."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from threadline.knowledge.base import KnowledgeBase
+from threadline.model import Sentence
+
+_WORD = re.compile(r"\w+")
+_EXPLICIT_ID = re.compile(r"(?<![\w.])T(1\d{3})(?:[./](\d{3})(?!\w))?(?!\w|[./]\d)")
+
+# A sentence that denies or only imagines a behaviour does not support it: "did not use", "no evidence of",
+# "could be used to", "if an attacker were to". Kept deliberately narrow: "can" alone is common in real
+# descriptions of what a malware does ("it can take screenshots").
+_NEGATION = re.compile(
+    r"\b(?:did|does|do|was|were|is|are|has|have|had)\s*(?:not|n['’]t)\b(?!\s+only)"
+    r"|\b(?:never|no\s+(?:evidence|indication|sign)s?\s+(?:of|that)|not\s+observed|without\s+(?:using|any))\b"
+    r"|\b(?:could|might|may|would)\s+(?:potentially\s+|also\s+)?(?:be\s+used|allow|enable|let)\b"
+    r"|\bcan\s+be\s+(?:used|abused|leveraged)\b"
+    r"|\b(?:if|should)\s+(?:an?\s+)?(?:attacker|adversary|threat actor)s?\b"
+    r"|\b(?:hypothetical(?:ly)?|in theory|theoretically)\b",
+    re.IGNORECASE,
+)
+
+
+def is_negated(sentence: str) -> bool:
+    """True when the sentence denies, doubts or only imagines what it describes."""
+    return _NEGATION.search(sentence) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class IdMention:
+    attack_id: str
+    start: int
+    end: int
+
+
+def explicit_ids(text: str) -> Iterator[IdMention]:
+    """ATT&CK technique ids written in the text ("T1566.001", "T1059/003"), normalised to dotted form."""
+    for match in _EXPLICIT_ID.finditer(text):
+        tid = f"T{match.group(1)}" + (f".{match.group(2)}" if match.group(2) else "")
+        yield IdMention(tid, match.start(), match.end())
+
+
+@dataclass(frozen=True, slots=True)
+class SoftwareMention:
+    attack_id: str                 # S-id
+    name: str                      # as written in the text
+    start: int
+    end: int
+
+
+class SoftwareMatcher:
+    """Finds ATT&CK software names in text (case-sensitive, whole words) and resolves them through the KB.
+
+    Only names that look like proper names are matched: at least 4 characters with a capital letter or a digit,
+    naming exactly one ATT&CK software and no threat actor.
+    Lower-case names ("at", "net", "cmd") and short ones are system utilities or English words whose mention
+    says little on its own; the text model sees those sentences anyway.
+    """
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        names: set[str] = set()
+        for sw in kb.attack.software.values():
+            for assertion in kb.software_names.for_entity(sw.attack_id):
+                name = assertion.name.strip()
+                if (_looks_like_proper_name(name) and kb.software_names.resolve(name).unique == sw.attack_id
+                        and not kb.actors.resolve(name).entities):
+                    names.add(name)   # a name that is also an actor's ("RedDelta") says nothing sure of software
+        self._kb = kb
+        # One big alternation is slow on long reports; index the names by their first word instead and try the
+        # (longest-first) alternatives only where a word starts one of them.
+        by_first: dict[str, list[str]] = {}
+        for name in sorted(names, key=lambda n: (-len(n), n)):   # longest first: "Cobalt Strike" before "Cobalt"
+            first = _WORD.match(name)
+            if first is not None:
+                by_first.setdefault(first.group(0), []).append(name)
+        self._patterns = {w: re.compile("(?:" + "|".join(re.escape(n) for n in ns) + r")(?![\w-])")
+                          for w, ns in by_first.items()}
+
+    def find(self, text: str) -> Iterator[SoftwareMention]:
+        for word in _WORD.finditer(text):
+            pattern = self._patterns.get(word.group(0))
+            if pattern is None or (word.start() > 0 and text[word.start() - 1] in "-_"):
+                continue
+            match = pattern.match(text, word.start())
+            if match is None:
+                continue
+            sid = self._kb.software_names.resolve(match.group(0)).unique
+            if sid is not None:
+                yield SoftwareMention(sid, match.group(0), match.start(), match.end())
+
+
+def _looks_like_proper_name(name: str) -> bool:
+    if len(name) < 4 or not any(ch.isupper() or ch.isdigit() for ch in name):
+        return False
+    # An all-capitals short word is usually an acronym of something else (e.g. "HTTP", "SMB"), not software.
+    return not (name.isupper() and name.isalpha() and len(name) <= 4)
+
+
+def sentence_index(sentences: list[Sentence], offset: int) -> int | None:
+    """Index of the sentence containing ``offset`` (binary search)."""
+    lo, hi = 0, len(sentences) - 1
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        s = sentences[mid]
+        if offset < s.start:
+            hi = mid - 1
+        elif offset >= s.end:
+            lo = mid + 1
+        else:
+            return mid
+    return None

@@ -1,0 +1,271 @@
+"""Training data and training procedure for the technique models (deterministic; fixed seed, no randomness)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from threadline.errors import InputError
+from threadline.extract.sentences import split_sentences
+from threadline.extract.technique_model import (
+    FeatureSpec,
+    Featurizer,
+    FloatArray,
+    LinearBank,
+    report_scores,
+    train_bank,
+)
+from threadline.extract.technique_signals import is_negated
+from threadline.knowledge.attack import plain_text
+from threadline.knowledge.base import KnowledgeBase
+
+# A markdown link to an ATT&CK group/software page names the actor doing the procedure: replace it by a neutral
+# subject so that the classifier learns the behaviour, not which actor ATT&CK happened to describe.
+_ACTOR_LINK = re.compile(r"\[([^\]]+)\]\(https?://attack\.mitre\.org/(?:groups|software|campaigns)/[^)]+\)")
+_MIN_OVERLAP = 10
+
+
+@dataclass(slots=True)
+class Report:
+    """One annotated report: text and its gold classes with the annotated character spans."""
+
+    id: str
+    text: str
+    spans: list[tuple[int, int, str]]      # (start, end, class)
+
+
+def to_class(technique: str, classes: Sequence[str]) -> str:
+    """TRAM's mapping: a technique is its own class if listed, else its parent's."""
+    return technique if technique in classes else technique.split(".")[0]
+
+
+def load_tram(tram_dir: Path) -> tuple[list[Report], list[str]]:
+    """The 120 TRAM2 reports and the 50 classes from the shared (or vendored) TRAM directory."""
+    reports_path, classes_path = tram_dir / "tram2-reports.jsonl.gz", tram_dir / "tram2-classes.txt"
+    if not reports_path.is_file() or not classes_path.is_file():
+        raise InputError("TRAM data not found (need tram2-reports.jsonl.gz and tram2-classes.txt)", where=str(tram_dir))
+    classes = classes_path.read_text(encoding="utf-8").split()
+    reports = []
+    with gzip.open(reports_path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            raw = json.loads(line)
+            spans = [(s["start"], s["end"], to_class(s["technique"], classes)) for s in raw["spans"]]
+            reports.append(Report(str(raw["id"]), raw["text"], spans))
+    return reports, classes
+
+
+@dataclass(slots=True)
+class SentenceSet:
+    texts: list[str]
+    doc_ids: list[int]
+    y: npt.NDArray[np.bool_]
+
+
+def sentence_set(reports: Sequence[Report], labels: Sequence[str]) -> SentenceSet:
+    """Every sentence of every report, labelled with the classes of the spans it overlaps."""
+    index = {c: i for i, c in enumerate(labels)}
+    texts: list[str] = []
+    doc_ids: list[int] = []
+    rows: list[npt.NDArray[np.bool_]] = []
+    for d, report in enumerate(reports):
+        for sent in split_sentences(report.text):
+            row = np.zeros(len(labels), dtype=bool)
+            for start, end, cls in report.spans:
+                overlap = min(end, sent.end) - max(start, sent.start)
+                if cls in index and overlap >= min(_MIN_OVERLAP, end - start):
+                    row[index[cls]] = True
+            texts.append(sent.text)
+            doc_ids.append(d)
+            rows.append(row)
+    y = np.vstack(rows) if rows else np.zeros((0, len(labels)), dtype=bool)
+    return SentenceSet(texts, doc_ids, y)
+
+
+def gold_matrix(reports: Sequence[Report], labels: Sequence[str]) -> npt.NDArray[np.bool_]:
+    index = {c: i for i, c in enumerate(labels)}
+    out = np.zeros((len(reports), len(labels)), dtype=bool)
+    for d, report in enumerate(reports):
+        for _, _, cls in report.spans:
+            if cls in index:
+                out[d, index[cls]] = True
+    return out
+
+
+def doc_f1(pred: npt.NDArray[np.bool_], gold: npt.NDArray[np.bool_]) -> float:
+    """Mean over reports of the F1 between predicted and gold class sets (1.0 when both are empty)."""
+    scores = []
+    for p, g in zip(pred, gold, strict=True):
+        tp = int((p & g).sum())
+        denom = int(p.sum() + g.sum())
+        scores.append(1.0 if denom == 0 else 2 * tp / denom)
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def fit_thresholds(scores: FloatArray, gold: npt.NDArray[np.bool_], shrink: float = 4.0) -> FloatArray:
+    """A global threshold maximising per-document F1, then per-class thresholds shrunk toward it."""
+    grid = np.quantile(scores, np.linspace(0.5, 0.995, 120))
+    best_t = max(grid, key=lambda t: doc_f1(scores >= t, gold))
+    out = np.full(scores.shape[1], float(best_t))
+    for j in range(scores.shape[1]):
+        col, pos = scores[:, j], gold[:, j]
+        if pos.sum() == 0:
+            continue
+        cands = np.unique(col)
+        f1s = [2 * int(((col >= t) & pos).sum()) / (int((col >= t).sum()) + int(pos.sum())) for t in cands]
+        t_best = float(cands[int(np.argmax(f1s))])
+        n = float(pos.sum())
+        out[j] = (n * t_best + shrink * float(best_t)) / (n + shrink)
+    return out
+
+
+@dataclass(slots=True)
+class ReportConfig:
+    spec: FeatureSpec = field(default_factory=FeatureSpec)
+    kind: str = "sgd"
+    c: float = 2e-5
+    keep: int = 6000
+    top: int = 2
+    folds: int = 4
+    shrink: float = 4.0
+    jobs: int = 1
+
+
+@dataclass(slots=True)
+class Prepared:
+    """Sentence features of a set of reports, computed once and sliced by report."""
+
+    data: SentenceSet
+    x: sp.csr_matrix
+    silent: npt.NDArray[np.bool_]
+
+    def rows(self, docs: Sequence[int]) -> npt.NDArray[np.intp]:
+        return np.flatnonzero(np.isin(np.asarray(self.data.doc_ids), np.asarray(docs)))
+
+
+def prepare(reports: Sequence[Report], labels: Sequence[str], feat: Featurizer) -> Prepared:
+    data = sentence_set(reports, labels)
+    silent = np.array([is_negated(t) for t in data.texts], dtype=bool)
+    return Prepared(data, feat.transform(data.texts, data.doc_ids), silent)
+
+
+def fit_rows(prep: Prepared, docs: Sequence[int], labels: list[str], cfg: ReportConfig) -> LinearBank:
+    rows = prep.rows(docs)
+    return train_bank(prep.x[rows], prep.data.y[rows], labels, c=cfg.c, keep=cfg.keep, kind=cfg.kind, jobs=cfg.jobs)
+
+
+def score_docs(prep: Prepared, bank: LinearBank, docs: Sequence[int], top: int) -> FloatArray:
+    """Report scores (rows in the order of ``docs``); negated sentences count for nothing, as at run time."""
+    rows = prep.rows(docs)
+    dec = bank.decision(prep.x[rows])
+    dec[prep.silent[rows]] = -1e3
+    remap = {d: i for i, d in enumerate(docs)}
+    ids = [remap[prep.data.doc_ids[r]] for r in rows]
+    return report_scores(dec, ids, len(docs), top)
+
+
+def average_banks(banks: Sequence[LinearBank]) -> LinearBank:
+    """The mean of linear scorers is a linear scorer: one bank, with the fold models' score scale."""
+    coef = banks[0].coef.copy()
+    for bank in banks[1:]:
+        coef = coef + bank.coef
+    intercept = np.mean([b.intercept for b in banks], axis=0)
+    return LinearBank(banks[0].labels, (coef / len(banks)).tocsr(), intercept, np.zeros(len(banks[0].labels)))
+
+
+def calibrated_bank(prep: Prepared, docs: Sequence[int], gold: npt.NDArray[np.bool_], labels: list[str],
+                    cfg: ReportConfig, log: Any = None) -> LinearBank:
+    """Train on ``docs`` in ``cfg.folds`` folds by report; thresholds from the out-of-fold report scores.
+
+    The returned bank is the average of the fold models, not a refit on all ``docs``: a refit on more data has
+    larger margins, so thresholds calibrated out-of-fold would over-predict (measured: 18 classes per report
+    against 11 gold). ``gold`` is indexed like ``docs``; nothing outside ``docs`` is used, so this is safe inside
+    an outer cross-validation fold.
+    """
+    oof = np.zeros((len(docs), len(labels)))
+    banks = []
+    for k in range(cfg.folds):
+        val = [i for i in range(len(docs)) if i % cfg.folds == k]
+        train = [docs[i] for i in range(len(docs)) if i % cfg.folds != k]
+        bank = fit_rows(prep, train, labels, cfg)
+        oof[val] = score_docs(prep, bank, [docs[i] for i in val], cfg.top)
+        banks.append(bank)
+        if log:
+            log(f"  fold {k + 1}/{cfg.folds} done")
+    bank = average_banks(banks)
+    bank.thresholds = fit_thresholds(oof, gold, cfg.shrink)
+    bank.scale = float(4.0 / max(1e-6, float(np.std(oof[oof > -100]))))
+    bank.extra = {"top": cfg.top}
+    return bank
+
+
+def train_report_model(reports: Sequence[Report], labels: list[str], cfg: ReportConfig,
+                       log: Any = None) -> tuple[Featurizer, LinearBank]:
+    """Train on all ``reports`` (vectorizer, weights, calibrated thresholds)."""
+    feat = Featurizer.fit(sentence_set(reports, labels).texts, cfg.spec)
+    prep = prepare(reports, labels, feat)
+    docs = list(range(len(reports)))
+    return feat, calibrated_bank(prep, docs, gold_matrix(reports, labels), labels, cfg, log)
+
+
+# ---- the ATT&CK procedure bank -----------------------------------------------------------------------------
+def procedure_examples(kb: KnowledgeBase) -> tuple[list[str], list[list[str]]]:
+    """ATT&CK procedure examples (``uses`` descriptions) and technique descriptions, labelled by technique."""
+    texts: list[str] = []
+    labels: list[list[str]] = []
+    for rel in kb.attack.relationships:
+        tech = kb.attack.techniques.get(rel.target)
+        if rel.type != "uses" or tech is None or not rel.description:
+            continue
+        text = plain_text(_ACTOR_LINK.sub("the actor", rel.description)).strip()
+        if len(text) >= 20:
+            texts.append(text)
+            labels.append(_with_parent(tech.attack_id))
+    for tech in kb.attack.techniques.values():
+        for sent in split_sentences(plain_text(tech.description))[:4]:
+            if len(sent.text) >= 30:
+                texts.append(sent.text)
+                labels.append(_with_parent(tech.attack_id))
+    return texts, labels
+
+
+def _with_parent(attack_id: str) -> list[str]:
+    return [attack_id, attack_id.split(".")[0]] if "." in attack_id else [attack_id]
+
+
+def train_procedure_model(kb: KnowledgeBase, negatives: Sequence[str], *, min_examples: int = 3,
+                          keep: int = 400, jobs: int = 1) -> tuple[Featurizer, LinearBank]:
+    """Word-feature bank over every technique with at least ``min_examples`` examples.
+
+    ``negatives`` are report sentences with no annotated technique; the sentence threshold is set so that the
+    bank fires on about 1% of them (a precision-first choice: these techniques have no report-level gold).
+    """
+    texts, labels = procedure_examples(kb)
+    counts: dict[str, int] = {}
+    for row in labels:
+        for t in row:
+            counts[t] = counts.get(t, 0) + 1
+    names = sorted(t for t, n in counts.items() if n >= min_examples)
+    index = {t: i for i, t in enumerate(names)}
+    all_texts = [*texts, *negatives]
+    y = np.zeros((len(all_texts), len(names)), dtype=bool)
+    for i, row in enumerate(labels):
+        for t in row:
+            if t in index:
+                y[i, index[t]] = True
+    spec = FeatureSpec(word_max=30000, use_char=False, context=0.0, word_min_df=2)
+    feat = Featurizer.fit(all_texts, spec)
+    bank = train_bank(feat.transform(all_texts), y, names, c=1e-5, keep=keep, kind="sgd", jobs=jobs)
+    neg = bank.decision(feat.transform(list(negatives))) if negatives else np.zeros((1, len(names)))
+    best = neg.max(axis=1)
+    bank.thresholds = np.full(len(names), max(0.0, float(np.quantile(best, 0.99))))
+    bank.scale = 4.0
+    return feat, bank

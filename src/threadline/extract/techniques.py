@@ -1,0 +1,209 @@
+"""ATT&CK technique extraction: every technique found in a report, with the sentences that support it.
+
+Four sources, merged per technique:
+- the *report* model (TRAM classes, trained on annotated reports, report-level thresholds calibrated out-of-fold);
+- the *procedure* model (every other Enterprise technique with ATT&CK procedure examples, precision-first);
+- technique ids written in the text ("T1566.001");
+- software named in the text whose ATT&CK entry uses techniques (``inferred: true``, the naming sentence as evidence).
+Sentences that deny or only imagine a behaviour ("did not use", "could be used to") support nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from threadline.extract.sentences import split_sentences
+from threadline.extract.technique_model import Featurizer, FloatArray, LinearBank, load
+from threadline.extract.technique_signals import SoftwareMatcher, explicit_ids, is_negated, sentence_index
+from threadline.knowledge.base import KnowledgeBase
+from threadline.model import Evidence, Page, Sentence
+
+MODEL_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
+REPORT_MODEL, PROCEDURE_MODEL = "techniques-report", "techniques-procedure"
+MAX_EVIDENCE = 3
+INFERRED_SCORE = 0.5          # knowledge, not text: a fixed prior, shown apart from text-supported hits
+_SILENT = -1e3                # decision value of a negated sentence
+
+
+@dataclass(slots=True)
+class TechniqueHit:
+    """One technique found in a document."""
+
+    id: str
+    name: str
+    tactics: list[str]
+    score: float
+    evidence: list[Evidence] = field(default_factory=list)
+    inferred: bool = False
+    sources: list[str] = field(default_factory=list)   # "model", "procedures", "explicit id", "software S0013 PlugX"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "tactics": self.tactics, "score": round(self.score, 4),
+                "inferred": self.inferred, "evidence": [e.to_dict() for e in self.evidence],
+                "sources": self.sources}
+
+
+@dataclass(slots=True)
+class TechniqueModel:
+    """Both banks with their featurizers; ``classes`` are the report model's labels (the TRAM classes)."""
+
+    report: tuple[Featurizer, LinearBank]
+    procedure: tuple[Featurizer, LinearBank] | None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.report[1].labels
+
+    @classmethod
+    def load(cls, directory: Path = MODEL_DIR) -> TechniqueModel:
+        feat, bank, info = load(directory / REPORT_MODEL)
+        procedure = None
+        if (directory / f"{PROCEDURE_MODEL}.npz").is_file():
+            pfeat, pbank, _ = load(directory / PROCEDURE_MODEL)
+            procedure = (pfeat, pbank)
+        return cls((feat, bank), procedure, info)
+
+
+@lru_cache(maxsize=4)
+def shipped_model(directory: str = str(MODEL_DIR)) -> TechniqueModel:
+    """The model shipped in the package, loaded once on first use."""
+    return TechniqueModel.load(Path(directory))
+
+
+_MATCHERS: dict[int, tuple[KnowledgeBase, SoftwareMatcher]] = {}
+
+
+def _matcher(kb: KnowledgeBase) -> SoftwareMatcher:
+    """One software-name matcher per knowledge base (the KB is kept alive with it, so ids are not reused)."""
+    cached = _MATCHERS.get(id(kb))
+    if cached is None or cached[0] is not kb:
+        cached = (kb, SoftwareMatcher(kb))
+        _MATCHERS[id(kb)] = cached
+    return cached[1]
+
+
+def _page(pages: Sequence[Page] | None, offset: int) -> int | None:
+    for page in pages or ():
+        if page.start <= offset < page.end:
+            return page.number
+    return None
+
+
+class _Collector:
+    """Merges hits per technique id; text-supported hits win over inferred ones."""
+
+    def __init__(self, kb: KnowledgeBase, sentences: list[Sentence], pages: Sequence[Page] | None) -> None:
+        self.kb, self.sentences, self.pages = kb, sentences, pages
+        self.hits: dict[str, TechniqueHit] = {}
+
+    def add(self, tid: str, score: float, rows: list[int], source: str, *, inferred: bool = False) -> None:
+        tech = self.kb.by_attack_id.get(tid)
+        if tech is None or not hasattr(tech, "tactics"):
+            return
+        evidence = [self._evidence(i) for i in rows]
+        hit = self.hits.get(tid)
+        if hit is None or (hit.inferred and not inferred):
+            replaced = hit
+            hit = TechniqueHit(tid, tech.name, list(tech.tactics), score, [], inferred, [])
+            if replaced is not None:
+                hit.sources.extend(replaced.sources)
+            self.hits[tid] = hit
+        elif inferred and not hit.inferred:
+            if source not in hit.sources:
+                hit.sources.append(source)     # implied by software too, but the text already supports it
+            return
+        hit.score = max(hit.score, score)
+        if source not in hit.sources:
+            hit.sources.append(source)
+        for ev in evidence:
+            if ev not in hit.evidence and len(hit.evidence) < MAX_EVIDENCE:
+                hit.evidence.append(ev)
+
+    def _evidence(self, row: int) -> Evidence:
+        s = self.sentences[row]
+        return Evidence(s.text, s.start, s.end, _page(self.pages, s.start))
+
+
+def _decisions(feat: Featurizer, bank: LinearBank, texts: list[str], silent: np.ndarray) -> FloatArray:
+    scores = bank.decision(feat.transform(texts, [0] * len(texts)))
+    scores[silent] = _SILENT
+    return scores
+
+
+def _report_hits(out: _Collector, model: TechniqueModel, texts: list[str], silent: np.ndarray) -> None:
+    feat, bank = model.report
+    scores = _decisions(feat, bank, texts, silent)
+    top = int(bank.extra.get("top", 2))
+    k = min(top, scores.shape[0])
+    order = np.argsort(-scores, axis=0, kind="stable")
+    best = np.take_along_axis(scores, order[:k], axis=0).mean(axis=0)
+    for j in np.flatnonzero(best >= bank.thresholds):
+        rows = [int(r) for r in order[:MAX_EVIDENCE, j] if scores[r, j] > _SILENT]
+        rows = rows[:1] + [r for r in rows[1:] if scores[r, j] >= 0.0]   # extra evidence only if positive alone
+        if rows:
+            out.add(bank.labels[j], float(bank.probability(best[j], int(j))), rows, "model")
+
+
+PROCEDURE_MIN_WORDS = 6
+
+
+def _procedure_hits(out: _Collector, model: TechniqueModel, texts: list[str], silent: np.ndarray) -> None:
+    if model.procedure is None:
+        return
+    feat, bank = model.procedure
+    classes = set(model.classes)
+    # Headings and fragments ("A pinch of history") describe no behaviour, yet share words with technique
+    # names; the procedure model, trained on full procedure sentences, only reads sentences of some length.
+    short = np.array([len(t.split()) < PROCEDURE_MIN_WORDS for t in texts], dtype=bool)
+    scores = _decisions(feat, bank, texts, silent | short)
+    fired: dict[str, tuple[float, list[int]]] = {}
+    for j in np.flatnonzero(scores.max(axis=0) >= bank.thresholds):
+        label = bank.labels[j]
+        if label in classes or label.split(".")[0] in classes:
+            continue          # the report model, calibrated on annotated reports, decides these
+        rows = [int(r) for r in np.argsort(-scores[:, j], kind="stable")[:MAX_EVIDENCE]
+                if scores[r, j] >= bank.thresholds[j]]
+        fired[label] = (float(bank.probability(scores[rows[0], j], int(j))), rows)
+    for label, (score, rows) in sorted(fired.items()):
+        if "." not in label and any(other.startswith(label + ".") for other in [*fired, *out.hits]):
+            continue          # a sub-technique already found says more than its parent
+        out.add(label, score, rows, "procedures")
+
+
+def extract_techniques(text: str, *, sentences: list[Sentence] | None = None, kb: KnowledgeBase | None = None,
+                       pages: Sequence[Page] | None = None, model: TechniqueModel | None = None,
+                       infer: bool = True) -> list[TechniqueHit]:
+    """Techniques in ``text``, best first; each has supporting sentences, or is marked inferred."""
+    if kb is None:
+        from threadline.knowledge.index import load_kb
+
+        kb = load_kb(progress=False)
+    model = model or shipped_model()
+    sents = sentences if sentences is not None else split_sentences(text)
+    out = _Collector(kb, sents, pages)
+    if not sents:
+        return []
+    texts = [s.text for s in sents]
+    silent = np.array([is_negated(t) for t in texts], dtype=bool)
+    _report_hits(out, model, texts, silent)
+    _procedure_hits(out, model, texts, silent)
+    for mention in explicit_ids(text):
+        row = sentence_index(sents, mention.start)
+        if row is not None and not silent[row]:
+            out.add(mention.attack_id, 1.0, [row], "explicit id")
+    if infer:
+        for sw in _matcher(kb).find(text):
+            row = sentence_index(sents, sw.start)
+            obj = kb.by_attack_id.get(sw.attack_id)
+            if row is None or silent[row] or obj is None:
+                continue
+            for tech, _ in kb.techniques_of(obj.stix_id):
+                out.add(tech.attack_id, INFERRED_SCORE, [row], f"software {sw.attack_id} {obj.name}", inferred=True)
+    return sorted(out.hits.values(), key=lambda h: (h.inferred, -h.score, h.id))
