@@ -243,7 +243,8 @@ def observations_from_analysis(analysis: Mapping[str, Any], kb: KnowledgeBase) -
         "software": analysis.get("software") or [],
         "sectors": analysis.get("sectors") or [],
         # A country named as the actor's origin ("China-nexus") is not a victim; flagged indicators are not IOCs.
-        "countries": [c for c in analysis.get("countries") or [] if not (isinstance(c, dict) and c.get("role") == "origin")],
+        "countries": [c for c in analysis.get("countries") or []
+                      if not (isinstance(c, dict) and c.get("role") == "origin")],
         "iocs": [i for i in analysis.get("iocs") or [] if not (isinstance(i, dict) and i.get("flags"))],
         "report_claims": analysis.get("claims") or [],
         "first_seen": dates[0] if dates else None,

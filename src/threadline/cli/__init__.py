@@ -21,18 +21,21 @@ app = typer.Typer(
 )
 
 # Importing a module registers its commands on `app`.
+from threadline.cli import analyze as _analyze  # noqa: E402,F401
 from threadline.cli import attribute as _attribute  # noqa: E402,F401
+from threadline.cli import export as _export  # noqa: E402,F401
 from threadline.cli import ingest as _ingest  # noqa: E402,F401
 from threadline.cli import iocs as _iocs  # noqa: E402,F401
 from threadline.cli import knowledge as _knowledge  # noqa: E402,F401
 from threadline.cli import misc as _misc  # noqa: E402,F401
+from threadline.cli import publish as _publish  # noqa: E402,F401
 from threadline.cli import techniques as _techniques  # noqa: E402,F401
 
 
 def main() -> None:
     """Console-script entry point."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)   # with standalone_mode off, click returns typer.Exit's code
     except ThreadlineError as exc:
         print(f"threadline: {exc.one_line()}", file=sys.stderr)
         sys.exit(1 if isinstance(exc, NotFoundError) else 2)
@@ -48,3 +51,4 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    sys.exit(code if isinstance(code, int) else 0)

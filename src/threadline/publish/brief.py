@@ -52,6 +52,9 @@ class Brief:
     history_kb: list[Fact] = field(default_factory=list)
     mitigations: list[Remedy] = field(default_factory=list)
     mitigations_more: int = 0
+    # Whose techniques "Stay safe" covers: the report's own, or (when it names none) those ATT&CK records for the
+    # actor it names, e.g. "Mustang Panda (G0129)".
+    remedies_for: str | None = None
     detections: list[Remedy] = field(default_factory=list)
     detections_more: int = 0
     considered: list[Fact] = field(default_factory=list)
@@ -114,6 +117,9 @@ def _campaign(a: dict[str, Any], kb: KnowledgeBase | None, refs: References, bri
         brief.campaign.append(Fact(f"Lure: {lure.get('text')}.", refs.evidence_list(lure.get("evidence"))))
     for goal in a.get("goals") or []:
         brief.campaign.append(Fact(f"Goal: {goal.get('text')}.", refs.evidence_list(goal.get("evidence"))))
+    for capability in a.get("capabilities") or []:   # generic malware the source names ("info stealers")
+        brief.campaign.append(Fact(f"Malware used: {capability.get('text')}.",
+                                   refs.evidence_list(capability.get("evidence"))))
     software = a.get("software") or []
     if software:
         names: list[str] = []
@@ -282,8 +288,14 @@ def build_brief(analysis: dict[str, Any], kb: KnowledgeBase | None, *, tlp: str 
                     entities.append(entity)
         for entity in entities:
             brief.history_kb.extend(actor_history(kb, entity, a.get("techniques") or [], refs, doc.get("published")))
+        observed = [t for t in a.get("techniques") or [] if not t.get("inferred")] or a.get("techniques") or []
+        if not observed and entities and kb.group(entities[0]) is not None:
+            group = kb.group(entities[0])
+            assert group is not None
+            observed = [{"id": t.attack_id} for t, _ in kb.techniques_of(group.stix_id)]
+            brief.remedies_for = f"{group.name} ({group.attack_id})"
         brief.mitigations, brief.mitigations_more, brief.detections, brief.detections_more = remedies(
-            kb, a.get("techniques") or [], refs)
+            kb, observed, refs)
     _considered(a, kb, refs, brief)
     brief.references = refs.items
     _defang_all(brief, defang)

@@ -1,0 +1,74 @@
+"""One document through every stage: indicators, techniques, entities, claims, independent attribution.
+
+Each stage is a plain function of typed input, so this module is what the CLI, a web server and a worker all
+call; it never prints and never touches the store (see :mod:`threadline.store` for that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from threadline.knowledge.base import KnowledgeBase
+from threadline.model import Document
+
+SCHEMA_VERSION = 1
+
+
+def _walk_evidence(node: Any, document: Document) -> None:
+    """Give every evidence item the page that holds it (for paginated sources) and the document's hash."""
+    if isinstance(node, dict):
+        if {"text", "start", "end"} <= node.keys() and isinstance(node.get("start"), int):
+            if document.pages and node.get("page") is None:
+                node["page"] = document.page_at(node["start"])
+            node.setdefault("document", document.sha256)
+        for value in node.values():
+            _walk_evidence(value, document)
+    elif isinstance(node, list):
+        for value in node:
+            _walk_evidence(value, document)
+
+
+def sources_citing(document: Document, kb: KnowledgeBase) -> list[str]:
+    """Knowledge-base citations that are this very document (same URL or same title), to exclude them from its
+    own attribution: otherwise the report would confirm itself (circular reporting)."""
+    url = document.source.rstrip("/").lower() if "://" in document.source else None
+    title = " ".join((document.title or "").lower().split())
+    found = []
+    for citation in kb.attack.citations.values():
+        same_url = bool(url and citation.url and citation.url.rstrip("/").lower() == url)
+        described = " ".join((citation.description or "").lower().split())
+        if same_url or (len(title) > 20 and title in described):
+            found.append(citation.source_name)
+    return found
+
+
+def analyze_document(document: Document, kb: KnowledgeBase, *, exclude_sources: Iterable[str] = ()) -> dict[str, Any]:
+    """The full analysis of one document, as plain JSON-ready data (docs/analysis.schema.json)."""
+    from threadline.attribute import attribute, observations_from_analysis
+    from threadline.extract.entities import extract_entities
+    from threadline.extract.iocs import document_iocs
+    from threadline.extract.sentences import split_sentences
+    from threadline.extract.techniques import extract_techniques
+
+    text = document.text
+    sentences = split_sentences(text)
+    found = extract_entities(text, kb, sentences=sentences, document=document)
+    entities = found.to_dict()
+    result: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "document": {"title": document.title, "source": document.source, "sha256": document.sha256,
+                     "published": document.published, "media_type": document.media_type},
+        **{k: v for k, v in entities.items() if k != "claims"},
+        "techniques": [t.to_dict() for t in extract_techniques(text, sentences=sentences, kb=kb,
+                                                                pages=document.pages)],
+        "iocs": [i.to_dict() for i in document_iocs(document)],
+        "claims": [claim.to_dict() for claim in found.claims],
+    }
+    excluded = list(dict.fromkeys([*exclude_sources, *sources_citing(document, kb)]))
+    observations = observations_from_analysis(result, kb)
+    attribution = attribute(observations, kb, exclude_sources=excluded).to_dict()
+    attribution["excluded_sources"] = excluded
+    result["attribution"] = attribution
+    _walk_evidence(result, document)
+    return result

@@ -1,0 +1,151 @@
+"""`threadline analyze`: a report through every stage, stored with provenance; `--jsonl` for batches."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from threadline.cli import app
+from threadline.cli.common import console, err_console, print_json, run_jsonl
+from threadline.cli.ingest import expand_sources
+from threadline.errors import InputError, ThreadlineError
+from threadline.model import Document
+from threadline.publish.render import defang_generic, defang_value
+
+
+def _summary(result: dict[str, Any]) -> None:
+    """The analysis for a human: who, what, to whom, when, how sure."""
+    doc = result["document"]
+    console.rule(f"[bold]{doc.get('title') or doc['source']}[/bold]  ({doc['sha256'][:12]})")
+    facts = Table(show_header=False, box=None)
+    facts.add_column(style="bold")
+    facts.add_column()
+
+    def names(key: str, label: str = "name") -> str:
+        return ", ".join(str(i.get(label) or i.get("name")) for i in result.get(key, [])) or "—"
+
+    facts.add_row("actors", ", ".join(f"{a['name']} ({a.get('attack_id') or 'not in ATT&CK'}, {a['role']})"
+                                      for a in result["actors"]) or "—")
+    facts.add_row("campaigns", names("campaigns"))
+    facts.add_row("software", names("software"))
+    facts.add_row("sectors", names("sectors"))
+    facts.add_row("countries", names("countries", "code"))
+    facts.add_row("regions", names("regions"))
+    facts.add_row("dates", "; ".join(f"{d['date']} {d.get('event') or ''}".strip() for d in result["dates"]) or "—")
+    facts.add_row("lures", "; ".join(i.get("text", "") for i in result.get("lures", [])) or "—")
+    facts.add_row("goals", "; ".join(i.get("text", "") for i in result.get("goals", [])) or "—")
+    console.print(facts)
+    if result["techniques"]:
+        table = Table(title="ATT&CK techniques")
+        for column in ("id", "name", "score", "evidence"):
+            table.add_column(column)
+        for t in result["techniques"][:20]:
+            evidence = "inferred: " if t.get("inferred") else ""
+            evidence += (t["evidence"][0]["text"][:90] if t.get("evidence") else "")
+            table.add_row(t["id"], t["name"], f"{t['score']:.2f}", defang_generic(evidence))
+        console.print(table)
+    iocs = [i for i in result["iocs"] if not i.get("flags")]
+    if result["iocs"]:
+        console.print(f"[bold]indicators[/bold]: {len(iocs)} to act on, {len(result['iocs']) - len(iocs)} flagged: "
+                      + ", ".join(defang_value(i["type"], i["value"]) for i in iocs[:15]))
+    for claim in result["claims"]:
+        console.print(f"[bold]the report claims[/bold]: {claim['strength']} to {claim['actor']}"
+                      + (f" (basis: {', '.join(claim.get('basis') or [])})" if claim.get("basis") else "")
+                      + (f"; caveat: {'; '.join(claim['caveats'])}" if claim.get("caveats") else ""))
+    attribution = result["attribution"]
+    top = attribution["candidates"][:3]
+    words = attribution.get("confidence", {})
+    console.print("[bold]engine's view[/bold]: " + (", ".join(
+        f"{c['name']} ({c['attack_id']}) {c['probability']:.0%}" for c in top) or "no candidate")
+        + f"; unknown actor {attribution['unknown_probability']:.0%}"
+        + (f"; {words.get('summary') or words.get('words') or ''}" if isinstance(words, dict) else ""))
+    for line in attribution.get("disagreements") or []:
+        text = line if isinstance(line, str) else line.get("message") or line.get("text") or str(line)
+        console.print(f"[yellow]disagreement[/yellow]: {text}", highlight=False)
+
+
+@app.command()
+def analyze(
+    sources: Annotated[list[str] | None, typer.Argument(
+        metavar="SOURCE", help="Files, folders, URLs or - (stdin): text, Markdown, HTML, PDF, RSS/Atom.")] = None,
+    jsonl: Annotated[str | None, typer.Option(
+        "--jsonl", help="Batch mode: read lines {\"id\", \"text\"} from FILE or - and write one analysis per line.")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the analyses as a JSON list.")] = False,
+    db: Annotated[str | None, typer.Option("--db", help="Database URL or SQLite path (env THREADLINE_DB).")] = None,
+    store_results: Annotated[bool, typer.Option("--store/--no-store", help="Keep documents and analyses.")] = True,
+    exclude_source: Annotated[list[str] | None, typer.Option(
+        "--exclude-source", help="Ignore knowledge supported only by this citation (name or URL); repeatable.")
+    ] = None,
+    allow_private: Annotated[bool, typer.Option(
+        "--allow-private", help="Allow URLs on private, loopback and link-local addresses.")] = False,
+) -> None:
+    """Everything about a report: indicators, techniques, actors, victims, dates, claims, attribution."""
+    from threadline.analysis import analyze_document
+    from threadline.ingest import ingest_into
+    from threadline.knowledge import load_kb
+    from threadline.store import open_store
+    from threadline.store.analyses import save_analysis
+
+    if bool(sources) == bool(jsonl):
+        raise InputError("give SOURCE files or --jsonl FILE, not both or neither", where="analyze")
+    kb = load_kb()
+    excluded = list(exclude_source or [])
+    store = open_store(db) if store_results else None
+    try:
+        if jsonl:
+            def handle(record: dict[str, Any]) -> dict[str, Any]:
+                text = record.get("text")
+                if not isinstance(text, str) or not text.strip():
+                    raise InputError(f"line with id {record['id']!r}: no \"text\"", where=jsonl)
+                doc = Document(text=text, source=str(record.get("source") or f"jsonl:{record['id']}"),
+                               title=record.get("title"), published=record.get("published"))
+                if store is not None:
+                    store.save_document(doc)
+                result = analyze_document(doc, kb, exclude_sources=[*excluded, *record.get("exclude_sources", [])])
+                if store is not None:
+                    save_analysis(store, result)
+                return result
+
+            run_jsonl(jsonl, handle)
+            return
+        targets = expand_sources(sources or [])
+        results: list[dict[str, Any]] = []
+        failures = 0
+        show = len(targets) > 1 and err_console.is_terminal
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err_console, transient=True, disable=not show) as bar:
+            task = bar.add_task("analysing", total=len(targets))
+            for target in targets:
+                try:
+                    if store is not None:
+                        outcome = ingest_into(store, target, allow_private=allow_private)
+                        docs = outcome.documents
+                        if outcome.imported is not None:
+                            err_console.print(f"{target}: imported as knowledge ({outcome.imported.total} objects)")
+                    else:
+                        from threadline.ingest import ingest as read
+
+                        docs = read(target, allow_private=allow_private)
+                    for doc in docs:
+                        result = analyze_document(doc, kb, exclude_sources=excluded)
+                        if store is not None:
+                            save_analysis(store, result)
+                        results.append(result)
+                        if not json_out:
+                            _summary(result)
+                except ThreadlineError as exc:
+                    failures += 1
+                    print(f"threadline: {exc.one_line()}", file=sys.stderr)   # one line, never wrapped
+                bar.advance(task)
+        if json_out:
+            print_json(results)
+        if failures:
+            raise typer.Exit(2)
+    finally:
+        if store is not None:
+            store.close()

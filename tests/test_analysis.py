@@ -1,0 +1,98 @@
+"""`threadline analyze` end to end: the seed's facts, the schema, provenance in the store, idempotence."""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from threadline.analysis import analyze_document, sources_citing
+from threadline.model import Document
+from threadline.store import open_store
+from threadline.store.analyses import documents_with, get_analysis, list_analyses, save_analysis
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "operation-dianxun.md"
+SCHEMA = json.loads((files("threadline") / "data" / "schema" / "analysis.schema.json").read_text())
+
+
+def _facts(result: dict[str, Any]) -> None:
+    """The facts of the Operation Diànxùn brief, whatever the wording."""
+    actors = {a.get("attack_id"): a for a in result["actors"]}
+    assert actors["G0129"]["role"] == "attributed"
+    assert any("Di" in c["name"] and "xun" in c["name"].lower().replace("ù", "u") for c in result["campaigns"])
+    assert any("telecom" in s["name"].lower() for s in result["sectors"])
+    assert "US" in {c["code"] for c in result["countries"]}
+    regions = {r["name"] for r in result["regions"]}
+    assert {"Europe", "Southeast Asia"} <= regions
+    dates = {d["date"]: d for d in result["dates"]}
+    assert "2020-08" in dates and "2020-05" in dates and "2020-09" in dates
+    assert any("huawei" in lure["text"].lower() and "career" in lure["text"].lower() for lure in result["lures"])
+    assert any("5g" in goal["text"].lower() for goal in result["goals"])
+    ttp_claims = [c for c in result["claims"] if c.get("attack_id") == "G0129"
+                  and any("ttp" in b.lower() for b in c.get("basis", []))]
+    assert ttp_claims and any(c["caveats"] for c in ttp_claims)
+    for item in (*result["actors"], *result["sectors"], *result["countries"], *result["dates"]):
+        assert item["evidence"], item   # evidence for every claim
+
+
+@pytest.fixture(scope="module")
+def example_result(kb) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    doc = Document(text=EXAMPLE.read_text(encoding="utf-8"), source=str(EXAMPLE), title="Operation Diànxùn")
+    return analyze_document(doc, kb)
+
+
+def test_example_report_facts(example_result: dict[str, Any]) -> None:
+    _facts(example_result)
+
+
+def test_seed_brief_facts(kb, seed_text: str) -> None:  # type: ignore[no-untyped-def]
+    _facts(analyze_document(Document(text=seed_text, source="seed.txt"), kb))
+
+
+def test_output_follows_the_published_schema(example_result: dict[str, Any]) -> None:
+    jsonschema.validate(example_result, SCHEMA)
+
+
+def test_evidence_points_into_the_text(example_result: dict[str, Any]) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    for key in ("actors", "sectors", "countries", "regions", "dates", "techniques", "claims"):
+        for item in example_result[key]:
+            for ev in item["evidence"]:
+                assert text[ev["start"]:ev["end"]] == ev["text"]
+
+
+def test_attribution_is_reported_beside_the_claims(example_result: dict[str, Any]) -> None:
+    attribution = example_result["attribution"]
+    assert 0 <= attribution["unknown_probability"] <= 1
+    assert all(0 <= c["probability"] <= 1 for c in attribution["candidates"])
+    assert attribution["report_claims"]
+
+
+def test_a_document_the_kb_cites_is_excluded_from_its_own_attribution(kb) -> None:  # type: ignore[no-untyped-def]
+    citation = next(c for c in kb.attack.citations.values() if c.url and c.url.startswith("https://"))
+    doc = Document(text="A short report.", source=citation.url or "")
+    assert citation.source_name in sources_citing(doc, kb)
+
+
+def test_stored_with_provenance_and_idempotent(example_result: dict[str, Any], tmp_path: Path) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    with open_store(tmp_path / "t.db") as store:
+        doc = Document(text=text, source=str(EXAMPLE))
+        store.save_document(doc)
+        result = dict(example_result, document=dict(example_result["document"], sha256=doc.sha256))
+        assert save_analysis(store, result) is False
+        assert save_analysis(store, result) is True          # replaced, not duplicated
+        assert len(list_analyses(store)) == 1
+        assert documents_with(store, "actor", "G0129") == [doc.sha256]
+        assert get_analysis(store, doc.sha256[:12])["document"]["sha256"] == doc.sha256
+
+
+def test_analysis_needs_a_stored_document(example_result: dict[str, Any], tmp_path: Path) -> None:
+    from threadline.errors import NotFoundError
+
+    with open_store(tmp_path / "t.db") as store, pytest.raises(NotFoundError, match="ingest it first"):
+        save_analysis(store, example_result)
