@@ -131,3 +131,15 @@ def test_fast_with_a_warm_knowledge_base(kb):  # type: ignore[no-untyped-def]
     for _ in range(5):
         attribute(obs, kb, exclude_sources=EXCLUDE)
     assert (time.perf_counter() - started) / 5 < 0.5
+
+
+def test_victimology_alone_never_points_at_an_actor(kb) -> None:  # type: ignore[no-untyped-def]
+    from threadline.attribute import attribute, parse_observations
+
+    obs = parse_observations({"sectors": ["Telecommunications", "Higher education"],
+                              "countries": ["MM", "HK", "US"]}, kb)
+    result = attribute(obs, kb)
+    assert result.candidates, "victims still rank candidates"
+    assert all(c.probability < 0.20 for c in result.candidates)
+    assert result.unknown_probability > 0.5
+    assert result.to_dict()["confidence"]["analytic_confidence"] == "low"

@@ -126,12 +126,18 @@ def _names(kb: KnowledgeBase, scores: Iterable[GroupScore], obs: Observations) -
     return out
 
 
-def _cap_generic(candidates: list[Candidate], unknown: float) -> float:
-    """No candidate above "likely" on generic evidence alone; the excess goes to the unknown outcome."""
+VICTIMOLOGY_CEILING = 0.20   # top of ICD-203 "very unlikely"
+
+
+def _cap_generic(candidates: list[Candidate], unknown: float, *, victims_only: bool) -> float:
+    """No candidate above "likely" on generic evidence alone, nor above "very unlikely" on victimology alone
+    (sectors and countries are shared by dozens of groups, and calibration saw no such cases); the excess goes
+    to the unknown outcome."""
     for c in candidates:
-        if c.generic_only and c.probability > LIKELY_CEILING - 0.005:
-            unknown += c.probability - (LIKELY_CEILING - 0.005)
-            c.probability = LIKELY_CEILING - 0.005
+        ceiling = (VICTIMOLOGY_CEILING if victims_only else LIKELY_CEILING) - 0.005
+        if (c.generic_only or victims_only) and c.probability > ceiling:
+            unknown += c.probability - ceiling
+            c.probability = ceiling
             c.capped = True
     return unknown
 
@@ -156,7 +162,7 @@ def attribute(observations: Observations, kb: KnowledgeBase, *, exclude_sources:
             break
     if not candidates:
         unknown = 1.0
-    unknown = _cap_generic(candidates, unknown)
+    unknown = _cap_generic(candidates, unknown, victims_only=n_features == 0)
     views = [c.view() for c in candidates]
     analytic = analytic_confidence(views, observations, unknown, ps.dropped_relationships, excluded)
     top = views[0] if views else None
