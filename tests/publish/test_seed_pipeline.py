@@ -32,6 +32,8 @@ FACTS = {
     "Myanmar government": r"Myanmar government",
     "TTP-based attribution": r"(?i)on the basis of (similar )?TTPs",
     "caveat": r"(?i)no other evidence",
+    "the source's advice": r"(?i)adaptive and integrated",
+    "Huawei ban hypothesis": r"(?i)ban\w* (of|on) Huawei",
 }
 
 

@@ -70,10 +70,12 @@ class Entities:
     lures: list[Item] = field(default_factory=list)
     goals: list[Item] = field(default_factory=list)
     capabilities: list[Item] = field(default_factory=list)
+    advice: list[Item] = field(default_factory=list)          # what the source recommends defenders do
+    assessments: list[Item] = field(default_factory=list)     # the source's hedged views of cause or motive
     claims: list[Claim] = field(default_factory=list)     # computed on the way (actor roles); not in to_dict
 
     KEYS = ("actors", "campaigns", "software", "sectors", "countries", "regions", "dates", "lures", "goals",
-            "capabilities")
+            "capabilities", "advice", "assessments")
 
     def to_dict(self) -> dict[str, list[dict[str, Any]]]:
         return {key: [item.to_dict() for item in getattr(self, key)] for key in self.KEYS}
@@ -208,8 +210,8 @@ def _places(text: str, kb: KnowledgeBase, sentences: list[Sentence],
     return sectors.values(), countries.values(), regions.values()
 
 
-def _stated(sentences: list[Sentence], names: list[tuple[int, int]]) -> tuple[list[Item], list[Item], list[Item]]:
-    lures, goals, caps = _Collector(), _Collector(), _Collector()
+def _stated(sentences: list[Sentence], names: list[tuple[int, int]]) -> tuple[list[Item], ...]:
+    lures, goals, caps, advice, views = _Collector(), _Collector(), _Collector(), _Collector(), _Collector()
     starts = [a for a, _ in names]
     for sentence in sentences:
         first, last = bisect_left(starts, sentence.start), bisect_left(starts, sentence.end)
@@ -220,7 +222,11 @@ def _stated(sentences: list[Sentence], names: list[tuple[int, int]]) -> tuple[li
             goals.get(hit.text.lower(), {"text": hit.text}).add(sentence)
         for hit in stated.capabilities(sentence.text, local):
             caps.get(hit.category or hit.text, {"text": hit.text, "category": hit.category}).add(sentence)
-    return lures.values(), goals.values(), caps.values()
+        for hit in stated.advice(sentence.text):
+            advice.get(hit.text.lower(), {"text": hit.text}).add(sentence)
+        for hit in stated.assessments(sentence.text):
+            views.get(hit.text.lower(), {"text": hit.text}).add(sentence)
+    return lures.values(), goals.values(), caps.values(), advice.values(), views.values()
 
 
 def _dates(dates: list[tuple[DateHit, Sentence]]) -> list[Item]:
@@ -247,13 +253,13 @@ def extract_entities(text: str, kb: KnowledgeBase, *, sentences: list[Sentence] 
     dates = find_dates(text, sentences)
     spans = [(h.start, h.end) for h in hits]
     sectors, countries, regions = _places(text, kb, sentences, spans)
-    lures, goals, caps = _stated(sentences, spans)
+    lures, goals, caps, advice, assessments = _stated(sentences, spans)
     found = Entities(
         actors=_actors(text, kb, actor_hits, sentences, claims),
         campaigns=_campaigns(kb, [h for h, k in kinds if k == "campaign"], sentences, dates),
         software=_software(kb, [h for h, k in kinds if k == "software"], sentences),
         sectors=sectors, countries=countries, regions=regions, dates=_dates(dates),
-        lures=lures, goals=goals, capabilities=caps, claims=claims,
+        lures=lures, goals=goals, capabilities=caps, advice=advice, assessments=assessments, claims=claims,
     )
     if document is not None:
         for key in Entities.KEYS:

@@ -164,3 +164,33 @@ def capabilities(sentence: str, named: list[tuple[int, int]]) -> list[TextHit]:
                 continue      # "PlugX backdoor", "Play ransomware": the family is the entity
             hits.append(TextHit("capability", m.group(0), m.start(), m.end(), category))
     return _longest(hits)
+
+
+# The source's own advice ("McAfee recommended building ...", "organisations should patch ...").
+_ADVICE_CLAUSE = re.compile(
+    r"\b(?:recommend(?:s|ed)?|advis(?:es|ed)|urg(?:es|ed)|encourag(?:es|ed))\s+(?!by\b|as\b)(?:that\s+)?"
+    r"(?P<advice>[^.;!?]{12,})"
+    r"|\b(?:organi[sz]ations|users|defenders|companies|administrators|customers)\s+should\s+(?P<should>[^.;!?]{8,})",
+    re.IGNORECASE)
+# The source's assessments of cause or motive: hedged, causal ("could be the result of the ban of Huawei").
+_ASSESSMENT = re.compile(
+    r"\b(?:could|may|might)\s+(?:well\s+)?be\s+(?:the\s+|a\s+)?(?:result|consequence|response|retaliation|reaction)"
+    r"\s+(?:of|to|for)\b|\b(?:likely|probably|possibly)\s+(?:motivated|driven|prompted)\s+by\b"
+    r"|\bis\s+(?:believed|thought|assessed)\s+to\s+be\s+(?:a\s+|the\s+)?(?:result|response|retaliation)\b",
+    re.IGNORECASE)
+
+
+def advice(sentence: str) -> list[TextHit]:
+    """What the source recommends defenders do."""
+    hits = []
+    for m in _ADVICE_CLAUSE.finditer(sentence):
+        group = "advice" if m.group("advice") else "should"
+        hits.append(TextHit("advice", _clean(m.group(group)), m.start(group), m.end(group)))
+    return _longest(hits)
+
+
+def assessments(sentence: str) -> list[TextHit]:
+    """The source's hedged assessments of cause or motive: the whole sentence is the assessment."""
+    if not _ASSESSMENT.search(sentence):
+        return []
+    return [TextHit("assessment", _clean(sentence), 0, len(sentence))]

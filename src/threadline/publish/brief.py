@@ -55,6 +55,7 @@ class Brief:
     # Whose techniques "Stay safe" covers: the report's own, or (when it names none) those ATT&CK records for the
     # actor it names, e.g. "Mustang Panda (G0129)".
     remedies_for: str | None = None
+    source_advice: list[Fact] = field(default_factory=list)   # what the report itself recommends
     detections: list[Remedy] = field(default_factory=list)
     detections_more: int = 0
     considered: list[Fact] = field(default_factory=list)
@@ -185,6 +186,12 @@ def _confidence_words(conf: Any) -> str | None:
 
 
 def _considered(a: dict[str, Any], kb: KnowledgeBase | None, refs: References, brief: Brief) -> None:
+    for item in a.get("advice") or []:
+        brief.source_advice.append(Fact(f"The source recommends {item.get('text')}.",
+                                        refs.evidence_list(item.get("evidence"))))
+    for item in a.get("assessments") or []:
+        brief.considered.append(Fact(f"The source assesses: {item.get('text')}.",
+                                     refs.evidence_list(item.get("evidence"))))
     claimed: set[str] = set()
     for claim in a.get("claims") or []:
         ev = refs.evidence_list(claim.get("evidence"))
@@ -226,14 +233,27 @@ def _considered(a: dict[str, Any], kb: KnowledgeBase | None, refs: References, b
             brief.considered.append(Fact(f"Disagreement: {text}."))
 
 
+def _shared_label(item: Any) -> str:
+    """"T1070.003 Clear Command History", "country MM", "sector Higher education" for one shared observation."""
+    if not isinstance(item, dict):
+        return str(item)
+    kind, ident, name = str(item.get("kind") or ""), str(item.get("id") or ""), str(item.get("name") or "")
+    if kind in ("technique", "software"):
+        return f"{ident} {name}".strip() if name and name != ident else ident
+    return f"{kind} {name or ident}".strip()
+
+
 def _candidate_fact(cand: dict[str, Any], kb: KnowledgeBase | None, refs: References, words: str | None,
                     *, lead: bool) -> Fact:
     aid = str(cand.get("attack_id") or "").upper()
     obj = kb.by_attack_id.get(aid) if kb is not None and aid else None
     numbers = [refs.attack(obj)] if obj is not None else []
     ev = cand.get("evidence") or {}
-    shared = [str(s) for s in ev.get("shared") or []] if isinstance(ev, dict) else []
-    for sid in shared:
+    items = ev.get("shared") or [] if isinstance(ev, dict) else []
+    # The engine gives each shared item as {kind, id, name}; older analyses give bare ids or names.
+    ids = [str(s.get("id") if isinstance(s, dict) else s) for s in items]
+    shared = [_shared_label(s) for s in items]
+    for sid in ids:
         other = kb.by_attack_id.get(sid.upper()) if kb is not None else None
         if other is not None:
             numbers.append(refs.attack(other))
@@ -304,7 +324,8 @@ def build_brief(analysis: dict[str, Any], kb: KnowledgeBase | None, *, tlp: str 
 
 def _defang_all(brief: Brief, defang: Defanger) -> None:
     """Every string built from report (or knowledge-base) text shown defanged, whatever section it landed in."""
-    for name in ("details", "campaign", "timeline", "history_source", "history_kb", "considered", "hypotheses"):
+    for name in ("details", "campaign", "timeline", "history_source", "history_kb", "considered", "hypotheses",
+                 "source_advice"):
         facts: list[Fact] = getattr(brief, name)
         facts[:] = [replace(f, text=defang(f.text), quote=defang(f.quote) if f.quote else None) for f in facts]
     brief.techniques = [replace(t, name=defang(t.name)) for t in brief.techniques]
