@@ -39,16 +39,21 @@ def _show_candidates(result: dict[str, Any]) -> None:
     console.print(table)
 
 
+def _answered(result: dict[str, Any], json_out: bool) -> bool:
+    """JSON, or the candidates of a shared name, is the whole answer; otherwise the caller prints a profile."""
+    if json_out:
+        print_json(result)
+    elif result.get("ambiguous"):
+        _show_candidates(result)
+    return json_out or bool(result.get("ambiguous"))
+
+
 @app.command()
 def actor(name: Annotated[str, typer.Argument(help="Any name or alias, or an ATT&CK group id (G0129).")],
           json_out: JsonFlag = False) -> None:
     """Who is NAME? One intrusion set under every vendor's alias, with who asserts each name."""
     result = lookup_actor(index.load_kb(), name)
-    if json_out:
-        print_json(result)
-        return
-    if result.get("ambiguous"):
-        _show_candidates(result)
+    if _answered(result, json_out):
         return
     title = f"{result['name']}" + (f" ({result['attack_id']})" if result["attack_id"] else " (MISP only)")
     console.print(f"[bold]{title}[/bold]" + (f"  {result['url']}" if result["url"] else ""))
@@ -80,11 +85,7 @@ def technique(id_or_name: Annotated[str, typer.Argument(help="T1566.001 or a tec
               json_out: JsonFlag = False) -> None:
     """An ATT&CK technique: tactics, sub-techniques, mitigations, detection strategies, groups that use it."""
     result = lookup_technique(index.load_kb(), id_or_name)
-    if json_out:
-        print_json(result)
-        return
-    if result.get("ambiguous"):
-        _show_candidates(result)
+    if _answered(result, json_out):
         return
     console.print(f"[bold]{result['id']} {result['name']}[/bold]  {result['url'] or ''}")
     console.print(f"tactics: {', '.join(result['tactics'])}; platforms: {', '.join(result['platforms'])}")

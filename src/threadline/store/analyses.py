@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from threadline.errors import NotFoundError, StoreError
 from threadline.model import deterministic_id
 from threadline.store.models import AnalysisRow, DocumentRow, FindingRow
-from threadline.store.repository import Store
+from threadline.store.repository import Store, by_id_or_prefix
 
 # (analysis key, kind stored, how to key an item): what becomes a finding.
 _KINDS: tuple[tuple[str, str], ...] = (
@@ -92,14 +92,8 @@ def save_analysis(store: Store, analysis: dict[str, Any]) -> bool:
 
 def get_analysis(store: Store, ref: str) -> dict[str, Any]:
     """A stored analysis by document SHA-256 or an unambiguous prefix of at least 8 hex digits."""
-    key = ref.strip().lower()
     with _session(store) as session:
-        row = session.get(AnalysisRow, key)
-        if row is None and 8 <= len(key) < 64:
-            rows = session.scalars(select(AnalysisRow).where(AnalysisRow.document_id.startswith(key)).limit(2)).all()
-            if len(rows) > 1:
-                raise NotFoundError("ambiguous document id prefix", where=ref)
-            row = rows[0] if rows else None
+        row = by_id_or_prefix(session, AnalysisRow, AnalysisRow.document_id, ref)
         if row is None:
             raise NotFoundError("no stored analysis for this id", where=ref)
         return dict(row.data)

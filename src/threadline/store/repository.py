@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from threadline.errors import NotFoundError, StoreError
 from threadline.model import Document, Page
 from threadline.store.models import DocumentRow, KnowledgeObjectRow
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,18 @@ def _newer(candidate: str | None, current: str | None) -> bool:
     if candidate is None:
         return False
     return current is None or candidate > current
+
+
+def by_id_or_prefix(session: Session, model: type[T], column: Any, ref: str) -> T | None:
+    """A row by its SHA-256 key, or by an unambiguous prefix of at least 8 hex digits (as git abbreviates)."""
+    key = ref.strip().lower()
+    row = session.get(model, key)
+    if row is None and 8 <= len(key) < 64:
+        rows = session.scalars(select(model).where(column.startswith(key)).limit(2)).all()
+        if len(rows) > 1:
+            raise NotFoundError("ambiguous document id prefix", where=ref)
+        row = rows[0] if rows else None
+    return row
 
 
 class Store:
@@ -155,14 +169,8 @@ class Store:
 
     def get_document(self, sha256: str) -> Document:
         """A stored document by its SHA-256 or an unambiguous prefix of at least 8 hex digits."""
-        key = sha256.strip().lower()
         with self._transaction() as session:
-            row = session.get(DocumentRow, key)
-            if row is None and 8 <= len(key) < 64:
-                rows = session.scalars(select(DocumentRow).where(DocumentRow.id.startswith(key)).limit(2)).all()
-                if len(rows) > 1:
-                    raise NotFoundError("ambiguous document id prefix", where=sha256)
-                row = rows[0] if rows else None
+            row = by_id_or_prefix(session, DocumentRow, DocumentRow.id, sha256)
             if row is None:
                 raise NotFoundError("no such document in the store", where=sha256)
             return _row_to_document(row)
