@@ -82,6 +82,10 @@ def analysis_from_bundle(bundle: Any) -> Analysis:
     """Rebuild the analysis shape (document, actors, campaigns, software, techniques, targets, indicators, ...)."""
     objects = _load(bundle)
     report = next((o for o in objects if o.get("type") == "report"), None)
+    # A bundle's object order carries no meaning (a store returns objects by id); the report's object_refs
+    # keep the analysis's own order, so items are read in that order.
+    order = {ref: n for n, ref in enumerate((report or {}).get("object_refs") or [])}
+    objects = sorted(objects, key=lambda o: order.get(str(o.get("id")), len(order)))
     analysis: Analysis = {"document": _document(report), "actors": [], "campaigns": [], "software": [],
                           "sectors": [], "countries": [], "regions": [], "dates": [], "lures": [], "goals": [],
                           "techniques": [], "iocs": [], "claims": []}

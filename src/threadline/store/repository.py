@@ -228,6 +228,14 @@ class Store:
                                    .order_by(KnowledgeObjectRow.id))
             return [dict(row.data) for row in rows]
 
+    def knowledge_from(self, source_document: str) -> list[dict[str, Any]]:
+        """Every object imported from one file (by the SHA-256 of its bytes), e.g. to rebuild a bundle."""
+        with self._transaction() as session:
+            rows = session.scalars(select(KnowledgeObjectRow)
+                                   .where(KnowledgeObjectRow.source_document == source_document)
+                                   .order_by(KnowledgeObjectRow.id))
+            return [dict(row.data) for row in rows]
+
     def count_knowledge(self) -> int:
         with self._transaction() as session:
             return int(session.scalar(select(func.count()).select_from(KnowledgeObjectRow)) or 0)
