@@ -38,6 +38,8 @@ def _summary(result: dict[str, Any]) -> None:
     facts.add_row("dates", "; ".join(f"{d['date']} {d.get('event') or ''}".strip() for d in result["dates"]) or "—")
     facts.add_row("lures", "; ".join(i.get("text", "") for i in result.get("lures", [])) or "—")
     facts.add_row("goals", "; ".join(i.get("text", "") for i in result.get("goals", [])) or "—")
+    facts.add_row("malware used", "; ".join(i.get("text", "") for i in result.get("capabilities", [])) or "—")
+    facts.add_row("source advises", "; ".join(i.get("text", "") for i in result.get("advice", [])) or "—")
     console.print(facts)
     if result["techniques"]:
         table = Table(title="ATT&CK techniques")
@@ -58,11 +60,12 @@ def _summary(result: dict[str, Any]) -> None:
                       + (f"; caveat: {'; '.join(claim['caveats'])}" if claim.get("caveats") else ""))
     attribution = result["attribution"]
     top = attribution["candidates"][:3]
-    words = attribution.get("confidence", {})
+    words = attribution.get("confidence") or {}
+    lead = (f"; the leading candidate is {words.get('estimative')} ({words.get('range')}), analytic confidence "
+            f"{words.get('analytic_confidence')}") if top and isinstance(words, dict) else ""
     console.print("[bold]engine's view[/bold]: " + (", ".join(
         f"{c['name']} ({c['attack_id']}) {c['probability']:.0%}" for c in top) or "no candidate")
-        + f"; unknown actor {attribution['unknown_probability']:.0%}"
-        + (f"; {words.get('summary') or words.get('words') or ''}" if isinstance(words, dict) else ""))
+        + f"; unknown actor {attribution['unknown_probability']:.0%}{lead}", highlight=False)
     for line in attribution.get("disagreements") or []:
         text = line if isinstance(line, str) else line.get("message") or line.get("text") or str(line)
         console.print(f"[yellow]disagreement[/yellow]: {text}", highlight=False)
