@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from threadline.errors import InputError
-from threadline.ingest.source import read_source
-from threadline.ingest.stix import canonical_hash, load_json
+from threadline.ingest.stix import json_source
 from threadline.store import ImportResult, KnowledgeItem, Store
 
 
@@ -87,15 +85,7 @@ def misp_items(obj: Any, where: str) -> list[KnowledgeItem]:
 def import_misp(source: str | Path | dict[str, Any] | bytes, store: Store, *,
                 allow_private: bool = False) -> ImportResult:
     """Import a MISP event JSON (path, URL, bytes or parsed dict) as knowledge; all items or none."""
+    obj, where, digest = json_source(source, allow_private=allow_private, label="<misp event>")
     if isinstance(source, dict):
-        obj: Any = source
-        where, digest = "<misp event>", canonical_hash(source)
-    else:
-        if isinstance(source, bytes):
-            data, where = source, "<bytes>"
-        else:
-            raw = read_source(str(source), allow_private=allow_private)
-            data, where = raw.data, raw.source
-        obj = load_json(data, where)
-        digest = hashlib.sha256(data).hexdigest()
+        where = "<misp event>"   # an event's "id" is MISP's own number, not where it came from
     return store.save_knowledge(misp_items(obj, where), origin="misp", source=where, source_document=digest)

@@ -62,19 +62,21 @@ def stix_items(bundle: Any, where: str) -> list[KnowledgeItem]:
     return items
 
 
+def json_source(source: str | Path | dict[str, Any] | bytes, *, allow_private: bool,
+                label: str) -> tuple[Any, str, str]:
+    """(parsed JSON, where it came from, SHA-256 of its bytes) for a path, URL, bytes or an already parsed dict."""
+    if isinstance(source, dict):
+        return source, str(source.get("id") or label), canonical_hash(source)
+    if isinstance(source, bytes):
+        data, where = source, "<bytes>"
+    else:
+        raw = read_source(str(source), allow_private=allow_private)
+        data, where = raw.data, raw.source
+    return load_json(data, where), where, hashlib.sha256(data).hexdigest()
+
+
 def import_stix(source: str | Path | dict[str, Any] | bytes, store: Store, *,
                 allow_private: bool = False) -> ImportResult:
     """Import a STIX 2.x bundle (path, URL, bytes or parsed dict) as knowledge; all objects or none."""
-    if isinstance(source, dict):
-        bundle, where = source, str(source.get("id") or "<bundle>")
-        digest = canonical_hash(bundle)
-    else:
-        if isinstance(source, bytes):
-            data, where = source, "<bytes>"
-        else:
-            raw = read_source(str(source), allow_private=allow_private)
-            data, where = raw.data, raw.source
-        bundle = load_json(data, where)
-        digest = hashlib.sha256(data).hexdigest()
-    items = stix_items(bundle, where)
-    return store.save_knowledge(items, origin="stix", source=where, source_document=digest)
+    bundle, where, digest = json_source(source, allow_private=allow_private, label="<bundle>")
+    return store.save_knowledge(stix_items(bundle, where), origin="stix", source=where, source_document=digest)
