@@ -41,6 +41,12 @@ def test_leave_one_out_subset(kb, bench):  # type: ignore[no-untyped-def]
     assert all(0.0 <= c.top <= 1.0 and 0.0 <= c.unknown <= 1.0 for c in calibrated)
     # With its group removed a case should look more like an unknown actor than as it is.
     assert sum(c.removed_unknown for c in calibrated) > sum(c.unknown for c in calibrated)
+    # The hand coefficients reproduce the hand ranking; a ranker fitted on the other folds keeps every case.
+    assert [bench.rescored(r, bench.Ranker()).rank for r in results] == [r.rank for r in results]
+    learned, calibrated = bench.crossfitted(results, learn=True)
+    assert [r.case for r in learned] == [r.case for r in results] and len(calibrated) == len(results)
+    assert bench.metrics([r.rank for r in learned])["top1"] >= 0.4
+    assert all(0.0 <= c.conditional <= 1.0 for c in calibrated)
 
 
 def test_campaign_case_leaves_itself_out(kb, bench):  # type: ignore[no-untyped-def]

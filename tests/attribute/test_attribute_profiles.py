@@ -86,3 +86,13 @@ def test_incremental_exclusion_matches_a_full_rebuild(kb):  # type: ignore[no-un
         fast_profile = fast.profiles[group.attack_id]
         assert (fast_profile.techniques, fast_profile.software, fast_profile.years) == \
             (full.techniques, full.software, full.years), group.attack_id
+
+
+def test_nationality_adjectives_are_victims_not_origins(kb):  # type: ignore[no-untyped-def]
+    from threadline.attribute.profiles import static_of
+
+    static = static_of(kb)
+    assert static.victimology("targeting Ukrainian government entities and South Korean think tanks")[1] == {
+        "UA", "KR"}
+    assert static.victimology("an Iranian threat group and a Chinese APT")[1] == set()
+    assert static.victimology("Russian-speaking operators")[1] == set()

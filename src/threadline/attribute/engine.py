@@ -21,10 +21,12 @@ from threadline.attribute.explanation import (
 )
 from threadline.attribute.observations import Observations
 from threadline.attribute.profiles import GroupProfile, ProfileSet, build_profiles, sector_stems
+from threadline.attribute.ranker import Ranker, load_ranker
 from threadline.attribute.scoring import Contribution, GroupScore, Weights, level_of, score_groups
 from threadline.knowledge import KnowledgeBase
 
 TOP_CANDIDATES = 10
+CONTEXT = ("time", "prior", "profile")   # what weighs a group's evidence, not evidence shared with the case
 MISSING_SHOWN = 5
 
 
@@ -86,7 +88,7 @@ class Attribution:
                   for x in sorted(c.contributions, key=lambda x: -x.value)
                   if x.kind in ("technique", "software", "sector", "country") and x.via != "implied"]
         context = [{"kind": x.kind, "detail": x.key, "weight": round(x.value, 3)}
-                   for x in c.contributions if x.kind in ("time", "prior")]
+                   for x in c.contributions if x.kind in CONTEXT]
         implied = [x for x in c.contributions if x.via == "implied"]
         if implied:
             context.append({"kind": "implied", "detail": f"{len(implied)} technique(s) the observed software "
@@ -143,17 +145,18 @@ def _cap_generic(candidates: list[Candidate], unknown: float, *, victims_only: b
 
 
 def attribute(observations: Observations, kb: KnowledgeBase, *, exclude_sources: Sequence[str] = (),
-              weights: Weights | None = None, calibration: Calibration | None = None) -> Attribution:
+              weights: Weights | None = None, calibration: Calibration | None = None,
+              ranker: Ranker | None = None) -> Attribution:
     """Rank ATT&CK groups for a case; ``exclude_sources`` drops knowledge-base evidence resting only on them."""
     excluded = [s for s in dict.fromkeys(s.strip() for s in exclude_sources) if s]
     ps = build_profiles(kb, excluded)
     cal = calibration or load_calibration()
-    scores = score_groups(observations, ps, weights)
+    scores = score_groups(observations, ps, weights, ranker or load_ranker())
     n_features = len(observations.techniques) + len(observations.software)
     probs, unknown = probabilities([s.score for s in scores], n_features, cal)
     candidates: list[Candidate] = []
     for score, probability in zip(scores, probs, strict=True):
-        if score.empty or not any(c.kind not in ("time", "prior") for c in score.contributions):
+        if score.empty or not any(c.kind not in CONTEXT for c in score.contributions):
             continue   # shares nothing with the case: not a candidate
         profile = ps.profiles[score.attack_id]
         candidates.append(Candidate(score.attack_id, score.name, probability, score.score, score.contributions,

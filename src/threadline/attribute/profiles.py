@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from threading import Lock
 
 from threadline.attribute.observations import EXTRA_COUNTRY_NAMES, year_of
+from threadline.extract.places import DEMONYMS
 from threadline.knowledge import KnowledgeBase
 from threadline.knowledge.attack import Citation, Relationship, plain_text
 
@@ -132,6 +133,11 @@ class _Static:
         # "China-based" names where an actor is from, not whom it targets.
         self.country_pattern = re.compile(r"(?<![\w.])(" + "|".join(re.escape(n) for n in ordered)
                                           + r")(?![\w-])")
+        # A nationality says whom an operation targets, unless it says who the actor is ("Iranian threat group").
+        self.demonym_pattern = re.compile(r"(?<![\w.-])(" + "|".join(re.escape(n) for n in sorted(DEMONYMS, key=len,
+                                          reverse=True)) + r")(?![\w-])(?!\s+(?i:state|threat|actors?|groups?|apt|"
+                                          r"hackers?|cyber|espionage|intelligence|military|operators?|nexus|"
+                                          r"government-sponsored|state-sponsored|language|speaking))")
         vocabulary: set[str] = set()
         for sector in kb.galaxies.sectors:
             for name in (sector.value, *sector.synonyms):
@@ -183,6 +189,7 @@ class _Static:
     def victimology(self, text: str) -> tuple[set[str], set[str]]:
         """Sector stems and ISO country codes named in a text (a description, a MISP victim entry)."""
         countries = {self.country_names[m] for m in self.country_pattern.findall(text)}
+        countries |= {DEMONYMS[m] for m in self.demonym_pattern.findall(text)}
         return set(sector_stems(text) & self.sector_vocabulary), countries
 
 

@@ -7,10 +7,13 @@ more than Cobalt Strike, and T1059 says almost nothing. Each score keeps its con
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from threadline.attribute.observations import Observations
 from threadline.attribute.profiles import GroupProfile, ProfileSet, sector_stems
+from threadline.attribute.ranker import EVIDENCE, PROFILE, Ranker
 
 # Document-frequency share above which a feature is "generic" (used by more than this share of groups) and
 # below which it is "distinctive"; used for the explanation and the generic-evidence cap.
@@ -46,12 +49,13 @@ class Weights:
 class Contribution:
     """One observed feature a group shares with the case, and what it added to the score."""
 
-    kind: str                     # technique | software | sector | country | time | prior
+    kind: str                     # technique | software | sector | country | time | prior | profile
     key: str
     value: float
     idf: float
     groups: int                   # how many groups have it (document frequency)
     via: str = "direct"           # direct | software (a tool's technique) | description | lineage:S... | parent
+    #                               (time: gap | recency; profile: the ranker's feature name)
     level: str = "generic"        # distinctive | moderate | generic (by the share of groups that have it)
 
     @property
@@ -67,6 +71,7 @@ class GroupScore:
     score: float
     empty: bool
     contributions: list[Contribution] = field(default_factory=list)
+    features: dict[str, float] = field(default_factory=dict)   # the ranker's inputs (hand-weighted sums)
 
     @property
     def matched(self) -> int:
@@ -142,11 +147,12 @@ def score_group(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Wei
     case = obs.years()
     gap = _time_penalty(profile.years, case, w)
     if gap and out.contributions:
-        out.contributions.append(Contribution("time", f"{gap:.1f} years apart", -w.time * gap, 0.0, 0))
+        out.contributions.append(Contribution("time", f"{gap:.1f} years apart", -w.time * gap, 0.0, 0, "gap"))
     if out.contributions and w.recency and profile.years and case is not None:
         near = sum(case[0] - 1.0 <= y <= case[1] + 1.0 for y in profile.years)
         out.contributions.append(Contribution("time", f"{near} of {len(profile.years)} dated sources near the case",
-                                              w.recency * math.log((near + 0.5) / (len(profile.years) + 1)), 0.0, 0))
+                                              w.recency * math.log((near + 0.5) / (len(profile.years) + 1)), 0.0, 0,
+                                              "recency"))
     if out.contributions and w.prior:
         out.contributions.append(Contribution("prior", f"{profile.n_sources} sources",
                                               w.prior * math.log(1 + profile.n_sources), 0.0, 0))
@@ -154,9 +160,95 @@ def score_group(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Wei
     return out
 
 
-def score_groups(obs: Observations, ps: ProfileSet, w: Weights | None = None) -> list[GroupScore]:
-    """Every group's score, best first; a group with an empty profile always ranks below any with evidence."""
+def bucket_of(c: Contribution) -> str:
+    """The ranker's evidence feature a contribution adds to."""
+    if c.kind == "technique":
+        if c.via in ("implied", "software"):
+            return "technique_implied" if c.via == "implied" else "technique_of_tool"
+        return f"technique_{c.level}"
+    if c.kind == "software":
+        if c.via.startswith("lineage"):
+            return "software_lineage"
+        if c.via == "description":
+            return "software_described"
+        return "software_distinctive" if c.level == "distinctive" else "software_other"
+    if c.kind == "time":
+        return "time_gap" if c.via == "gap" else "recency"
+    return c.kind
+
+
+def _direct(profile: GroupProfile, key: str) -> bool:
+    return key in profile.software if key.startswith("S") else profile.techniques.get(key, 0.0) >= 1.0
+
+
+def pair_rarity(keys: list[str], ps: ProfileSet) -> dict[str, tuple[float, float]]:
+    """Per group, the summed rarity (BM25 IDF over groups) of the pairs of observed techniques/software it shares
+    with the case, all pairs and pairs with a tool, each divided by the number of observations - 1: two common
+    techniques seen together can be rare."""
+    live = [p for p in ps.profiles.values() if not p.empty]
+    if len(keys) < 2 or not live:
+        return {}
+    has = np.array([[1.0 if _direct(p, k) else 0.0 for k in keys] for p in live])
+    df = has.T @ has
+    idf = np.log(1 + (len(live) - df + 0.5) / (df + 0.5))
+    np.fill_diagonal(idf, 0.0)
+    tool = np.array([k.startswith("S") for k in keys])
+    with_tool = idf * (tool[:, None] | tool[None, :])
+    both = ((has @ idf) * has).sum(1) / 2 / (len(keys) - 1)
+    tools = ((has @ with_tool) * has).sum(1) / 2 / (len(keys) - 1)
+    return {p.attack_id: (float(both[i]), float(tools[i])) for i, p in enumerate(live)}
+
+
+def profile_features(obs: Observations, profile: GroupProfile, ps: ProfileSet,
+                     pairs: tuple[float, float]) -> dict[str, float]:
+    """How the group's profile and the case cover each other (zero for a group sharing no direct evidence)."""
+    keys = [*obs.techniques, *obs.software]
+    shared = [k for k in keys if _direct(profile, k)]
+    size = sum(1 for v in profile.techniques.values() if v >= 1.0) + len(profile.software)
+    return {
+        "rarest_shared": max((ps.idf("software" if k.startswith("S") else "technique", k) for k in shared),
+                             default=0.0),
+        "shared_count": float(len(shared)),
+        "profile_share": len(shared) / size if size else 0.0,
+        "case_share": len(shared) / len(keys) if keys else 0.0,
+        "profile_size": math.log(1 + profile.length),
+        "rare_pairs": pairs[0],
+        "rare_tool_pairs": pairs[1],
+    }
+
+
+_PROFILE_WORDS = {"rarest_shared": "rarity of the rarest shared observation", "shared_count": "observations shared",
+                  "profile_share": "share of the group's profile seen in the case",
+                  "case_share": "share of the case in the group's profile", "profile_size": "log size of the profile",
+                  "rare_pairs": "rarity of the pairs of observations shared",
+                  "rare_tool_pairs": "rarity of the pairs with a tool shared"}
+
+
+def apply_ranker(score: GroupScore, profile_values: dict[str, float], ranker: Ranker) -> None:
+    """Set the group's features and its score under the ranker; contributions are rescaled so that they still add
+    up to the score (the explanation shows what each piece of evidence weighed), plus one per profile feature."""
+    features = dict.fromkeys(EVIDENCE, 0.0)
+    for c in score.contributions:
+        features[bucket_of(c)] += c.value
+    features.update(profile_values)
+    score.features = features
+    scaled = [replace(c, value=c.value * ranker.coefficient(bucket_of(c))) for c in score.contributions]
+    for name in PROFILE:
+        value = profile_values.get(name, 0.0) * ranker.coefficient(name)
+        if value:
+            scaled.append(Contribution("profile", f"{_PROFILE_WORDS[name]}: {profile_values[name]:.2f}", value,
+                                       0.0, 0, name))
+    score.contributions = scaled
+    score.score = sum(c.value for c in scaled)
+
+
+def score_groups(obs: Observations, ps: ProfileSet, w: Weights | None = None,
+                 ranker: Ranker | None = None) -> list[GroupScore]:
+    """Every group's score, best first; a group with an empty profile always ranks below any with evidence.
+
+    ``ranker`` reweighs the kinds of evidence (the hand weights alone when None)."""
     w = w or Weights()
+    ranker = ranker or Ranker()
     sectors = frozenset().union(*(sector_stems(s) for s in obs.sectors)) if obs.sectors else frozenset()
     # The techniques the observed software implements join the query, weighted low: the case's tools say what
     # it could do, not what was seen.
@@ -170,5 +262,12 @@ def score_groups(obs: Observations, ps: ProfileSet, w: Weights | None = None) ->
     levels = {t: level_of(ps, "technique", t) for t, _ in query}
     levels.update({s: level_of(ps, "software", s) for s in obs.software})
     scores = [score_group(obs, p, ps, w, sectors, query, levels) for p in ps.profiles.values()]
+    pairs = pair_rarity([*obs.techniques, *obs.software], ps)
+    for score in scores:
+        profile = ps.profiles[score.attack_id]
+        # Profile features only for a group that shares evidence: a group with none stays at zero.
+        values = profile_features(obs, profile, ps, pairs.get(score.attack_id, (0.0, 0.0))) \
+            if score.contributions else {}
+        apply_ranker(score, values, ranker)
     scores.sort(key=lambda s: (not s.empty, s.score, s.matched), reverse=True)
     return scores

@@ -95,7 +95,7 @@ _COUNTRY_EXTRA: dict[str, str] = {
     "Holy See": "VA", "Vatican City": "VA", "Burma": "MM", "PRC": "CN", "Mainland China": "CN",
 }
 # Demonyms -> ISO code: only used next to a target or an actor noun.
-_DEMONYMS: dict[str, str] = {
+DEMONYMS: dict[str, str] = {
     "American": "US", "British": "GB", "Chinese": "CN", "Russian": "RU", "Iranian": "IR", "North Korean": "KP",
     "South Korean": "KR", "Korean": "KR", "Japanese": "JP", "Taiwanese": "TW", "Vietnamese": "VN", "Indian": "IN",
     "Pakistani": "PK", "Israeli": "IL", "Ukrainian": "UA", "Belarusian": "BY", "German": "DE", "French": "FR",
@@ -108,7 +108,10 @@ _DEMONYMS: dict[str, str] = {
     "Kuwaiti": "KW", "Qatari": "QA", "Jordanian": "JO", "Palestinian": "PS", "Czech": "CZ", "Swedish": "SE",
     "Norwegian": "NO", "Finnish": "FI", "Danish": "DK", "Estonian": "EE", "Latvian": "LV", "Lithuanian": "LT",
     "Romanian": "RO", "Hungarian": "HU", "Serbian": "RS", "Greek": "GR", "Nigerian": "NG", "Kenyan": "KE",
-    "South African": "ZA", "Hong Kong": "HK",
+    "South African": "ZA", "Hong Kong": "HK", "Austrian": "AT", "Bahraini": "BH", "Belgian": "BE",
+    "Bulgarian": "BG", "Ethiopian": "ET", "Irish": "IE", "Kyrgyz": "KG", "Libyan": "LY", "Moldovan": "MD",
+    "Moroccan": "MA", "Omani": "OM", "Portuguese": "PT", "Slovak": "SK", "Swiss": "CH", "Tajik": "TJ",
+    "Turkmen": "TM", "Uyghur": "CN", "Uzbek": "UZ", "Venezuelan": "VE", "Yemeni": "YE",
 }
 _TARGET_NOUNS = r"government|ministr(?:y|ies)|military|army|navy|embass(?:y|ies)|companies|firms|organi[sz]ations|" \
                 r"entities|users|citizens|victims|targets|banks|universities|officials|dissidents|journalists|" \
@@ -116,7 +119,7 @@ _TARGET_NOUNS = r"government|ministr(?:y|ies)|military|army|navy|embass(?:y|ies)
 _ACTOR_NOUNS = r"APTs?|threat actors?|state[- ]sponsored|hackers|(?:threat |hacking |APT )?groups?|nation[- ]state|" \
                r"government[- ]backed|intelligence services|cyber ?espionage|operators|actors"
 _DEMONYM_RE = re.compile(
-    r"\b(?P<dem>" + "|".join(sorted(map(re.escape, _DEMONYMS), key=len, reverse=True)) + r")\s+"
+    r"\b(?P<dem>" + "|".join(sorted(map(re.escape, DEMONYMS), key=len, reverse=True)) + r")\s+"
     r"(?:(?P<actor>" + _ACTOR_NOUNS + r")|(?P<target>" + _TARGET_NOUNS + r"))\b")
 # Country names that are also everyday words, people or US states: they count only as a target or an origin.
 _AMBIGUOUS_COUNTRIES = frozenset({"Chad", "Jordan", "Georgia", "Jersey", "Turkey", "Guinea", "Niger", "Dominica"})
@@ -217,7 +220,7 @@ def _candidates(text: str, automaton: ahocorasick.Automaton) -> list[int]:
 
 
 _first_cache: dict[int, ahocorasick.Automaton] = {}
-_DEMONYM_FIRST = _automaton({d.split()[0] for d in _DEMONYMS})
+_DEMONYM_FIRST = _automaton({d.split()[0] for d in DEMONYMS})
 _SECTOR_FIRST = _automaton(set(_SECTOR_STEMS))
 
 
@@ -235,7 +238,7 @@ def find_places(text: str, kb: KnowledgeBase, sentences: list[Sentence]) -> list
         sentence = sentence_at(sentences, pos) if m else None
         if m is None or sentence is None or m.end() > sentence.end:
             continue
-        code = _DEMONYMS[m.group("dem")]
+        code = DEMONYMS[m.group("dem")]
         role = "targeted" if m.group("target") else "origin"
         out.append((PlaceHit("country", by_code.get(code, m.group("dem")), code, m.start(), m.end("dem"), role),
                     sentence))

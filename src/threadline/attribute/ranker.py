@@ -1,0 +1,118 @@
+"""A learned ranker over the scoring's evidence: one coefficient per kind of evidence, fitted on leave-one-out cases.
+
+The hand-weighted scoring (``scoring.py``) yields, per (case, group), the sum of its contributions by kind of
+evidence (distinctive / moderate / generic techniques, a tool's techniques, software, victims, time, prior) plus a
+few profile features (how much of the case the group covers, how much of the group the case covers, its rarest
+shared feature, rare pairs of shared features). The ranker's score is a weighted sum of those; the weights are fitted
+by ``bench/attribution.py --fit`` as a conditional logit (softmax over the groups of each case), cross-fitted by
+case folds in the benchmark. Without a fitted file the weights reproduce the hand scoring exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+
+from threadline.errors import KnowledgeError
+
+RANKER_FILE = "ranker.json"
+# Sums of the hand-weighted contributions, by kind of evidence (scoring.bucket_of names them).
+EVIDENCE = ("technique_distinctive", "technique_moderate", "technique_generic", "technique_of_tool",
+            "technique_implied", "software_distinctive", "software_other", "software_described", "software_lineage",
+            "country", "sector", "time_gap", "recency", "prior")
+# Profile features (scoring.profile_features computes them), zero unless the group shares direct evidence.
+PROFILE = ("rarest_shared", "shared_count", "profile_share", "case_share", "profile_size", "rare_pairs",
+           "rare_tool_pairs")
+FEATURES = EVIDENCE + PROFILE
+L2 = 0.3          # ridge penalty of the fit (per coefficient, on the summed log-likelihood)
+
+
+@dataclass(frozen=True, slots=True)
+class Ranker:
+    """Coefficients per feature; the hand scoring is all evidence coefficients 1 and profile coefficients 0."""
+
+    coefficients: dict[str, float] = field(default_factory=lambda: dict.fromkeys(EVIDENCE, 1.0))
+    fitted_on: str = "hand weights (not fitted)"
+
+    def coefficient(self, name: str) -> float:
+        return self.coefficients.get(name, 0.0)
+
+    def score(self, features: dict[str, float]) -> float:
+        return sum(self.coefficient(k) * v for k, v in features.items())
+
+    def to_dict(self) -> dict[str, object]:
+        return {"coefficients": {k: round(self.coefficient(k), 5) for k in FEATURES}, "fitted_on": self.fitted_on}
+
+
+def ranker_path() -> Path:
+    return Path(str(files("threadline") / "data" / "attribution" / RANKER_FILE))
+
+
+_loaded: list[Ranker] = []
+
+
+def load_ranker(path: Path | None = None) -> Ranker:
+    """The fitted coefficients shipped with the package (the hand scoring when the file is absent)."""
+    if path is None and _loaded:
+        return _loaded[0]
+    chosen = path or ranker_path()
+    if not chosen.is_file():
+        ranker = Ranker()
+    else:
+        try:
+            data = json.loads(chosen.read_text(encoding="utf-8"))
+            coefficients = {str(k): float(v) for k, v in data["coefficients"].items()}
+            unknown = set(coefficients) - set(FEATURES)
+            if unknown:
+                raise ValueError(f"unknown features {sorted(unknown)}")
+            ranker = Ranker(coefficients, str(data.get("fitted_on", "")))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise KnowledgeError(f"unusable ranker coefficients ({exc.__class__.__name__})",
+                                 where=str(chosen)) from None
+    if path is None:
+        _loaded.append(ranker)
+    return ranker
+
+
+def save_ranker(ranker: Ranker, path: Path | None = None) -> Path:
+    chosen = path or ranker_path()
+    chosen.parent.mkdir(parents=True, exist_ok=True)
+    chosen.write_text(json.dumps(ranker.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class RankCase:
+    """A case for fitting: each candidate group's features (in FEATURES order) and the index of its answer."""
+
+    features: tuple[tuple[float, ...], ...]
+    answer: int | None
+
+
+def fit_ranker(cases: Sequence[RankCase], label: str = "", l2: float = L2) -> Ranker:
+    """Maximum-likelihood coefficients of a conditional logit (softmax over each case's groups), ridge-penalised
+    towards the hand scoring (coefficients 1 for evidence, 0 for profile features)."""
+    import numpy as np
+    from scipy.optimize import minimize
+
+    usable = [(np.asarray(c.features, dtype=float), c.answer) for c in cases
+              if c.answer is not None and len(c.features) > 1]
+    prior = np.array([1.0 if name in EVIDENCE else 0.0 for name in FEATURES])
+
+    def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
+        diff = w - prior
+        total, grad = l2 * float(diff @ diff), 2 * l2 * diff
+        for x, y in usable:
+            s = x @ w
+            e = np.exp(s - s.max())
+            p = e / e.sum()
+            total -= float(s[y] - s.max() - math.log(e.sum()))
+            grad = grad - (x[y] - p @ x)
+        return total, grad
+
+    result = minimize(objective, prior.copy(), jac=True, method="L-BFGS-B")
+    return Ranker({name: round(float(v), 5) for name, v in zip(FEATURES, result.x, strict=True)}, label)
