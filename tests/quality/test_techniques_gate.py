@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from threadline.extract.technique_build import GATE_DIR, is_gate_holdout
-from threadline.extract.technique_train import doc_f1, gold_matrix, load_tram, to_class
+from threadline.extract.technique_stack import doc_f1
+from threadline.extract.technique_train import gold_matrix, load_tram, to_class
 from threadline.extract.techniques import MODEL_DIR, TechniqueModel, extract_techniques
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -67,7 +67,8 @@ def build_models(tram_dir: Path, out_dir: Path, *, jobs: int = 1, gate: bool = T
         "tram_reports": {"file": "tram2-reports.jsonl.gz", "sha256": _sha256(tram_dir / "tram2-reports.jsonl.gz"),
                          "count": len(reports)},
         "config": {"kind": cfg.kind, "c": cfg.c, "keep": cfg.keep, "top": cfg.top, "folds": cfg.folds,
-                   "shrink": cfg.shrink, "context": cfg.spec.context},
+                   "shrink": cfg.shrink, "context": cfg.spec.context, "pos_weight": cfg.pos_weight,
+                   "stack": cfg.stack, "stack_c": cfg.stack_c},
     }
     save(out_dir / REPORT_MODEL, feat, bank, provenance)
     bundle = active_bundle()

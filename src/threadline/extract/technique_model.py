@@ -148,21 +148,27 @@ class LinearBank:
         return 1.0 / (1.0 + np.exp(-self.scale * (np.asarray(value) - self.thresholds[index])))
 
 
-def _fit_one(x: sp.csr_matrix, target: npt.NDArray[np.int32], c: float, kind: str) -> tuple[FloatArray, float]:
+def _fit_one(x: sp.csr_matrix, target: npt.NDArray[np.int32], c: float, kind: str,
+             pos_weight: float = 1.0) -> tuple[FloatArray, float]:
     model: LinearSVC | SGDClassifier
+    weights = {0: 1.0, 1: pos_weight}
     if kind == "svm":
-        model = LinearSVC(C=c, random_state=SEED, max_iter=3000, dual=True)
+        model = LinearSVC(C=c, random_state=SEED, max_iter=3000, dual=True, class_weight=weights)
     else:   # hinge-loss SGD: about 3x faster than liblinear on char n-grams, close in accuracy
-        model = SGDClassifier(loss="hinge", alpha=c, max_iter=12, tol=None, random_state=SEED)
+        model = SGDClassifier(loss="hinge", alpha=c, max_iter=12, tol=None, random_state=SEED, class_weight=weights)
     model.fit(x, target)
     return model.coef_[0].astype(np.float64), float(model.intercept_[0])
 
 
 def train_bank(x: sp.csr_matrix, y: npt.NDArray[np.bool_], labels: list[str], *, c: float = 2e-5,
-               keep: int = 0, kind: str = "sgd", jobs: int = 1) -> LinearBank:
-    """Fit one linear scorer per label (deterministic); keep only the ``keep`` largest |weights| per label."""
+               keep: int = 0, kind: str = "sgd", jobs: int = 1, pos_weight: float = 1.0) -> LinearBank:
+    """Fit one linear scorer per label (deterministic); keep only the ``keep`` largest |weights| per label.
+
+    ``pos_weight`` weighs the rare positive sentences up in the loss (hinge loss otherwise mostly learns to reject).
+    """
     todo = [j for j in range(len(labels)) if y[:, j].any()]
-    fitted = Parallel(n_jobs=jobs)(delayed(_fit_one)(x, y[:, j].astype(np.int32), c, kind) for j in todo)
+    fitted = Parallel(n_jobs=jobs)(delayed(_fit_one)(x, y[:, j].astype(np.int32), c, kind, pos_weight)
+                                   for j in todo)
     cols = [np.zeros(x.shape[1]) for _ in labels]
     intercepts = [-1.0] * len(labels)
     for j, (w, b) in zip(todo, fitted, strict=True):
@@ -196,8 +202,11 @@ def save(path: Path, featurizer: Featurizer, bank: LinearBank, info: dict[str, A
     used = np.unique(coef.row)
     meta = {"format": FORMAT, "labels": bank.labels, "scale": bank.scale, "features": featurizer.to_json(),
             "info": info, "extra": bank.extra}
-    with gzip.open(path.with_suffix(".json.gz"), "wt", encoding="utf-8", compresslevel=9) as fh:
-        json.dump(meta, fh, ensure_ascii=False, separators=(",", ":"))
+    # mtime=0 in the gzip header: a rebuild with the same inputs gives byte-identical files
+    payload = json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    with path.with_suffix(".json.gz").open("wb") as raw, \
+            gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as fh:
+        fh.write(payload)
     np.savez_compressed(path.with_suffix(".npz"), rows=coef.row.astype(np.int32), cols=coef.col.astype(np.int16),
                         vals=coef.data.astype(np.float16), intercept=bank.intercept.astype(np.float32),
                         thresholds=bank.thresholds.astype(np.float32), n_used=np.int32(used.size),

@@ -21,6 +21,7 @@ import numpy as np
 from threadline.extract.sentences import split_sentences
 from threadline.extract.technique_model import Featurizer, FloatArray, LinearBank, load
 from threadline.extract.technique_signals import SoftwareMatcher, explicit_ids, is_negated, sentence_index
+from threadline.extract.technique_stack import Stacker, report_features
 from threadline.knowledge.base import KnowledgeBase
 from threadline.model import Evidence, Page, Sentence
 
@@ -140,15 +141,20 @@ def _decisions(feat: Featurizer, bank: LinearBank, texts: list[str], silent: np.
 def _report_hits(out: _Collector, model: TechniqueModel, texts: list[str], silent: np.ndarray) -> None:
     feat, bank = model.report
     scores = _decisions(feat, bank, texts, silent)
-    top = int(bank.extra.get("top", 2))
-    k = min(top, scores.shape[0])
     order = np.argsort(-scores, axis=0, kind="stable")
-    best = np.take_along_axis(scores, order[:k], axis=0).mean(axis=0)
-    for j in np.flatnonzero(best >= bank.thresholds):
+    if "stacker" in bank.extra:      # pooled logistic stacker: a calibrated probability per class
+        stacker = Stacker.from_json(bank.extra["stacker"])
+        prob = stacker.probability(report_features(scores, [0] * len(texts), 1))[0]
+        chosen, values = np.flatnonzero(prob >= stacker.threshold), prob
+    else:                            # shipped default: per-class thresholds on the mean of the top sentence scores
+        k = min(int(bank.extra.get("top", 2)), scores.shape[0])
+        best = np.take_along_axis(scores, order[:k], axis=0).mean(axis=0)
+        chosen, values = np.flatnonzero(best >= bank.thresholds), bank.probability(best, slice(None))
+    for j in chosen:
         rows = [int(r) for r in order[:MAX_EVIDENCE, j] if scores[r, j] > _SILENT]
         rows = rows[:1] + [r for r in rows[1:] if scores[r, j] >= 0.0]   # extra evidence only if positive alone
         if rows:
-            out.add(bank.labels[j], float(bank.probability(best[j], int(j))), rows, "model")
+            out.add(bank.labels[j], float(values[j]), rows, "model")
 
 
 PROCEDURE_MIN_WORDS = 6
