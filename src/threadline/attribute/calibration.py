@@ -12,14 +12,13 @@ The probability of a group is P(known) * P(group | known).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
-from threadline.errors import KnowledgeError
+from threadline.attribute.fitted import load_fitted, save_fitted
 
 REF_RANK = 10          # the background score is the 10th best group's
 PARAMETERS_FILE = "calibration.json"
@@ -39,38 +38,18 @@ class Calibration:
         return asdict(self)
 
 
-def parameters_path() -> Path:
-    return Path(str(files("threadline") / "data" / "attribution" / PARAMETERS_FILE))
-
-
-_loaded: list[Calibration] = []
+def _parse(data: dict[str, Any]) -> Calibration:
+    return Calibration(float(data["scale"]), float(data["gamma"]), float(data["slope"]), float(data["offset"]),
+                       str(data.get("fitted_on", "")))
 
 
 def load_calibration(path: Path | None = None) -> Calibration:
     """The fitted parameters shipped with the package (defaults when the file is absent)."""
-    if path is None and _loaded:
-        return _loaded[0]
-    chosen = path or parameters_path()
-    if not chosen.is_file():
-        cal = Calibration()
-    else:
-        try:
-            data = json.loads(chosen.read_text(encoding="utf-8"))
-            cal = Calibration(float(data["scale"]), float(data["gamma"]), float(data["slope"]),
-                              float(data["offset"]), str(data.get("fitted_on", "")))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise KnowledgeError(f"unusable calibration parameters ({exc.__class__.__name__})",
-                                 where=str(chosen)) from None
-    if path is None:
-        _loaded.append(cal)
-    return cal
+    return load_fitted(PARAMETERS_FILE, _parse, Calibration, "calibration parameters", path)
 
 
 def save_calibration(cal: Calibration, path: Path | None = None) -> Path:
-    chosen = path or parameters_path()
-    chosen.parent.mkdir(parents=True, exist_ok=True)
-    chosen.write_text(json.dumps(cal.to_dict(), indent=2) + "\n", encoding="utf-8")
-    return chosen
+    return save_fitted(PARAMETERS_FILE, cal.to_dict(), path)
 
 
 def _divisor(n_features: int, gamma: float) -> float:

@@ -10,14 +10,13 @@ case folds in the benchmark. Without a fitted file the weights reproduce the han
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
-from threadline.errors import KnowledgeError
+from threadline.attribute.fitted import load_fitted, save_fitted
 
 RANKER_FILE = "ranker.json"
 # Sums of the hand-weighted contributions, by kind of evidence (scoring.bucket_of names them).
@@ -48,41 +47,21 @@ class Ranker:
         return {"coefficients": {k: round(self.coefficient(k), 5) for k in FEATURES}, "fitted_on": self.fitted_on}
 
 
-def ranker_path() -> Path:
-    return Path(str(files("threadline") / "data" / "attribution" / RANKER_FILE))
-
-
-_loaded: list[Ranker] = []
+def _parse(data: dict[str, Any]) -> Ranker:
+    coefficients = {str(k): float(v) for k, v in data["coefficients"].items()}
+    unknown = set(coefficients) - set(FEATURES)
+    if unknown:
+        raise ValueError(f"unknown features {sorted(unknown)}")
+    return Ranker(coefficients, str(data.get("fitted_on", "")))
 
 
 def load_ranker(path: Path | None = None) -> Ranker:
     """The fitted coefficients shipped with the package (the hand scoring when the file is absent)."""
-    if path is None and _loaded:
-        return _loaded[0]
-    chosen = path or ranker_path()
-    if not chosen.is_file():
-        ranker = Ranker()
-    else:
-        try:
-            data = json.loads(chosen.read_text(encoding="utf-8"))
-            coefficients = {str(k): float(v) for k, v in data["coefficients"].items()}
-            unknown = set(coefficients) - set(FEATURES)
-            if unknown:
-                raise ValueError(f"unknown features {sorted(unknown)}")
-            ranker = Ranker(coefficients, str(data.get("fitted_on", "")))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise KnowledgeError(f"unusable ranker coefficients ({exc.__class__.__name__})",
-                                 where=str(chosen)) from None
-    if path is None:
-        _loaded.append(ranker)
-    return ranker
+    return load_fitted(RANKER_FILE, _parse, Ranker, "ranker coefficients", path)
 
 
 def save_ranker(ranker: Ranker, path: Path | None = None) -> Path:
-    chosen = path or ranker_path()
-    chosen.parent.mkdir(parents=True, exist_ok=True)
-    chosen.write_text(json.dumps(ranker.to_dict(), indent=2) + "\n", encoding="utf-8")
-    return chosen
+    return save_fitted(RANKER_FILE, ranker.to_dict(), path)
 
 
 @dataclass(frozen=True, slots=True)
