@@ -11,19 +11,26 @@ TRAM2 reports are used for training here, so no sentence file can leak a test re
 from __future__ import annotations
 
 import argparse
+import gzip
+import json
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):   # one core for speed figures
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+from sklearn.linear_model import SGDClassifier  # noqa: E402
 
+from threadline.extract import technique_train  # noqa: E402
 from threadline.extract.sentences import split_sentences  # noqa: E402
-from threadline.extract.technique_model import FeatureSpec, Featurizer, LinearBank  # noqa: E402
+from threadline.extract.technique_model import SEED, FeatureSpec, Featurizer, LinearBank  # noqa: E402
 from threadline.extract.technique_stack import doc_f1  # noqa: E402
 from threadline.extract.technique_train import (  # noqa: E402
     ReportConfig,
@@ -31,6 +38,7 @@ from threadline.extract.technique_train import (  # noqa: E402
     gold_matrix,
     load_tram,
     prepare,
+    procedure_examples,
     sentence_set,
     to_class,
 )
@@ -75,6 +83,10 @@ def main() -> int:
     ap.add_argument("--pos-weight", type=float, default=ReportConfig().pos_weight)
     ap.add_argument("--stack", action="store_true", help="decide with the pooled logistic stacker")
     ap.add_argument("--stack-c", type=float, default=ReportConfig().stack_c)
+    ap.add_argument("--extra-weight", type=float, default=0.0,
+                    help="variant: extra positives from the TRAM sentence files and ATT&CK procedures, this weight")
+    ap.add_argument("--extra-below", type=int, default=16,
+                    help="variant: only for classes with fewer positive training reports than this")
     ap.add_argument("--speed-only", action="store_true",
                     help="only time the shipped model (full pipeline, inferred techniques too) on every report")
     args = ap.parse_args()
@@ -104,6 +116,8 @@ def main() -> int:
         train_reports = [reports[i] for i in train]
         feat = Featurizer.fit(sentence_set(train_reports, classes).texts, cfg.spec)
         prep = prepare(train_reports, classes, feat)
+        if args.extra_weight:
+            use_extra_rows(args, reports, classes, gold, train, feat, kb)
         bank = calibrated_bank(prep, list(range(len(train))), gold[train], classes, cfg)
         model = TechniqueModel((feat, bank), None)
         plain = LinearBank(bank.labels, bank.coef, bank.intercept, bank.thresholds, bank.scale,
@@ -152,6 +166,106 @@ def main() -> int:
     if args.out:
         write_markdown(args.out, result, cfg, args)
     return 0
+
+
+# ---- variant: extra positives for rare classes (measured: no gain, see bench/results/techniques.md) ----------
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_SHINGLE = 8
+_POOL: list[tuple[str, str, frozenset[int]]] = []      # (text, class, reports it overlaps), built once
+
+
+def _norm(text: str) -> str:
+    return _NON_ALNUM.sub(" ", text.lower()).strip()
+
+
+def _load_json(path: Path) -> Any:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def extra_pool(tram: Path, kb: Any, classes: list[str], reports: list[Any]) -> list[tuple[str, str, frozenset[int]]]:
+    """Labelled sentences of the TRAM files and ATT&CK procedures, each with the reports whose text it overlaps.
+
+    Overlap = contained in the normalised report text or sharing an 8-word shingle with it (SOURCE.md: the
+    sentence files share text with the reports, so any row touching a held-out report must be dropped).
+    """
+    rows = [(r["text"], r["label"]) for r in _load_json(tram / "tram2-single-label.json.gz")]
+    for s in _load_json(tram / "bootstrap-training-data.json.gz")["sentences"]:
+        ids = {to_class(m["attack_id"], classes) for m in s.get("mappings", [])}
+        if s.get("disposition", "accept") == "accept" and len(ids) == 1:
+            rows.append((s["text"], ids.pop()))
+    names = {t.name.lower(): t.attack_id for t in kb.attack.techniques.values()}
+    for name, sents in _load_json(tram / "tram1-positive-sentences.json.gz").items():
+        if name in names:       # "-multi" keys and pre-v7 names (not in the current ATT&CK) are skipped
+            rows.extend((s, names[name]) for s in sents)
+    texts, labels = procedure_examples(kb)
+    rows.extend((t, lab[0]) for t, lab in zip(texts, labels, strict=True))
+    report_texts = [_norm(r.text) for r in reports]
+    shingles: dict[tuple[str, ...], set[int]] = {}
+    for i, t in enumerate(report_texts):
+        w = t.split()
+        for k in range(len(w) - _SHINGLE + 1):
+            shingles.setdefault(tuple(w[k:k + _SHINGLE]), set()).add(i)
+    out, seen = [], set()
+    for text, label in rows:
+        cls, n = to_class(label, classes), _norm(text)
+        if cls not in classes or len(n) < 15 or (n, cls) in seen:
+            continue
+        seen.add((n, cls))
+        w = n.split()
+        hit = set().union(*(shingles.get(tuple(w[k:k + _SHINGLE]), set()) for k in range(len(w) - _SHINGLE + 1)))
+        if len(w) < 2 * _SHINGLE:
+            hit |= {i for i, t in enumerate(report_texts) if n in t}
+        out.append((text, cls, frozenset(hit)))
+    return out
+
+
+def use_extra_rows(args: argparse.Namespace, reports: list[Any], classes: list[str], gold: np.ndarray,
+                   train: list[int], feat: Featurizer, kb: Any) -> None:
+    """Make every training fit of this outer fold add the extra rows of the rare classes (weighted lower).
+
+    Done by replacing ``technique_train.fit_rows`` for the benchmark only, so the library stays as shipped.
+    A row is used in a fit only if every report it overlaps is a training report of that fit (inner folds too,
+    so the out-of-fold thresholds stay honest).
+    """
+    if not _POOL:
+        _POOL.extend(extra_pool(args.tram, kb, classes, reports))
+    index = {c: i for i, c in enumerate(classes)}
+    rare = {j for j in range(len(classes)) if gold[train, j].sum() < args.extra_below}
+    pool = [r for r in _POOL if index[r[1]] in rare and r[2] <= set(train)]
+    x_extra = feat.transform([r[0] for r in pool]) if pool else None
+    cls = np.array([index[r[1]] for r in pool])
+
+    def fit_rows(prep: Any, docs: Any, labels: list[str], cfg: Any) -> LinearBank:
+        rows = prep.rows(docs)
+        x, y = prep.x[rows], prep.data.y[rows]
+        allowed = {train[d] for d in docs}
+        ok = np.array([r[2] <= allowed for r in pool], dtype=bool)
+        cols, intercepts = [], []
+        for j in range(len(labels)):
+            if not y[:, j].any():
+                cols.append(np.zeros(x.shape[1]))
+                intercepts.append(-1.0)
+                continue
+            xj, tj, wj = x, y[:, j].astype(np.int32), np.ones(x.shape[0])
+            sel = np.flatnonzero(ok & (cls == j)) if j in rare and pool else np.zeros(0, dtype=int)
+            if sel.size:
+                xj = sp.vstack([x, x_extra[sel]], format="csr")
+                tj = np.concatenate([tj, np.ones(sel.size, dtype=np.int32)])
+                wj = np.concatenate([wj, np.full(sel.size, args.extra_weight)])
+            model = SGDClassifier(loss="hinge", alpha=cfg.c, max_iter=12, tol=None, random_state=SEED,
+                                  class_weight={0: 1.0, 1: cfg.pos_weight}).fit(xj, tj, sample_weight=wj)
+            w = model.coef_[0].astype(np.float64)
+            if cfg.keep and cfg.keep < w.size:
+                cut = np.partition(np.abs(w), w.size - cfg.keep)[w.size - cfg.keep]
+                w = np.where(np.abs(w) >= cut, w, 0.0)
+            cols.append(w)
+            intercepts.append(float(model.intercept_[0]))
+        coef = sp.csr_matrix(np.vstack(cols).T.astype(np.float32))
+        return LinearBank(labels, coef, np.asarray(intercepts), np.zeros(len(labels)))
+
+    print(f"  extra rows: {len(pool)} for {len(rare)} classes", flush=True)
+    technique_train.fit_rows = fit_rows
 
 
 def speed(args: argparse.Namespace) -> int:
