@@ -36,3 +36,33 @@ def test_jsonl_batch() -> None:
 def test_missing_file_is_a_clear_error() -> None:
     result = CliRunner().invoke(app, ["techniques", "/nonexistent/report.txt"])
     assert result.exit_code != 0
+
+
+def test_url_source_refused_on_loopback_unless_allowed(run_cli) -> None:  # type: ignore[no-untyped-def]
+    """A URL goes through the SSRF-safe fetch: loopback only with --allow-private (server started here)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Report(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = TEXT.encode("utf-8")
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Report)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/report.txt"
+    try:
+        refused = run_cli("techniques", url, "--json")
+        allowed = run_cli("techniques", url, "--json", "--allow-private")
+    finally:
+        server.shutdown()
+    assert refused[0] == 2 and "loopback" in refused[2] and not refused[1]
+    assert allowed[0] == 0, allowed[2]
+    assert any(t["id"].startswith("T1566") for t in json.loads(allowed[1])["techniques"])

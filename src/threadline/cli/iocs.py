@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,23 +15,11 @@ from threadline.model import Document
 
 
 def _documents(source: str, allow_private: bool) -> list[Document]:
-    """Documents of a source: through the ingest stage when it is there, else the file read as UTF-8 text."""
-    try:
-        from threadline.ingest import ingest
-    except ImportError:
-        pass
-    else:
-        documents: list[Document] = ingest(source, allow_private=allow_private)
-        return documents
-    path = Path(source)
-    if not path.is_file():
-        raise InputError("no such file", where=source)
-    try:
-        return [Document(text=path.read_text(encoding="utf-8"), source=source)]
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", where=source) from None
-    except OSError as exc:
-        raise InputError(f"cannot read ({exc.strerror or exc})", where=source) from None
+    """Documents of a source (file, URL, feed...), through the ingest stage."""
+    from threadline.ingest import ingest
+
+    documents: list[Document] = ingest(source, allow_private=allow_private)
+    return documents
 
 
 def _batch_line(record: dict[str, Any]) -> dict[str, Any]:

@@ -134,10 +134,7 @@ def kb_update(
 ) -> None:
     """Load a newer ATT&CK Enterprise bundle (STIX 2.0 or 2.1); the vendored one stays as the fallback."""
     if source.startswith(("http://", "https://")):
-        try:
-            from threadline.ingest import fetch  # type: ignore[attr-defined,unused-ignore]
-        except ImportError:   # ingestion not installed in this build
-            raise InputError("URL sources need the ingest stage", where=source) from None
+        from threadline.ingest import fetch
         body, _ = fetch(source, allow_private=allow_private)
         with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
             handle.write(body)

@@ -19,21 +19,11 @@ app.add_typer(train_app, name="train")
 VENDORED_TRAM = Path(__file__).resolve().parents[1] / "data" / "tram"
 
 
-def _documents(source: str) -> list[tuple[str, str, list[Page]]]:
-    """(label, text, pages) of a source: through the ingest stage when it is available, else as a text file."""
-    try:
-        from threadline.ingest import ingest
-    except ImportError:
-        ingest = None  # type: ignore[assignment]
-    if ingest is not None:
-        return [(doc.title or doc.source, doc.text, list(doc.pages)) for doc in ingest(source)]
-    path = Path(source)
-    if not path.is_file():
-        raise InputError("no such file", where=source)
-    try:
-        return [(source, path.read_text(encoding="utf-8"), [])]
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text", where=source) from None
+def _documents(source: str, allow_private: bool) -> list[tuple[str, str, list[Page]]]:
+    """(label, text, pages) of each document a source holds (file, URL, feed...), through the ingest stage."""
+    from threadline.ingest import ingest
+
+    return [(doc.title or doc.source, doc.text, list(doc.pages)) for doc in ingest(source, allow_private=allow_private)]
 
 
 def _hits(text: str, pages: list[Page] | None = None) -> list[dict[str, Any]]:
@@ -60,13 +50,15 @@ def _table(label: str, hits: list[dict[str, Any]]) -> None:
 
 @app.command()
 def techniques(
-    sources: Annotated[list[str] | None, typer.Argument(help="Report files (or URLs when ingest is available).")]
+    sources: Annotated[list[str] | None, typer.Argument(help="Report files or URLs.")]
     = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     jsonl: Annotated[str | None, typer.Option("--jsonl", help="Batch: JSON lines {id, text} in (FILE or -), "
                                               "{id, techniques} out.")] = None,
     no_inferred: Annotated[bool, typer.Option("--no-inferred", help="Hide techniques inferred from software.")]
     = False,
+    allow_private: Annotated[bool, typer.Option(
+        "--allow-private", help="Allow URL sources on private, loopback and link-local addresses.")] = False,
 ) -> None:
     """ATT&CK techniques in reports, each with its supporting sentences (or marked inferred from named software)."""
     if jsonl is not None:
@@ -83,7 +75,7 @@ def techniques(
         raise InputError("give report files, or --jsonl FILE|-", where="techniques")
     results: list[dict[str, Any]] = []
     for source in sources:
-        for label, text, pages in _documents(source):
+        for label, text, pages in _documents(source, allow_private):
             hits = [h for h in _hits(text, pages) if not (no_inferred and h["inferred"])]
             results.append({"source": source, "title": label, "techniques": hits})
     if json_out:
