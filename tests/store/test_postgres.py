@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 
 from threadline.model import Document, Page
 from threadline.store import HEAD_REVISION, KnowledgeItem, Store, open_store
+from threadline.store.models import Base
 
 URL = os.environ.get("THREADLINE_TEST_POSTGRES", "")
 pytestmark = pytest.mark.skipif(not URL, reason="set THREADLINE_TEST_POSTGRES to a throwaway PostgreSQL URL")
@@ -26,8 +27,10 @@ SAMPLES = Path(__file__).resolve().parents[1] / "data" / "ingest"
 def pg_store() -> Iterator[Store]:
     pytest.importorskip("psycopg", reason="the psycopg driver is needed for PostgreSQL")
     engine = create_engine(URL)
+    # Every table the migrations create (read from the models, so a new migration's table is not missed).
+    tables = ", ".join([*Base.metadata.tables, "alembic_version"])
     with engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS knowledge_objects, documents, alembic_version"))
+        conn.execute(text(f"DROP TABLE IF EXISTS {tables} CASCADE"))
     engine.dispose()
     with open_store(URL) as store:
         yield store
@@ -56,3 +59,19 @@ def test_ingest_into_postgres(pg_store: Store) -> None:
     assert pg_store.count_documents() == 3 and pg_store.count_knowledge() == 12
     with open_store(URL) as reopened:   # a second open finds the schema at head and does not migrate again
         assert reopened.count_documents() == 3
+
+
+def test_analysis_stored_on_postgres_and_idempotent(pg_store: Store, kb) -> None:  # type: ignore[no-untyped-def]
+    from threadline.analysis import analyze_document
+    from threadline.store.analyses import documents_with, get_analysis, list_analyses, save_analysis
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "operation-dianxun.md"
+    doc = Document(text=example.read_text(encoding="utf-8"), source=str(example))
+    pg_store.save_document(doc)
+    result = analyze_document(doc, kb)
+    assert save_analysis(pg_store, result) is False
+    assert save_analysis(pg_store, result) is True           # replaced, not duplicated
+    assert len(list_analyses(pg_store)) == 1
+    assert documents_with(pg_store, "actor", "G0129") == [doc.sha256]
+    back = get_analysis(pg_store, doc.sha256[:12])
+    assert back["document"]["sha256"] == doc.sha256 and back["campaigns"] == result["campaigns"]   # Unicode intact
