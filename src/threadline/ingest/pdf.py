@@ -17,7 +17,7 @@ from pypdf import PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError, PyPdfError
 
 from threadline.errors import InputError
-from threadline.ingest.text import normalise
+from threadline.ingest.text import normalise, title_from_text
 from threadline.model import Document, Page
 
 PAGE_SEPARATOR = "\n\n"
@@ -129,6 +129,6 @@ def pdf_document(data: bytes, source: str) -> Document:
         metadata["warning"] = f"{len(failed)} of {len(texts)} pages could not be read: {failed}"
     if warnings.messages:
         metadata["pdf_warnings"] = warnings.messages
-    title = info.get("title") or next((line.strip() for line in text.split("\n") if line.strip()), None)
+    title = info.get("title") or title_from_text(text)
     return Document(text=text, source=source, media_type="application/pdf", title=title,
                     author=info.get("author"), pages=pages, metadata=metadata)

@@ -21,6 +21,10 @@ _BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", 
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _MD_HINT = re.compile(r"^(\s{0,3}#{1,6}\s|\s*[-*+]\s|\s*\d+\.\s|```|>\s)|\[[^\]]+\]\([^)]+\)", re.MULTILINE)
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
+# Page chrome that text copied from a web page often starts with ("Go to listing page", "Skip to content",
+# "Home > Blog > ..."): never a report's title.
+_CHROME = re.compile(r"^(?:(?:go|skip|back|return|jump) to\b|(?:view|see) all\b|(?:home|menu|search|share|print|"
+                     r"subscribe|sign in|log ?in|toggle navigation|main menu)\W*$|home\s*[>/»|])", re.IGNORECASE)
 
 
 def _garbage_ratio(text: str) -> float:
@@ -154,6 +158,13 @@ def _front_matter(text: str) -> tuple[dict[str, str], str]:
     return fields, text[match.end():]
 
 
+def title_from_text(text: str, lines: int = 10) -> str | None:
+    """The first line near the top that is not web-page chrome (the first line if all of them are)."""
+    candidates = [line.strip() for line in text[:20_000].split("\n") if line.strip()][:lines]
+    chosen = next((line for line in candidates if not _CHROME.match(line)), candidates[0] if candidates else "")
+    return chosen[:200] or None
+
+
 def text_document(data: bytes, source: str, *, media_type: str | None = None,
                   charset: str | None = None) -> Document:
     """A Document from text or Markdown bytes (``charset`` as declared by an HTTP server, if any)."""
@@ -169,8 +180,7 @@ def text_document(data: bytes, source: str, *, media_type: str | None = None,
     title = fields.get("title")
     if title is None:
         heading = _MD_HEADING.search(text[:50_000]) if markdown else None   # the title is near the top
-        first = heading.group(1) if heading else text.lstrip().split("\n", 1)[0]
-        title = first.strip()[:200] or None
+        title = (heading.group(1).strip()[:200] or None) if heading else title_from_text(text)
     metadata: dict[str, object] = {"encoding": encoding}
     if encoding != "utf-8":
         metadata["warning"] = f"decoded as {encoding} (not UTF-8)"
