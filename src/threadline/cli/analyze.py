@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from typing import Annotated, Any
 
 import typer
@@ -10,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from threadline.cli import app
-from threadline.cli.common import console, err_console, print_json, run_jsonl
+from threadline.cli.common import console, err_console, plain, print_json, run_jsonl
 from threadline.cli.ingest import expand_sources
 from threadline.errors import InputError, ThreadlineError
 from threadline.model import Document
@@ -20,55 +21,73 @@ from threadline.publish.render import defang_generic, defang_value
 def _summary(result: dict[str, Any]) -> None:
     """The analysis for a human: who, what, to whom, when, how sure."""
     doc = result["document"]
-    console.rule(f"[bold]{doc.get('title') or doc['source']}[/bold]  ({doc['sha256'][:12]})")
+    console.rule(f"[bold]{plain(defang_generic(doc.get('title') or doc['source']))}[/bold]  ({doc['sha256'][:12]})")
     facts = Table(show_header=False, box=None)
     facts.add_column(style="bold")
     facts.add_column()
 
     def names(key: str, label: str = "name") -> str:
-        return ", ".join(str(i.get(label) or i.get("name")) for i in result.get(key, [])) or "—"
+        return plain(", ".join(str(i.get(label) or i.get("name")) for i in result.get(key, [])) or "—")
 
-    facts.add_row("actors", ", ".join(f"{a['name']} ({a.get('attack_id') or 'not in ATT&CK'}, {a['role']})"
-                                      for a in result["actors"]) or "—")
+    def texts(key: str) -> str:
+        return plain("; ".join(i.get("text", "") for i in result.get(key, [])) or "—")
+
+    facts.add_row("actors", plain(", ".join(f"{a['name']} ({a.get('attack_id') or 'not in ATT&CK'}, {a['role']})"
+                                            for a in result["actors"]) or "—"))
     facts.add_row("campaigns", names("campaigns"))
     facts.add_row("software", names("software"))
     facts.add_row("sectors", names("sectors"))
     facts.add_row("countries", names("countries", "code"))
     facts.add_row("regions", names("regions"))
-    facts.add_row("dates", "; ".join(f"{d['date']} {d.get('event') or ''}".strip() for d in result["dates"]) or "—")
-    facts.add_row("lures", "; ".join(i.get("text", "") for i in result.get("lures", [])) or "—")
-    facts.add_row("goals", "; ".join(i.get("text", "") for i in result.get("goals", [])) or "—")
-    facts.add_row("malware used", "; ".join(i.get("text", "") for i in result.get("capabilities", [])) or "—")
-    facts.add_row("source advises", "; ".join(i.get("text", "") for i in result.get("advice", [])) or "—")
+    facts.add_row("dates", plain("; ".join(f"{d['date']} {d.get('event') or ''}".strip()
+                                           for d in result["dates"]) or "—"))
+    facts.add_row("lures", texts("lures"))
+    facts.add_row("goals", texts("goals"))
+    facts.add_row("malware used", texts("capabilities"))
+    facts.add_row("source advises", texts("advice"))
     console.print(facts)
-    if result["techniques"]:
-        table = Table(title="ATT&CK techniques")
-        for column in ("id", "name", "score", "evidence"):
-            table.add_column(column)
-        for t in result["techniques"][:20]:
-            evidence = "inferred: " if t.get("inferred") else ""
-            evidence += (t["evidence"][0]["text"][:90] if t.get("evidence") else "")
-            table.add_row(t["id"], t["name"], f"{t['score']:.2f}", defang_generic(evidence))
-        console.print(table)
+    _techniques(result["techniques"])
     iocs = [i for i in result["iocs"] if not i.get("flags")]
     if result["iocs"]:
         console.print(f"[bold]indicators[/bold]: {len(iocs)} to act on, {len(result['iocs']) - len(iocs)} flagged: "
-                      + ", ".join(defang_value(i["type"], i["value"]) for i in iocs[:15]))
+                      + plain(", ".join(defang_value(i["type"], i["value"]) for i in iocs[:15])))
     for claim in result["claims"]:
-        console.print(f"[bold]the report claims[/bold]: {claim['strength']} to {claim['actor']}"
-                      + (f" (basis: {', '.join(claim.get('basis') or [])})" if claim.get("basis") else "")
-                      + (f"; caveat: {'; '.join(claim['caveats'])}" if claim.get("caveats") else ""))
+        console.print(f"[bold]the report claims[/bold]: {plain(claim['strength'])} to {plain(claim['actor'])}"
+                      + (f" (basis: {plain(', '.join(claim.get('basis') or []))})" if claim.get("basis") else "")
+                      + (f"; caveat: {plain('; '.join(claim['caveats']))}" if claim.get("caveats") else ""))
     attribution = result["attribution"]
     top = attribution["candidates"][:3]
     words = attribution.get("confidence") or {}
     lead = (f"; the leading candidate is {words.get('estimative')} ({words.get('range')}), analytic confidence "
             f"{words.get('analytic_confidence')}") if top and isinstance(words, dict) else ""
-    console.print("[bold]engine's view[/bold]: " + (", ".join(
+    console.print("[bold]engine's view[/bold]: " + plain(", ".join(
         f"{c['name']} ({c['attack_id']}) {c['probability']:.0%}" for c in top) or "no candidate")
         + f"; unknown actor {attribution['unknown_probability']:.0%}{lead}", highlight=False)
     for line in attribution.get("disagreements") or []:
         text = line if isinstance(line, str) else line.get("message") or line.get("text") or str(line)
-        console.print(f"[yellow]disagreement[/yellow]: {text}", highlight=False)
+        console.print(f"[yellow]disagreement[/yellow]: {plain(text)}", highlight=False)
+
+
+def _techniques(techniques: list[dict[str, Any]], shown: int = 30) -> None:
+    """Techniques the text supports, strongest first; those only inferred from named software as one line."""
+    found = sorted((t for t in techniques if not t.get("inferred")), key=lambda t: -float(t["score"]))
+    if found:
+        table = Table(title="ATT&CK techniques in the text")
+        for column in ("id", "name", "score", "evidence"):
+            table.add_column(column)
+        for t in found[:shown]:
+            evidence = t["evidence"][0]["text"][:90] if t.get("evidence") else ""
+            table.add_row(t["id"], plain(t["name"]), f"{t['score']:.2f}", plain(defang_generic(evidence)))
+        console.print(table)
+        if len(found) > shown:
+            console.print(f"... and {len(found) - shown} more (--json lists every one)")
+    inferred = [t for t in techniques if t.get("inferred")]
+    if inferred:
+        by_software = Counter(s.split(" ", 2)[-1] for t in inferred for s in t.get("sources", [])
+                              if s.startswith("software "))
+        console.print(f"[bold]inferred from named software[/bold] (its ATT&CK entry, not the text): {len(inferred)} "
+                      "techniques, " + plain(", ".join(f"{name} {n}" for name, n in by_software.most_common(8)))
+                      + " (--json lists them)", highlight=False)
 
 
 @app.command()

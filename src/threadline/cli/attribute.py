@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from threadline.cli import app
-from threadline.cli.common import console, print_json, run_jsonl
+from threadline.cli.common import console, plain, print_json, run_jsonl
 from threadline.errors import InputError
 
 
@@ -34,25 +34,25 @@ def _show(result: dict[str, Any]) -> None:
         evidence = cand["evidence"]
         shared = ", ".join(s["id"] if s["kind"] in ("technique", "software") else s["name"]
                            for s in evidence["shared"])
-        table.add_row(str(rank), f"{cand['attack_id']} {cand['name']}",
+        table.add_row(str(rank), plain(f"{cand['attack_id']} {cand['name']}"),
                       f"{cand['probability']:.0%} ({cand['estimative']})"
                       + (" [italic]capped[/italic]" if cand["capped_at_likely"] else ""),
-                      ", ".join(evidence["distinctive"]) or "-", shared,
-                      ", ".join(m["name"] for m in evidence["missing"]) or "-")
+                      plain(", ".join(evidence["distinctive"]) or "-"), plain(shared),
+                      plain(", ".join(m["name"] for m in evidence["missing"]) or "-"))
     console.print(table)
     conf = result["confidence"]
     lines = [f"[bold]Unknown actor:[/bold] {result['unknown_probability']:.0%} ({conf['unknown_actor']})",
              f"[bold]Analytic confidence:[/bold] {conf['analytic_confidence']}"]
-    lines += [f"  - {r}" for r in conf["reasons"]]
+    lines += [f"  - {plain(r)}" for r in conf["reasons"]]
     for claim in result["report_claims"]:
         engine = claim["engine"]
-        lines.append(f"[bold]Report claim:[/bold] {claim['strength']} to {claim['actor']} "
+        lines.append(f"[bold]Report claim:[/bold] {plain(claim['strength'])} to {plain(claim['actor'])} "
                      f"({claim['attack_id'] or 'not in ATT&CK'}); engine: rank {engine['rank'] or '-'}, "
                      f"{engine['probability']:.0%}")
     for item in result["disagreements"]:
-        lines.append(f"[bold red]Disagreement:[/bold red] {item['message']}")
+        lines.append(f"[bold red]Disagreement:[/bold red] {plain(item['message'])}")
     console.print(Panel("\n".join(lines), title="Assessment"))
-    console.print(result["explanation"])
+    console.print(plain(result["explanation"]))
 
 
 @app.command()

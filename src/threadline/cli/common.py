@@ -9,11 +9,17 @@ from pathlib import Path
 from typing import IO, Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from threadline.errors import InputError
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+def plain(value: object) -> str:
+    """Untrusted text (a report, imported knowledge) for Rich: its brackets are shown, never read as markup."""
+    return escape(str(value))
 
 
 def print_json(obj: Any) -> None:

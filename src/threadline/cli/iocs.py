@@ -8,10 +8,11 @@ import typer
 from rich.table import Table
 
 from threadline.cli import app as app
-from threadline.cli.common import console, print_json, run_jsonl
+from threadline.cli.common import console, plain, print_json, run_jsonl
 from threadline.errors import InputError
 from threadline.extract.iocs import Indicator, document_iocs, extract_iocs
 from threadline.model import Document
+from threadline.publish.render import defang_generic, defang_value
 
 
 def _documents(source: str, allow_private: bool) -> list[Document]:
@@ -31,7 +32,7 @@ def _batch_line(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _table(source: str, hits: list[Indicator]) -> Table:
-    table = Table(title=f"{source}: {len(hits)} indicators "
+    table = Table(title=f"{plain(source)}: {len(hits)} indicators "
                         f"({sum(1 for h in hits if not h.flags)} unflagged)", title_justify="left")
     table.add_column("type", no_wrap=True, min_width=6)
     table.add_column("value (defanged)", overflow="fold", ratio=3, min_width=20)
@@ -41,21 +42,9 @@ def _table(source: str, hits: list[Indicator]) -> Table:
         sentence = hit.sentence.text if hit.sentence else ""
         if len(sentence) > 100:
             sentence = sentence[:97] + "..."
-        table.add_row(hit.type, defang(hit.value, hit.type), ", ".join(hit.flags), sentence,
-                      style="dim" if hit.flags else None)
+        table.add_row(hit.type, plain(defang_value(hit.type, hit.value)), ", ".join(hit.flags),
+                      plain(defang_generic(sentence)), style="dim" if hit.flags else None)
     return table
-
-
-def defang(value: str, kind: str) -> str:
-    """How an indicator is shown to people: never clickable (``hxxp://evil[.]com``, ``a[@]b[.]com``)."""
-    if kind == "url":
-        scheme, _, rest = value.partition("://")
-        host, slash, path = rest.partition("/")
-        return f"{scheme.replace('http', 'hxxp').replace('ftp', 'fxp')}://{host.replace('.', '[.]')}{slash}{path}"
-    if kind in ("domain", "email", "ipv4"):
-        head, _, last = value.rpartition(".")
-        return f"{head}[.]{last}".replace("@", "[@]") if head else value
-    return value
 
 
 @app.command("iocs")

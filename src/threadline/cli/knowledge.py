@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from threadline.cli import app
-from threadline.cli.common import console, print_json
+from threadline.cli.common import console, plain, print_json
 from threadline.errors import InputError
 from threadline.knowledge import index
 from threadline.knowledge.profiles import lookup_actor, lookup_technique
@@ -25,17 +25,17 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of ta
 def _names(items: list[dict[str, Any]], key: str = "name", limit: int = 0) -> str:
     names = [str(i[key]) for i in items]
     if limit and len(names) > limit:
-        return ", ".join(names[:limit]) + f" … (+{len(names) - limit})"
-    return ", ".join(names)
+        return plain(", ".join(names[:limit])) + f" … (+{len(names) - limit})"
+    return plain(", ".join(names))
 
 
 def _show_candidates(result: dict[str, Any]) -> None:
-    table = Table(title=f"\"{result['query']}\" names several actors: none is picked for you")
+    table = Table(title=f"\"{plain(result['query'])}\" names several actors: none is picked for you")
     for column in ("ATT&CK", "name", "asserted by"):
         table.add_column(column)
     for c in result["candidates"]:
-        table.add_row(c.get("attack_id") or c.get("id") or "—", c["name"],
-                      "; ".join(str(s["source"]) for s in c.get("matched_by", [])))
+        table.add_row(plain(c.get("attack_id") or c.get("id") or "—"), plain(c["name"]),
+                      plain("; ".join(str(s["source"]) for s in c.get("matched_by", []))))
     console.print(table)
 
 
@@ -56,25 +56,25 @@ def actor(name: Annotated[str, typer.Argument(help="Any name or alias, or an ATT
     if _answered(result, json_out):
         return
     title = f"{result['name']}" + (f" ({result['attack_id']})" if result["attack_id"] else " (MISP only)")
-    console.print(f"[bold]{title}[/bold]" + (f"  {result['url']}" if result["url"] else ""))
+    console.print(f"[bold]{plain(title)}[/bold]" + (f"  {plain(result['url'])}" if result["url"] else ""))
     if result["description"]:
-        console.print(result["description"][:600] + ("…" if len(result["description"]) > 600 else ""))
+        console.print(plain(result["description"][:600]) + ("…" if len(result["description"]) > 600 else ""))
     table = Table(title="Names and who asserts them", show_lines=False)
     table.add_column("name")
     table.add_column("sources")
     for alias in result["aliases"] + result["related_actors"]:
-        table.add_row(alias["name"], "; ".join(
-            str(s["source"]) + (f" ({s['likelihood']})" if s.get("likelihood") else "") for s in alias["sources"]))
+        table.add_row(plain(alias["name"]), plain("; ".join(
+            str(s["source"]) + (f" ({s['likelihood']})" if s.get("likelihood") else "") for s in alias["sources"])))
     console.print(table)
     facts = Table(show_header=False, box=None)
     facts.add_column(style="bold")
     facts.add_column()
-    facts.add_row("country", str(result["country"] or "unknown"))
-    facts.add_row("targets sectors", ", ".join(result["targeted_sectors"]) or "—")
-    facts.add_row("targets countries", ", ".join(result["targeted_countries"]) or "—")
-    facts.add_row("campaigns", "; ".join(
+    facts.add_row("country", plain(result["country"] or "unknown"))
+    facts.add_row("targets sectors", plain(", ".join(result["targeted_sectors"]) or "—"))
+    facts.add_row("targets countries", plain(", ".join(result["targeted_countries"]) or "—"))
+    facts.add_row("campaigns", plain("; ".join(
         f"{c['name']} ({c['attack_id']}, {c['first_seen'] or '?'} to {c['last_seen'] or '?'})"
-        for c in result["campaigns"]) or "—")
+        for c in result["campaigns"]) or "—"))
     facts.add_row("software", _names(result["software"], limit=30) or "—")
     facts.add_row("techniques", f"{len(result['techniques'])}: " + _names(result["techniques"], "id", limit=40))
     console.print(facts)
@@ -87,14 +87,14 @@ def technique(id_or_name: Annotated[str, typer.Argument(help="T1566.001 or a tec
     result = lookup_technique(index.load_kb(), id_or_name)
     if _answered(result, json_out):
         return
-    console.print(f"[bold]{result['id']} {result['name']}[/bold]  {result['url'] or ''}")
-    console.print(f"tactics: {', '.join(result['tactics'])}; platforms: {', '.join(result['platforms'])}")
-    console.print(result["description"][:800])
+    console.print(f"[bold]{plain(result['id'])} {plain(result['name'])}[/bold]  {plain(result['url'] or '')}")
+    console.print(plain(f"tactics: {', '.join(result['tactics'])}; platforms: {', '.join(result['platforms'])}"))
+    console.print(plain(result["description"][:800]))
     for key, label in (("subtechniques", "sub-techniques"), ("mitigations", "mitigations"),
                        ("detection_strategies", "detection strategies"), ("groups", "groups using it")):
         items = result[key]
         console.print(f"[bold]{label}[/bold] ({len(items)}): " +
-                      (", ".join(f"{i['id']} {i['name']}" for i in items[:25]) or "—"))
+                      plain(", ".join(f"{i['id']} {i['name']}" for i in items[:25]) or "—"))
 
 
 @kb_app.command("stats")

@@ -9,9 +9,10 @@ import typer
 from rich.table import Table
 
 from threadline.cli import app
-from threadline.cli.common import console, err_console, print_json, run_jsonl
+from threadline.cli.common import console, err_console, plain, print_json, run_jsonl
 from threadline.errors import InputError
 from threadline.model import Page
+from threadline.publish.render import defang_generic
 
 train_app = typer.Typer(help="Train the models Threadline ships (deterministic, CPU only).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
@@ -33,18 +34,19 @@ def _hits(text: str, pages: list[Page] | None = None) -> list[dict[str, Any]]:
 
 
 def _table(label: str, hits: list[dict[str, Any]]) -> None:
-    table = Table(title=f"ATT&CK techniques in {label}", show_lines=True)
+    table = Table(title=f"ATT&CK techniques in {plain(defang_generic(label))}", show_lines=True)
     for column, style in (("id", "bold"), ("name", ""), ("tactics", "dim"), ("score", ""), ("evidence", "")):
         table.add_column(column, style=style, overflow="fold")
     for hit in hits:
         first = hit["evidence"][0] if hit["evidence"] else None
-        quote = f"“{first['text'][:220]}”" if first else ""
+        quote = plain(f"“{defang_generic(first['text'][:220])}”") if first else ""
         if first and first.get("page"):
             quote += f" (p. {first['page']})"
         if hit["inferred"]:
-            quote = f"[italic]inferred from {', '.join(s[9:] for s in hit['sources'] if s.startswith('software'))}" \
+            software = plain(", ".join(s[9:] for s in hit["sources"] if s.startswith("software")))
+            quote = f"[italic]inferred from {software}" \
                     f"[/italic]: {quote}"
-        table.add_row(hit["id"], hit["name"], ", ".join(hit["tactics"]), f"{hit['score']:.2f}", quote)
+        table.add_row(hit["id"], plain(hit["name"]), ", ".join(hit["tactics"]), f"{hit['score']:.2f}", quote)
     console.print(table)
 
 
