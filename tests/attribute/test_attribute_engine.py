@@ -11,6 +11,7 @@ from threadline.attribute.explanation import LIKELY_CEILING, estimative
 from threadline.attribute.observations import Observations
 from threadline.attribute.profiles import build_profiles, static_of
 from threadline.attribute.scoring import score_groups
+from threadline.knowledge.base import KnowledgeBase
 
 # Observations in the style of the seed brief (Operation Diànxùn): phishing link to a fake careers site, scheduled
 # task, web C2, attacker-registered domains, and Cobalt Strike.
@@ -75,7 +76,7 @@ def test_generic_only_evidence_never_above_likely(kb, techniques):  # type: igno
     assert result["confidence"]["analytic_confidence"] == "low"
 
 
-def _group_emptied_by_exclusion(kb):  # type: ignore[no-untyped-def]
+def _group_emptied_by_exclusion(kb: KnowledgeBase) -> tuple[str, list[str]]:
     """A group whose profile is empty once every source behind it is excluded, with those sources."""
     touches = static_of(kb).touches
     for gid in ("G0129", *sorted(build_profiles(kb).profiles)):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from threadline.attribute.profiles import build_profiles, citation_year, source_key
 from threadline.knowledge.attack import Citation
+from threadline.knowledge.base import KnowledgeBase
 
 
-def _single_source_relationship(kb):  # type: ignore[no-untyped-def]
+def _single_source_relationship(kb: KnowledgeBase) -> tuple[str, str, Citation]:
     """A group->technique 'uses' whose only citation is one source, and no other path gives the technique."""
     base = build_profiles(kb)
     for rel in kb.attack.relationships:

@@ -12,7 +12,7 @@ import pytest
 from threadline.attribute.observations import Observations
 from threadline.attribute.profiles import build_profiles
 from threadline.attribute.ranker import EVIDENCE, FEATURES, PROFILE, RankCase, Ranker, fit_ranker, load_ranker
-from threadline.attribute.scoring import Weights, bucket_of, score_groups
+from threadline.attribute.scoring import DISTINCTIVE_SHARE, Weights, bucket_of, profile_features, score_groups
 from threadline.errors import KnowledgeError
 
 CASE = Observations(techniques=("T1566.002", "T1204.001", "T1053.005", "T1071.001", "T1583.001"),
@@ -46,6 +46,22 @@ def test_contributions_add_up_to_the_ranked_score(kb):  # type: ignore[no-untype
     assert silent and all(g.score == 0.0 and not any(g.features.get(k) for k in PROFILE) for g in silent)
 
 
+def test_rarity_counts_follow_how_many_groups_hold_each_shared_observation(kb):  # type: ignore[no-untyped-def]
+    ps = build_profiles(kb)
+    profile = ps.profiles["G0129"]
+    values = profile_features(CASE, profile, ps, (0.0, 0.0))
+    keys = [*CASE.techniques, *CASE.software]
+    held = {k: ps.frequency("software" if k.startswith("S") else "technique", k) for k in keys}
+    shared = [k for k in keys if (k in profile.software if k.startswith("S") else profile.techniques.get(k) == 1.0)]
+    for prefix, kind in (("T", "techniques"), ("S", "software")):
+        counts = [values[f"{kind}_held_by_{n}"] for n in (1, 3, 10)]
+        assert counts == sorted(counts)                   # nested thresholds
+        assert counts[-1] == sum(1 for k in shared if k.startswith(prefix) and held[k] <= 10)
+    assert values["software_held_by_1"] >= 1              # TONESHELL is Mustang Panda's alone
+    distinctive = [k for k in keys if held[k] <= DISTINCTIVE_SHARE * ps.n_groups]
+    assert values["distinctive_covered"] == pytest.approx(sum(k in shared for k in distinctive) / len(distinctive))
+
+
 def test_fit_recovers_the_informative_feature() -> None:
     rng = random.Random(3)
     useful, noise = FEATURES.index("case_share"), FEATURES.index("sector")
@@ -66,7 +82,8 @@ def test_shipped_ranker_loads_and_bad_files_fail_clearly(tmp_path: Path) -> None
     shipped = load_ranker()
     assert set(shipped.coefficients) <= set(FEATURES)
     data = shipped.to_dict()
-    assert set(data["coefficients"]) == set(FEATURES)        # type: ignore[arg-type]
+    coefficients = data["coefficients"]
+    assert isinstance(coefficients, dict) and set(coefficients) == set(FEATURES)
     path = tmp_path / "ranker.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     assert load_ranker(path).coefficients == pytest.approx(

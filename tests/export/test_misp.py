@@ -82,7 +82,7 @@ def test_comments_are_defanged(analysis: dict[str, Any], kb: Any) -> None:
 def test_galaxy_clusters_are_the_ones_misp_ships(dianxun: dict[str, Any], heron: dict[str, Any], kb: Any) -> None:
     """Clusters carry the uuids of MISP's own galaxies (mitre-* reuse ATT&CK's STIX uuids)."""
     event = loaded(export_misp(heron, kb))
-    clusters = {g.type: {c.value: c.uuid for c in g.clusters} for g in event.galaxies}
+    clusters = {g["type"]: {c.value: c.uuid for c in g.clusters} for g in event.galaxies}
     assert clusters["mitre-intrusion-set"] == {"APT41 - G0096": kb.by_attack_id["G0096"].stix_id.split("--")[1]}
     assert clusters["mitre-malware"]["PlugX - S0013"] == "64fa0de0-6240-41f4-8638-f4ca7ed528fd"
     assert clusters["mitre-attack-pattern"]["Spearphishing Link - T1566.002"] == \
@@ -92,7 +92,7 @@ def test_galaxy_clusters_are_the_ones_misp_ships(dianxun: dict[str, Any], heron:
         assert galaxy.uuid and galaxy.name
         for cluster in galaxy.clusters:
             assert cluster.tag_name in tags             # tag and cluster agree
-    mustang = {g.type: g for g in loaded(export_misp(dianxun, kb)).galaxies}["threat-actor"]
+    mustang = {g["type"]: g for g in loaded(export_misp(dianxun, kb)).galaxies}["threat-actor"]
     assert "RedDelta" in {c.value for c in mustang.clusters}
     assert not loaded(export_misp(heron)).galaxies     # without the knowledge base: tags only
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]
+import jsonschema
 
 from tests.export.conftest import refanged_values
 from threadline.export.navigator import COMMENT_LIMIT, export_navigator

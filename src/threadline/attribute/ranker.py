@@ -25,7 +25,12 @@ EVIDENCE = ("technique_distinctive", "technique_moderate", "technique_generic", 
             "country", "sector", "time_gap", "recency", "prior")
 # Profile features (scoring.profile_features computes them), zero unless the group shares direct evidence.
 PROFILE = ("rarest_shared", "shared_count", "profile_share", "case_share", "profile_size", "rare_pairs",
-           "rare_tool_pairs")
+           "rare_tool_pairs",
+           # how many shared direct observations few groups hold (the group itself counts), techniques and
+           # software apart, and the share of the case's distinctive observations the group holds: the sums above
+           # see only a total and the single rarest item
+           "techniques_held_by_1", "techniques_held_by_3", "techniques_held_by_10", "software_held_by_1",
+           "software_held_by_3", "software_held_by_10", "distinctive_covered")
 FEATURES = EVIDENCE + PROFILE
 L2 = 0.3          # ridge penalty of the fit (per coefficient, on the summed log-likelihood)
 

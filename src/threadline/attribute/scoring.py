@@ -205,6 +205,11 @@ def profile_features(obs: Observations, profile: GroupProfile, ps: ProfileSet,
     keys = [*obs.techniques, *obs.software]
     shared = [k for k in keys if _direct(profile, k)]
     size = sum(1 for v in profile.techniques.values() if v >= 1.0) + len(profile.software)
+    held = {k: ps.frequency("software" if k.startswith("S") else "technique", k) for k in keys}
+    distinctive = [k for k in keys if held[k] <= DISTINCTIVE_SHARE * ps.n_groups]
+    rarity = {f"{'software' if prefix == 'S' else 'techniques'}_held_by_{limit}":
+              float(sum(1 for k in shared if k.startswith(prefix) and held[k] <= limit))
+              for prefix in ("T", "S") for limit in (1, 3, 10)}
     return {
         "rarest_shared": max((ps.idf("software" if k.startswith("S") else "technique", k) for k in shared),
                              default=0.0),
@@ -214,6 +219,8 @@ def profile_features(obs: Observations, profile: GroupProfile, ps: ProfileSet,
         "profile_size": math.log(1 + profile.length),
         "rare_pairs": pairs[0],
         "rare_tool_pairs": pairs[1],
+        **rarity,
+        "distinctive_covered": sum(k in shared for k in distinctive) / len(distinctive) if distinctive else 0.0,
     }
 
 
@@ -221,7 +228,10 @@ _PROFILE_WORDS = {"rarest_shared": "rarity of the rarest shared observation", "s
                   "profile_share": "share of the group's profile seen in the case",
                   "case_share": "share of the case in the group's profile", "profile_size": "log size of the profile",
                   "rare_pairs": "rarity of the pairs of observations shared",
-                  "rare_tool_pairs": "rarity of the pairs with a tool shared"}
+                  "rare_tool_pairs": "rarity of the pairs with a tool shared",
+                  **{f"{kind}_held_by_{n}": f"{kind} shared that at most {n} group(s) hold"
+                     for kind in ("techniques", "software") for n in (1, 3, 10)},
+                  "distinctive_covered": "share of the case's distinctive observations the group holds"}
 
 
 def apply_ranker(score: GroupScore, profile_values: dict[str, float], ranker: Ranker) -> None:

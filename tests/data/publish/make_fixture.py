@@ -3,13 +3,14 @@ point into the report (run it again after editing the report)."""
 
 import hashlib
 import json
+from typing import Any
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 TEXT = (HERE / "dianxun-report.txt").read_text(encoding="utf-8")
 
 
-def ev(sentence: str) -> dict:
+def ev(sentence: str) -> dict[str, Any]:
     start = TEXT.index(sentence)
     return {"text": sentence, "start": start, "end": start + len(sentence)}
 
@@ -42,7 +43,7 @@ S = {
 }
 
 
-def ioc(kind: str, value: str, shown: str, key: str) -> dict:
+def ioc(kind: str, value: str, shown: str, key: str) -> dict[str, Any]:
     start, end = span(S[key], shown)
     return {"type": kind, "value": value, "defanged": shown if shown != value else value, "start": start,
             "end": end, "sentence": S[key], "warninglists": [], "flags": []}
