@@ -3,8 +3,8 @@ point into the report (run it again after editing the report)."""
 
 import hashlib
 import json
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 TEXT = (HERE / "dianxun-report.txt").read_text(encoding="utf-8")
