@@ -203,5 +203,32 @@ def test_states_every_item_of_any_analysis(path: Any, kb: Any) -> None:
     expected += [caveat for c in analysis.get("claims") or [] for caveat in c.get("caveats") or []]
     missing = [e for e in expected if defang(e) not in text]
     assert not missing, missing
-    assert {t.id for t in brief.techniques} == {t["id"].upper() for t in analysis.get("techniques") or []}
+    techniques = analysis.get("techniques") or []
+    assert {t.id for t in brief.techniques} == {t["id"].upper() for t in techniques if not t.get("inferred")}
+    assert {t.id for i in brief.inferred for t in i.techniques} == \
+        {t["id"].upper() for t in techniques if t.get("inferred")}          # apart, under the software named
     assert len(brief.indicators) == len(analysis.get("iocs") or [])
+
+
+def test_software_techniques_are_leads_apart_from_what_the_report_describes(kb: Any) -> None:
+    """A post naming Cobalt Strike and Mimikatz: their ATT&CK techniques are listed per software, not as observed."""
+    from pathlib import Path
+
+    from threadline.analysis import analyze_document
+    from threadline.model import Document
+
+    path = Path(__file__).resolve().parents[1] / "data" / "reports" / "vendor-blog-several-actors.md"
+    analysis = analyze_document(Document(text=path.read_text(encoding="utf-8"), source=str(path)), kb)
+    brief = build_brief(analysis, kb)
+    assert not any(t.inferred for t in brief.techniques)
+    software = {i.software: {t.id for t in i.techniques} for i in brief.inferred}
+    assert "T1003.001" in software["Mimikatz (S0002)"] and "Cobalt Strike (S0154)" in software
+    assert all(i.refs for i in brief.inferred)                              # each cites the sentence naming it
+    markdown = render_brief(brief, "md")
+    observed = markdown.split("### Techniques observed")[1].split("###")[0] if brief.techniques else ""
+    assert "T1649" not in observed                                          # Mimikatz's, not the report's
+    assert "### Known techniques of the software named" in markdown
+    count = len(software["Mimikatz (S0002)"])
+    assert re.search(rf"Mimikatz \\\(S0002\\\) \({count}\): T1003\.001", markdown)
+    html = render_brief(brief, "html")
+    assert 'id="software-techniques"' in html and "(inferred)" not in html

@@ -15,6 +15,7 @@ from threadline.publish.facts import (
     ActorSeen,
     Fact,
     Indicator,
+    InferredFrom,
     Reference,
     References,
     TechniqueSeen,
@@ -46,7 +47,10 @@ class Brief:
     details: list[Fact] = field(default_factory=list)
     campaign: list[Fact] = field(default_factory=list)
     timeline: list[Fact] = field(default_factory=list)
-    techniques: list[TechniqueSeen] = field(default_factory=list)
+    techniques: list[TechniqueSeen] = field(default_factory=list)        # described in the report's own words
+    # Known techniques of the software the report names (ATT&CK), not described by it: kept apart so that
+    # "observed", the listing's counts and the site's heatmap never count a tool's whole ATT&CK entry.
+    inferred: list[InferredFrom] = field(default_factory=list)
     indicators: list[Indicator] = field(default_factory=list)
     history_source: list[Fact] = field(default_factory=list)
     history_kb: list[Fact] = field(default_factory=list)
@@ -153,17 +157,39 @@ def _timeline(a: dict[str, Any], refs: References, brief: Brief) -> None:
             brief.history_source.append(fact)
 
 
+def _software_label(source: str) -> str:
+    """``software S0154 Cobalt Strike`` (a technique's source) as ``Cobalt Strike (S0154)``."""
+    parts = source.split(" ", 2)
+    if len(parts) == 3 and parts[1][:1] == "S" and parts[1][1:].isdigit():
+        return f"{parts[2]} ({parts[1]})"
+    return source.removeprefix("software").strip() or "named software"
+
+
 def _observed(a: dict[str, Any], kb: KnowledgeBase | None, refs: References, brief: Brief) -> None:
     """Techniques (with their ATT&CK objects) and indicators (defanged), each citing its sentence."""
+    by_software: dict[str, tuple[list[TechniqueSeen], list[int]]] = {}
     for tech in a.get("techniques") or []:
         tid = str(tech.get("id") or "").upper()
         obj = kb.by_attack_id.get(tid) if kb is not None else None
-        numbers = refs.evidence_list(tech.get("evidence"))
-        kb_ref = (refs.attack(obj),) if obj is not None else ()
         url = obj.url if obj is not None else ATTACK_TECHNIQUE_URL.format(tid.replace(".", "/"))
-        brief.techniques.append(TechniqueSeen(tid, str(tech.get("name") or (obj.name if obj else tid)),
-                                              tuple(tech.get("tactics") or ()), bool(tech.get("inferred")), url,
-                                              merge(numbers, kb_ref)))
+        name = str(tech.get("name") or (obj.name if obj else tid))
+        if not tech.get("inferred"):
+            numbers = refs.evidence_list(tech.get("evidence"))
+            kb_ref = (refs.attack(obj),) if obj is not None else ()
+            brief.techniques.append(TechniqueSeen(tid, name, tuple(tech.get("tactics") or ()), False, url,
+                                                  merge(numbers, kb_ref)))
+            continue
+        # Known from the software's ATT&CK entry: cited once per software (its naming sentence), each id linked to
+        # ATT&CK, so that a tool with 70 techniques does not add 70 references.
+        seen = TechniqueSeen(tid, name, tuple(tech.get("tactics") or ()), True, url, ())
+        naming = refs.evidence_list((tech.get("evidence") or [])[:1])
+        for source in tech.get("sources") or ["software"]:
+            if str(source).startswith("software"):
+                items, numbers_of = by_software.setdefault(_software_label(str(source)), ([], []))
+                items.append(seen)
+                numbers_of.extend(n for n in naming if n not in numbers_of)
+    brief.inferred = [InferredFrom(name, tuple(items), tuple(numbers)) for name, (items, numbers) in
+                      sorted(by_software.items(), key=lambda kv: (-len(kv[1][0]), kv[0]))]
     for ioc in a.get("iocs") or []:
         where = {"text": ioc.get("sentence"), "start": ioc.get("start"), "end": ioc.get("end"),
                  "page": ioc.get("page")}
@@ -329,6 +355,9 @@ def _defang_all(brief: Brief, defang: Defanger) -> None:
         facts: list[Fact] = getattr(brief, name)
         facts[:] = [replace(f, text=defang(f.text), quote=defang(f.quote) if f.quote else None) for f in facts]
     brief.techniques = [replace(t, name=defang(t.name)) for t in brief.techniques]
+    brief.inferred = [replace(i, software=defang(i.software),
+                              techniques=tuple(replace(t, name=defang(t.name)) for t in i.techniques))
+                      for i in brief.inferred]
     brief.actors = [replace(a, name=defang(a.name), mentions=tuple(defang(m) for m in a.mentions))
                     for a in brief.actors]
     brief.sectors = [defang(s) for s in brief.sectors]

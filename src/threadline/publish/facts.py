@@ -52,6 +52,15 @@ class TechniqueSeen:
 
 
 @dataclass(frozen=True)
+class InferredFrom:
+    """Techniques ATT&CK records for one piece of software the report names, which the report does not describe."""
+
+    software: str                      # "Cobalt Strike (S0154)"
+    techniques: tuple[TechniqueSeen, ...]
+    refs: tuple[int, ...]              # the sentences naming the software
+
+
+@dataclass(frozen=True)
 class ActorSeen:
     """An actor the briefing is about: ``key`` names its site page (G-id, ``misp-<uuid>`` or ``name-<slug>``)."""
 
