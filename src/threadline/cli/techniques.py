@@ -37,7 +37,9 @@ def _table(label: str, hits: list[dict[str, Any]]) -> None:
     table = Table(title=f"ATT&CK techniques in {plain(defang_generic(label))}", show_lines=True)
     for column, style in (("id", "bold"), ("name", ""), ("tactics", "dim"), ("score", ""), ("evidence", "")):
         table.add_column(column, style=style, overflow="fold")
-    for hit in hits:
+    # What the text says, strongest first; then what named software implies (ATT&CK), by id.
+    for hit in sorted(hits, key=lambda h: (bool(h["inferred"]), -float(h["score"]) if not h["inferred"] else 0.0,
+                                           h["id"])):
         first = hit["evidence"][0] if hit["evidence"] else None
         quote = plain(f"“{defang_generic(first['text'][:220])}”") if first else ""
         if first and first.get("page"):
