@@ -30,6 +30,7 @@ from sklearn.linear_model import SGDClassifier  # noqa: E402
 
 from threadline.extract import technique_train  # noqa: E402
 from threadline.extract.sentences import split_sentences  # noqa: E402
+from threadline.extract.technique_mlp import MlpConfig, calibrated_ensemble  # noqa: E402
 from threadline.extract.technique_model import SEED, FeatureSpec, Featurizer, LinearBank  # noqa: E402
 from threadline.extract.technique_stack import doc_f1  # noqa: E402
 from threadline.extract.technique_train import (  # noqa: E402
@@ -87,6 +88,12 @@ def main() -> int:
                     help="variant: extra positives from the TRAM sentence files and ATT&CK procedures, this weight")
     ap.add_argument("--extra-below", type=int, default=16,
                     help="variant: only for classes with fewer positive training reports than this")
+    ap.add_argument("--mlp", action="store_true",
+                    help="variant: average the linear bank with a one-hidden-layer MLP at the report level")
+    ap.add_argument("--mlp-features", type=int, default=MlpConfig().features)
+    ap.add_argument("--mlp-hidden", type=int, default=MlpConfig().hidden)
+    ap.add_argument("--mlp-dropout", type=float, default=MlpConfig().dropout)
+    ap.add_argument("--mlp-context", type=float, default=MlpConfig().context)
     ap.add_argument("--speed-only", action="store_true",
                     help="only time the shipped model (full pipeline, inferred techniques too) on every report")
     args = ap.parse_args()
@@ -118,8 +125,16 @@ def main() -> int:
         prep = prepare(train_reports, classes, feat)
         if args.extra_weight:
             use_extra_rows(args, reports, classes, gold, train, feat, kb)
-        bank = calibrated_bank(prep, list(range(len(train))), gold[train], classes, cfg)
-        model = TechniqueModel((feat, bank), None)
+        ens = None
+        if args.mlp:
+            mcfg = MlpConfig(features=args.mlp_features, hidden=args.mlp_hidden, dropout=args.mlp_dropout,
+                             context=args.mlp_context)
+            bank, ens = calibrated_ensemble(prep, list(range(len(train))), gold[train], classes, cfg, mcfg)
+            print(f"  ensemble: linear weight {ens.weight}, MLP input {len(ens.mlp.cols)} x {ens.mlp.w1.shape[1]}; "
+                  + " ".join(f"{k_.removeprefix('oof_doc_f1_')} {v:.3f}" for k_, v in ens.extra.items()), flush=True)
+        else:
+            bank = calibrated_bank(prep, list(range(len(train))), gold[train], classes, cfg)
+        model = TechniqueModel((feat, bank), None, ensemble=ens)
         plain = LinearBank(bank.labels, bank.coef, bank.intercept, bank.thresholds, bank.scale,
                            {k_: v for k_, v in bank.extra.items() if k_ != "stacker"})
         for d in test:
@@ -147,6 +162,8 @@ def main() -> int:
         sent_gold.append(test_prep.data.y)
         stacked = (f" (per-class thresholds: {doc_f1(pred_thr[test], gold[test]):.3f}; stacker inner out-of-fold "
                    f"{bank.extra['oof_doc_f1']:.3f})" if cfg.stack else "")
+        if args.mlp:
+            stacked = f" (linear bank alone: {doc_f1(pred_thr[test], gold[test]):.3f})"
         print(f"fold {k + 1}/{args.folds}: per-document F1 {doc_f1(pred[test], gold[test]):.3f}{stacked} "
               f"({time.time() - t_start:.0f}s)", flush=True)
     figures = summarise(pred, gold)
@@ -249,7 +266,7 @@ def use_extra_rows(args: argparse.Namespace, reports: list[Any], classes: list[s
                 continue
             xj, tj, wj = x, y[:, j].astype(np.int32), np.ones(x.shape[0])
             sel = np.flatnonzero(ok & (cls == j)) if j in rare and pool else np.zeros(0, dtype=int)
-            if sel.size:
+            if sel.size and x_extra is not None:
                 xj = sp.vstack([x, x_extra[sel]], format="csr")
                 tj = np.concatenate([tj, np.ones(sel.size, dtype=np.int32)])
                 wj = np.concatenate([wj, np.full(sel.size, args.extra_weight)])

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from threadline.extract.sentences import split_sentences
+from threadline.extract.technique_mlp import Ensemble, load_ensemble, mlp_input
 from threadline.extract.technique_model import Featurizer, FloatArray, LinearBank, load
 from threadline.extract.technique_signals import SoftwareMatcher, explicit_ids, is_negated, sentence_index
 from threadline.extract.technique_stack import Stacker, report_features
@@ -27,6 +28,7 @@ from threadline.model import Evidence, Page, Sentence
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
 REPORT_MODEL, PROCEDURE_MODEL = "techniques-report", "techniques-procedure"
+ENSEMBLE_MODEL = "techniques-report-mlp"      # optional: an MLP averaged with the report bank
 MAX_EVIDENCE = 3
 INFERRED_SCORE = 0.5          # knowledge, not text: a fixed prior, shown apart from text-supported hits
 _SILENT = -1e3                # decision value of a negated sentence
@@ -57,6 +59,7 @@ class TechniqueModel:
     report: tuple[Featurizer, LinearBank]
     procedure: tuple[Featurizer, LinearBank] | None
     info: dict[str, Any] = field(default_factory=dict)
+    ensemble: Ensemble | None = None     # when set, it decides the report classes instead of the bank's thresholds
 
     @property
     def classes(self) -> list[str]:
@@ -69,7 +72,10 @@ class TechniqueModel:
         if (directory / f"{PROCEDURE_MODEL}.npz").is_file():
             pfeat, pbank, _ = load(directory / PROCEDURE_MODEL)
             procedure = (pfeat, pbank)
-        return cls((feat, bank), procedure, info)
+        ensemble = None
+        if (directory / f"{ENSEMBLE_MODEL}.npz").is_file():
+            ensemble = load_ensemble(directory / ENSEMBLE_MODEL)
+        return cls((feat, bank), procedure, info, ensemble)
 
 
 @lru_cache(maxsize=4)
@@ -138,17 +144,30 @@ def _decisions(feat: Featurizer, bank: LinearBank, texts: list[str], silent: np.
     return scores
 
 
+def _top_mean(scores: FloatArray, order: np.ndarray, top: int) -> FloatArray:
+    k = min(top, scores.shape[0])
+    return np.asarray(np.take_along_axis(scores, order[:k], axis=0).mean(axis=0), dtype=np.float64)
+
+
 def _report_hits(out: _Collector, model: TechniqueModel, texts: list[str], silent: np.ndarray) -> None:
     feat, bank = model.report
-    scores = _decisions(feat, bank, texts, silent)
+    x = feat.transform(texts, [0] * len(texts))
+    scores = bank.decision(x)
+    scores[silent] = _SILENT
     order = np.argsort(-scores, axis=0, kind="stable")
-    if "stacker" in bank.extra:      # pooled logistic stacker: a calibrated probability per class
+    ens = model.ensemble
+    if ens is not None:              # linear bank + MLP, report scores averaged (evidence: the bank's best sentences)
+        logits = ens.mlp.logits(mlp_input(x, [0] * len(texts), ens.context))
+        logits[silent] = _SILENT
+        combined = ens.combine(_top_mean(scores, order, ens.top),
+                               _top_mean(logits, np.argsort(-logits, axis=0, kind="stable"), ens.top))
+        chosen, values = np.flatnonzero(combined >= ens.thresholds), ens.probability(combined)
+    elif "stacker" in bank.extra:      # pooled logistic stacker: a calibrated probability per class
         stacker = Stacker.from_json(bank.extra["stacker"])
         prob = stacker.probability(report_features(scores, [0] * len(texts), 1))[0]
         chosen, values = np.flatnonzero(prob >= stacker.threshold), prob
     else:                            # shipped default: per-class thresholds on the mean of the top sentence scores
-        k = min(int(bank.extra.get("top", 2)), scores.shape[0])
-        best = np.take_along_axis(scores, order[:k], axis=0).mean(axis=0)
+        best = _top_mean(scores, order, int(bank.extra.get("top", 2)))
         chosen, values = np.flatnonzero(best >= bank.thresholds), bank.probability(best, slice(None))
     for j in chosen:
         rows = [int(r) for r in order[:MAX_EVIDENCE, j] if scores[r, j] > _SILENT]
