@@ -76,6 +76,12 @@ def test_fit_recovers_the_informative_feature() -> None:
     ranker = fit_ranker(cases, "synthetic", l2=0.01)
     assert ranker.coefficient("case_share") > 2.5 > abs(ranker.coefficient("sector"))   # sector is noise here
     assert ranker.fitted_on == "synthetic"
+    # the screened alternatives (a pairwise ranking loss, ridge towards zero) find the same signal
+    pairwise = fit_ranker(cases, l2=0.01, objective="pairwise", toward_hand=False)
+    assert pairwise.coefficient("case_share") > 1.0 > abs(pairwise.coefficient("sector"))
+    assert abs(pairwise.coefficient("technique_distinctive")) < 0.5   # no signal and no pull towards 1
+    with pytest.raises(ValueError, match="objective"):
+        fit_ranker(cases, objective="hinge")
 
 
 def test_shipped_ranker_loads_and_bad_files_fail_clearly(tmp_path: Path) -> None:

@@ -77,19 +77,31 @@ class RankCase:
     answer: int | None
 
 
-def fit_ranker(cases: Sequence[RankCase], label: str = "", l2: float = L2) -> Ranker:
-    """Maximum-likelihood coefficients of a conditional logit (softmax over each case's groups), ridge-penalised
-    towards the hand scoring (coefficients 1 for evidence, 0 for profile features)."""
+OBJECTIVES = ("logit", "pairwise")   # screened in bench/results/attribution.md; logit ships
+
+
+def fit_ranker(cases: Sequence[RankCase], label: str = "", l2: float = L2, objective: str = "logit",
+               toward_hand: bool = True) -> Ranker:
+    """Coefficients fitted on leave-one-out cases, ridge-penalised towards the hand scoring (coefficients 1 for
+    evidence, 0 for profile features) or towards zero.
+
+    ``logit``: maximum likelihood of a conditional logit (softmax over each case's groups), what ships.
+    ``pairwise``: logistic loss of the answer against each other group, averaged per case (a ranking loss; screened
+    for top-1 / top-10, not kept: it gave up top-10 and calibration, see the bench notes).
+    """
     import numpy as np
     from scipy.optimize import minimize
 
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; expected one of {OBJECTIVES}")
     usable = [(np.asarray(c.features, dtype=float), c.answer) for c in cases
               if c.answer is not None and len(c.features) > 1]
-    prior = np.array([1.0 if name in EVIDENCE else 0.0 for name in FEATURES])
+    prior = np.array([1.0 if name in EVIDENCE and toward_hand else 0.0 for name in FEATURES])
+    # the pairwise loss sees each case as its answer's differences from the other groups
+    pairs = [x[y] - np.delete(x, y, axis=0) for x, y in usable] if objective == "pairwise" else []
 
-    def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
-        diff = w - prior
-        total, grad = l2 * float(diff @ diff), 2 * l2 * diff
+    def logit(w: np.ndarray) -> tuple[float, np.ndarray]:
+        total, grad = 0.0, np.zeros_like(w)
         for x, y in usable:
             s = x @ w
             e = np.exp(s - s.max())
@@ -98,5 +110,20 @@ def fit_ranker(cases: Sequence[RankCase], label: str = "", l2: float = L2) -> Ra
             grad = grad - (x[y] - p @ x)
         return total, grad
 
-    result = minimize(objective, prior.copy(), jac=True, method="L-BFGS-B")
+    def pairwise(w: np.ndarray) -> tuple[float, np.ndarray]:
+        total, grad = 0.0, np.zeros_like(w)
+        for d in pairs:
+            margin = d @ w
+            total += float(np.logaddexp(0.0, -margin).mean())
+            grad = grad - (1.0 / (1.0 + np.exp(margin))) @ d / len(d)
+        return total, grad
+
+    loss = logit if objective == "logit" else pairwise
+
+    def objective_fn(w: np.ndarray) -> tuple[float, np.ndarray]:
+        diff = w - prior
+        total, grad = loss(w)
+        return total + l2 * float(diff @ diff), grad + 2 * l2 * diff
+
+    result = minimize(objective_fn, prior.copy(), jac=True, method="L-BFGS-B")
     return Ranker({name: round(float(v), 5) for name, v in zip(FEATURES, result.x, strict=True)}, label)
