@@ -26,8 +26,8 @@ from threadline.extract.technique_stack import doc_f1
 from threadline.extract.technique_train import (
     Prepared,
     ReportConfig,
-    average_banks,
     doc_decisions,
+    finished_bank,
     fit_rows,
     fit_thresholds,
 )
@@ -237,10 +237,7 @@ def calibrated_ensemble(prep: Prepared, docs: Sequence[int], gold: npt.NDArray[n
         mlps.append(mlp)
         if log:
             log(f"  fold {k + 1}/{cfg.folds} done (MLP: {mlp.epochs} epochs)")
-    linear = average_banks(banks)
-    linear.thresholds = fit_thresholds(oof_l, gold, cfg.shrink)
-    linear.scale = float(4.0 / max(1e-6, float(np.std(oof_l[oof_l > -100]))))
-    linear.extra = {"top": cfg.top}
+    linear = finished_bank(banks, oof_l, gold, cfg)
     norm = np.array([*_norm(oof_l), *_norm(oof_m)])
     best: tuple[float, float, FloatArray] | None = None
     fitted: dict[str, float] = {}

@@ -183,6 +183,16 @@ def average_banks(banks: Sequence[LinearBank]) -> LinearBank:
     return LinearBank(banks[0].labels, (coef / len(banks)).tocsr(), intercept, np.zeros(len(banks[0].labels)))
 
 
+def finished_bank(banks: Sequence[LinearBank], oof: FloatArray, gold: npt.NDArray[np.bool_],
+                  cfg: ReportConfig) -> LinearBank:
+    """The fold models averaged, with thresholds and score scale from their out-of-fold report scores."""
+    bank = average_banks(banks)
+    bank.thresholds = fit_thresholds(oof, gold, cfg.shrink)
+    bank.scale = float(4.0 / max(1e-6, float(np.std(oof[oof > -100]))))
+    bank.extra = {"top": cfg.top}
+    return bank
+
+
 def calibrated_bank(prep: Prepared, docs: Sequence[int], gold: npt.NDArray[np.bool_], labels: list[str],
                     cfg: ReportConfig, log: Any = None) -> LinearBank:
     """Train on ``docs`` in ``cfg.folds`` folds by report; thresholds and stacker from the out-of-fold report scores.
@@ -205,10 +215,7 @@ def calibrated_bank(prep: Prepared, docs: Sequence[int], gold: npt.NDArray[np.bo
         banks.append(bank)
         if log:
             log(f"  fold {k + 1}/{cfg.folds} done")
-    bank = average_banks(banks)
-    bank.thresholds = fit_thresholds(oof, gold, cfg.shrink)
-    bank.scale = float(4.0 / max(1e-6, float(np.std(oof[oof > -100]))))
-    bank.extra = {"top": cfg.top}
+    bank = finished_bank(banks, oof, gold, cfg)
     if cfg.stack:
         stacker = fit_stacker(feats, gold, cfg.stack_c)
         bank.extra["stacker"] = stacker.to_json()
