@@ -16,7 +16,6 @@ about 0.004 above the full benchmark's figure.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ import numpy.typing as npt
 from joblib import Parallel, delayed
 
 from threadline.extract import technique_train as tt
+from threadline.extract.technique_blend import overlapping_reports
 from threadline.extract.technique_model import FeatureSpec, Featurizer, FloatArray, report_scores, train_bank
 from threadline.extract.technique_signals import is_negated
 from threadline.extract.technique_stack import doc_f1
@@ -36,28 +36,6 @@ from threadline.knowledge.index import load_kb
 
 TRAM = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tram"
 WEIGHTS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.0)
-_NON_ALNUM = re.compile(r"[^a-z0-9]+")
-
-
-def _norm(text: str) -> str:
-    return " ".join(_NON_ALNUM.sub(" ", text.lower()).split())
-
-
-def _shingles(words: list[str], n: int = 8) -> set[str]:
-    return {" ".join(words[i:i + n]) for i in range(max(0, len(words) - n + 1))}
-
-
-def overlapping_reports(texts: Sequence[str], reports: Sequence[tt.Report]) -> list[set[int]]:
-    """For each procedure text, the reports whose text contains it or shares an 8-word run with it."""
-    rep_norm = [_norm(r.text) for r in reports]
-    rep_sh = [_shingles(r.split()) for r in rep_norm]
-    out = []
-    for text in texts:
-        norm = _norm(text)
-        sh = _shingles(norm.split())
-        out.append({d for d in range(len(reports))
-                    if (sh & rep_sh[d]) or (len(norm.split()) < 8 and norm in rep_norm[d])})
-    return out
 
 
 class Data:

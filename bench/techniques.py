@@ -3,7 +3,9 @@
 For each outer fold the vectorizer, the weights and the per-class thresholds (inner folds) are fitted on the 96
 training reports only; the 24 test reports then go through the full run-time pipeline (`extract_techniques`:
 sentence splitting, negation, explicit ids; inferred techniques excluded, as TRAM annotates text only). Only the
-TRAM2 reports are used for training here, so no sentence file can leak a test report's text.
+TRAM2 reports are used for training here, so no sentence file can leak a test report's text. The shipped model
+blends the report bank with an ATT&CK procedure bank (technique_blend.py): each fold uses only the procedure texts
+that overlap none of its test reports; `--no-blend` gives the report bank alone.
 
     .venv/bin/python bench/techniques.py [--folds 5] [--out bench/results/techniques.md]
 """
@@ -30,6 +32,7 @@ from sklearn.linear_model import SGDClassifier  # noqa: E402
 
 from threadline.extract import technique_train  # noqa: E402
 from threadline.extract.sentences import split_sentences  # noqa: E402
+from threadline.extract.technique_blend import MODE, Procedures, calibrated_blend, overlapping_reports  # noqa: E402
 from threadline.extract.technique_mlp import MlpConfig, calibrated_ensemble  # noqa: E402
 from threadline.extract.technique_model import SEED, FeatureSpec, Featurizer, LinearBank  # noqa: E402
 from threadline.extract.technique_stack import doc_f1  # noqa: E402
@@ -94,6 +97,10 @@ def main() -> int:
     ap.add_argument("--mlp-hidden", type=int, default=MlpConfig().hidden)
     ap.add_argument("--mlp-dropout", type=float, default=MlpConfig().dropout)
     ap.add_argument("--mlp-context", type=float, default=MlpConfig().context)
+    ap.add_argument("--no-blend", action="store_true",
+                    help="the report bank alone, without the ATT&CK procedure bank blended in (the shipped model)")
+    ap.add_argument("--blend-mode", default=MODE, choices=("average", "refit", "own"),
+                    help="variant: how the blend's procedure bank is built (technique_blend.calibrated_blend)")
     ap.add_argument("--speed-only", action="store_true",
                     help="only time the shipped model (full pipeline, inferred techniques too) on every report")
     args = ap.parse_args()
@@ -113,6 +120,11 @@ def main() -> int:
     pred = np.zeros_like(gold)
     pred_model = np.zeros_like(gold)       # the same, without hits that only come from ids written in the text
     pred_thr = np.zeros_like(gold)         # same weights, previous decision rule (per-class score thresholds)
+    blend_on = not (args.no_blend or args.mlp)
+    if blend_on:      # procedure texts with the reports they overlap: a fold uses none overlapping a test report
+        ptexts, plabels = procedure_examples(kb)
+        poverlaps = overlapping_reports(ptexts, reports)
+        weights: list[float] = []
     sent_pred: list[np.ndarray] = []
     sent_gold: list[np.ndarray] = []
     n_sentences, seconds, per_report = 0, 0.0, []
@@ -125,8 +137,18 @@ def main() -> int:
         prep = prepare(train_reports, classes, feat)
         if args.extra_weight:
             use_extra_rows(args, reports, classes, gold, train, feat, kb)
-        ens = None
-        if args.mlp:
+        ens, blend = None, None
+        if blend_on:
+            local = {d: n for n, d in enumerate(train)}
+            ok = [i for i, o in enumerate(poverlaps) if o <= set(train)]
+            procs = Procedures([ptexts[i] for i in ok], [plabels[i] for i in ok],
+                               [{local[d] for d in poverlaps[i]} for i in ok])
+            bank, blend = calibrated_blend(prep, list(range(len(train))), gold[train], classes, cfg, procs,
+                                           mode=args.blend_mode)
+            weights.append(blend.weight)
+            print(f"  blend: report bank weight {blend.weight}; "
+                  + " ".join(f"{k_.removeprefix('oof_doc_f1_')} {v:.3f}" for k_, v in blend.extra.items()), flush=True)
+        elif args.mlp:
             mcfg = MlpConfig(features=args.mlp_features, hidden=args.mlp_hidden, dropout=args.mlp_dropout,
                              context=args.mlp_context)
             bank, ens = calibrated_ensemble(prep, list(range(len(train))), gold[train], classes, cfg, mcfg)
@@ -134,7 +156,7 @@ def main() -> int:
                   + " ".join(f"{k_.removeprefix('oof_doc_f1_')} {v:.3f}" for k_, v in ens.extra.items()), flush=True)
         else:
             bank = calibrated_bank(prep, list(range(len(train))), gold[train], classes, cfg)
-        model = TechniqueModel((feat, bank), None, ensemble=ens)
+        model = TechniqueModel((feat, bank), None, ensemble=ens, blend=blend)
         plain = LinearBank(bank.labels, bank.coef, bank.intercept, bank.thresholds, bank.scale,
                            {k_: v for k_, v in bank.extra.items() if k_ != "stacker"})
         for d in test:
@@ -162,7 +184,7 @@ def main() -> int:
         sent_gold.append(test_prep.data.y)
         stacked = (f" (per-class thresholds: {doc_f1(pred_thr[test], gold[test]):.3f}; stacker inner out-of-fold "
                    f"{bank.extra['oof_doc_f1']:.3f})" if cfg.stack else "")
-        if args.mlp:
+        if args.mlp or blend_on:
             stacked = f" (linear bank alone: {doc_f1(pred_thr[test], gold[test]):.3f})"
         print(f"fold {k + 1}/{args.folds}: per-document F1 {doc_f1(pred[test], gold[test]):.3f}{stacked} "
               f"({time.time() - t_start:.0f}s)", flush=True)
@@ -181,7 +203,7 @@ def main() -> int:
     for key, value in result.items():
         print(f"{key:>20}: {value:.4f}")
     if args.out:
-        write_markdown(args.out, result, cfg, args)
+        write_markdown(args.out, result, cfg, args, weights if blend_on else None)
     return 0
 
 
@@ -314,7 +336,9 @@ def speed(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_markdown(path: Path, r: dict[str, float], cfg: ReportConfig, args: argparse.Namespace) -> None:
+def write_markdown(path: Path, r: dict[str, float], cfg: ReportConfig, args: argparse.Namespace,
+                   weights: list[float] | None) -> None:
+    """Append the run's section to ``path`` (earlier rounds are kept)."""
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     nproc = os.cpu_count()     # not `nproc`: it honours OMP_NUM_THREADS, which this script sets to 1
@@ -328,9 +352,16 @@ def write_markdown(path: Path, r: dict[str, float], cfg: ReportConfig, args: arg
                 if cfg.stack else
                 f"Report score = mean of the top-{cfg.top} sentence scores; per-class thresholds from the inner "
                 f"out-of-fold scores, shrunk toward a global one (shrink {cfg.shrink}).")
-    text = f"""## ATT&CK technique extraction (issue 4)
+    if weights is not None:
+        decision += (" Blended with an ATT&CK procedure bank on the same classes (technique_blend.py): combined = w x "
+                     "z(report bank) + (1 - w) x z(procedure bank), w and the thresholds chosen on the inner "
+                     f"out-of-fold scores (w per fold: {', '.join(str(w) for w in weights)}); each fold's procedure "
+                     "texts overlap none of its test reports, nor (inner folds) any of the inner validation reports.")
+    flags = " --no-blend" if args.no_blend else ""
+    flags += f" --blend-mode {args.blend_mode}" if args.blend_mode != MODE else ""
+    text = f"""## ATT&CK technique extraction (issue 4), full benchmark{' (report bank alone)' if args.no_blend else ''}
 
-Command: `.venv/bin/python bench/techniques.py --folds {args.folds} --out {path}` (run under `taskset -c 0`
+Command: `.venv/bin/python bench/techniques.py --folds {args.folds}{flags} --out {path}` (run under `taskset -c 0`
 for the speed figures; training may use `--jobs 2`, speed is measured per report on one thread).
 Machine: {nproc} CPUs, {cpu}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.
 
@@ -363,7 +394,8 @@ weights kept per class) averaged over {cfg.folds} inner fold models.
 Baseline from issue 4 (linear SVM, one global threshold): per-document F1 about 0.69.
 """
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(("\n" if path.stat().st_size else "") + text if path.exists() else text)
 
 
 if __name__ == "__main__":

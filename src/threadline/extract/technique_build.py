@@ -10,9 +10,20 @@ from pathlib import Path
 from typing import Any
 
 from threadline.extract.sentences import split_sentences
-from threadline.extract.technique_model import SEED, save
-from threadline.extract.technique_train import ReportConfig, load_tram, train_procedure_model, train_report_model
-from threadline.extract.techniques import PROCEDURE_MODEL, REPORT_MODEL
+from threadline.extract.technique_blend import Blend, Procedures, calibrated_blend, overlapping_reports, save_blend
+from threadline.extract.technique_model import SEED, Featurizer, LinearBank, save
+from threadline.extract.technique_train import (
+    Report,
+    ReportConfig,
+    gold_matrix,
+    load_tram,
+    prepare,
+    procedure_examples,
+    sentence_set,
+    train_procedure_model,
+)
+from threadline.extract.techniques import BLEND_MODEL, PROCEDURE_MODEL, REPORT_MODEL
+from threadline.knowledge.base import KnowledgeBase
 
 
 def _sha256(path: Path) -> str:
@@ -33,6 +44,24 @@ def negative_sentences(tram_dir: Path) -> list[str]:
 
 
 GATE_DIR = "gate"
+_FILES = (".json.gz", ".npz")
+
+
+def train_blended_model(reports: list[Report], classes: list[str], kb: KnowledgeBase, cfg: ReportConfig,
+                        held_out: list[Report] | None = None,
+                        log: Callable[[str], Any] = print) -> tuple[Featurizer, LinearBank, Blend]:
+    """The report model on ``reports`` and its procedure blend; no procedure text overlapping ``held_out`` is used."""
+    texts, labels = procedure_examples(kb)
+    if held_out:
+        clean = [i for i, o in enumerate(overlapping_reports(texts, held_out)) if not o]
+        texts, labels = [texts[i] for i in clean], [labels[i] for i in clean]
+    procs = Procedures(texts, labels, overlapping_reports(texts, reports))
+    feat = Featurizer.fit(sentence_set(reports, classes).texts, cfg.spec)
+    prep = prepare(reports, classes, feat)
+    bank, blend = calibrated_blend(prep, list(range(len(reports))), gold_matrix(reports, classes), classes, cfg,
+                                   procs, log)
+    log(f"  blend: report bank weight {blend.weight}, {len(blend.bank.labels)} procedure techniques")
+    return feat, bank, blend
 
 
 def is_gate_holdout(index: int) -> bool:
@@ -40,28 +69,33 @@ def is_gate_holdout(index: int) -> bool:
     return index % 6 == 0
 
 
-def build_gate_model(tram_dir: Path, out_dir: Path, *, jobs: int = 1,
+def build_gate_model(tram_dir: Path, out_dir: Path, kb: KnowledgeBase, *, jobs: int = 1,
                      log: Callable[[str], Any] = print) -> dict[str, Any]:
-    """The report model trained on 100 reports only, for the test-suite quality gate."""
+    """The report model (and blend) trained on 100 reports only, for the test-suite quality gate."""
     reports, classes = load_tram(tram_dir)
     train = [r for i, r in enumerate(reports) if not is_gate_holdout(i)]
-    held = [r.id for i, r in enumerate(reports) if is_gate_holdout(i)]
+    held = [r for i, r in enumerate(reports) if is_gate_holdout(i)]
     cfg = ReportConfig(jobs=jobs)
     log(f"gate model: {len(train)} TRAM2 reports ({len(held)} held out)")
-    feat, bank = train_report_model(train, classes, cfg, log)
-    save(out_dir / GATE_DIR / REPORT_MODEL, feat, bank, {"seed": SEED, "holdout_ids": held})
-    return {"files": [f"{GATE_DIR}/{REPORT_MODEL}{ext}" for ext in (".json.gz", ".npz")]}
+    feat, bank, blend = train_blended_model(train, classes, kb, cfg, held, log)
+    info = {"seed": SEED, "holdout_ids": [r.id for r in held]}
+    save(out_dir / GATE_DIR / REPORT_MODEL, feat, bank, info)
+    save_blend(out_dir / GATE_DIR / BLEND_MODEL, blend,
+               {**info, "procedures": "ATT&CK procedure texts overlapping none of the held-out reports"})
+    return {"files": [f"{GATE_DIR}/{name}{ext}" for name in (REPORT_MODEL, BLEND_MODEL) for ext in _FILES]}
 
 
 def build_models(tram_dir: Path, out_dir: Path, *, jobs: int = 1, gate: bool = True,
                  log: Callable[[str], Any] = print) -> dict[str, Any]:
-    """Train both banks (and the gate model) deterministically and write them to ``out_dir``."""
+    """Train the banks and the blend (and the gate model) deterministically and write them to ``out_dir``."""
     from threadline.knowledge.index import active_bundle, load_kb
 
     reports, classes = load_tram(tram_dir)
     cfg = ReportConfig(jobs=jobs)
-    log(f"report model: {len(reports)} TRAM2 reports, {len(classes)} classes")
-    feat, bank = train_report_model(reports, classes, cfg, log)
+    bundle = active_bundle()
+    kb = load_kb(progress=False)
+    log(f"report model: {len(reports)} TRAM2 reports, {len(classes)} classes, blended with ATT&CK {kb.attack.version}")
+    feat, bank, blend = train_blended_model(reports, classes, kb, cfg, log=log)
     provenance = {
         "seed": SEED,
         "tram_reports": {"file": "tram2-reports.jsonl.gz", "sha256": _sha256(tram_dir / "tram2-reports.jsonl.gz"),
@@ -71,14 +105,14 @@ def build_models(tram_dir: Path, out_dir: Path, *, jobs: int = 1, gate: bool = T
                    "stack": cfg.stack, "stack_c": cfg.stack_c},
     }
     save(out_dir / REPORT_MODEL, feat, bank, provenance)
-    bundle = active_bundle()
-    kb = load_kb(progress=False)
+    save_blend(out_dir / BLEND_MODEL, blend, {"seed": SEED, "attack_bundle": {"file": bundle.name,
+                                                                              "sha256": _sha256(bundle)}})
     log(f"procedure model: ATT&CK {kb.attack.version} procedure examples and technique descriptions")
     pfeat, pbank = train_procedure_model(kb, negative_sentences(tram_dir), jobs=jobs)
     save(out_dir / PROCEDURE_MODEL, pfeat, pbank,
          {"seed": SEED, "attack_bundle": {"file": bundle.name, "sha256": _sha256(bundle)},
           "negatives": "TRAM2 report sentences overlapping no annotated span", "labels": len(pbank.labels)})
-    files = [f"{name}{ext}" for name in (REPORT_MODEL, PROCEDURE_MODEL) for ext in (".json.gz", ".npz")]
+    files = [f"{name}{ext}" for name in (REPORT_MODEL, BLEND_MODEL, PROCEDURE_MODEL) for ext in _FILES]
     if gate:
-        files += build_gate_model(tram_dir, out_dir, jobs=jobs, log=log)["files"]
+        files += build_gate_model(tram_dir, out_dir, kb, jobs=jobs, log=log)["files"]
     return {"files": files, "report_labels": len(bank.labels), "procedure_labels": len(pbank.labels)}

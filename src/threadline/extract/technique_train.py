@@ -193,6 +193,29 @@ def finished_bank(banks: Sequence[LinearBank], oof: FloatArray, gold: npt.NDArra
     return bank
 
 
+def inner_splits(n_docs: int, folds: int) -> list[tuple[list[int], list[int]]]:
+    """The inner folds by report: (validation positions, training positions) into a list of ``n_docs`` reports."""
+    return [([i for i in range(n_docs) if i % folds == k], [i for i in range(n_docs) if i % folds != k])
+            for k in range(folds)]
+
+
+def fold_banks(prep: Prepared, docs: Sequence[int], labels: list[str], cfg: ReportConfig,
+               log: Any = None) -> tuple[list[LinearBank], FloatArray, FloatArray]:
+    """One bank per inner fold, with the out-of-fold report scores and stacker features of ``docs``."""
+    oof = np.zeros((len(docs), len(labels)))
+    feats = np.zeros((len(docs), len(labels), len(FEATURES)))
+    banks = []
+    for k, (val, rest) in enumerate(inner_splits(len(docs), cfg.folds)):
+        bank = fit_rows(prep, [docs[i] for i in rest], labels, cfg)
+        dec, ids = doc_decisions(prep, bank, [docs[i] for i in val])
+        oof[val] = report_scores(dec, ids, len(val), cfg.top)
+        feats[val] = report_features(dec, ids, len(val))
+        banks.append(bank)
+        if log:
+            log(f"  fold {k + 1}/{cfg.folds} done")
+    return banks, oof, feats
+
+
 def calibrated_bank(prep: Prepared, docs: Sequence[int], gold: npt.NDArray[np.bool_], labels: list[str],
                     cfg: ReportConfig, log: Any = None) -> LinearBank:
     """Train on ``docs`` in ``cfg.folds`` folds by report; thresholds and stacker from the out-of-fold report scores.
@@ -202,19 +225,13 @@ def calibrated_bank(prep: Prepared, docs: Sequence[int], gold: npt.NDArray[np.bo
     against 11 gold). ``gold`` is indexed like ``docs``; nothing outside ``docs`` is used, so this is safe inside
     an outer cross-validation fold.
     """
-    oof = np.zeros((len(docs), len(labels)))
-    feats = np.zeros((len(docs), len(labels), len(FEATURES)))
-    banks = []
-    for k in range(cfg.folds):
-        val = [i for i in range(len(docs)) if i % cfg.folds == k]
-        train = [docs[i] for i in range(len(docs)) if i % cfg.folds != k]
-        bank = fit_rows(prep, train, labels, cfg)
-        dec, ids = doc_decisions(prep, bank, [docs[i] for i in val])
-        oof[val] = report_scores(dec, ids, len(val), cfg.top)
-        feats[val] = report_features(dec, ids, len(val))
-        banks.append(bank)
-        if log:
-            log(f"  fold {k + 1}/{cfg.folds} done")
+    banks, oof, feats = fold_banks(prep, docs, labels, cfg, log)
+    return finish_calibration(banks, oof, feats, gold, cfg)
+
+
+def finish_calibration(banks: Sequence[LinearBank], oof: FloatArray, feats: FloatArray,
+                       gold: npt.NDArray[np.bool_], cfg: ReportConfig) -> LinearBank:
+    """The averaged bank with its thresholds (and the optional stacker) from the inner out-of-fold scores."""
     bank = finished_bank(banks, oof, gold, cfg)
     if cfg.stack:
         stacker = fit_stacker(feats, gold, cfg.stack_c)

@@ -1,7 +1,8 @@
 """ATT&CK technique extraction: every technique found in a report, with the sentences that support it.
 
 Four sources, merged per technique:
-- the *report* model (TRAM classes, trained on annotated reports, report-level thresholds calibrated out-of-fold);
+- the *report* model (TRAM classes, trained on annotated reports, report-level thresholds calibrated out-of-fold),
+  blended with an ATT&CK procedure bank on the same classes when the blend file ships (technique_blend.py);
 - the *procedure* model (every other Enterprise technique with ATT&CK procedure examples, precision-first);
 - technique ids written in the text ("T1566.001");
 - software named in the text whose ATT&CK entry uses techniques (``inferred: true``, the naming sentence as evidence).
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from threadline.extract.sentences import split_sentences
+from threadline.extract.technique_blend import Blend, load_blend
 from threadline.extract.technique_mlp import Ensemble, load_ensemble, mlp_input
 from threadline.extract.technique_model import Featurizer, FloatArray, LinearBank, load
 from threadline.extract.technique_signals import SoftwareMatcher, explicit_ids, is_negated, sentence_index
@@ -29,6 +31,7 @@ from threadline.model import Evidence, Page, Sentence
 MODEL_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
 REPORT_MODEL, PROCEDURE_MODEL = "techniques-report", "techniques-procedure"
 ENSEMBLE_MODEL = "techniques-report-mlp"      # optional: an MLP averaged with the report bank
+BLEND_MODEL = "techniques-report-procedure"   # optional: a procedure bank on the report classes, blended in
 MAX_EVIDENCE = 3
 INFERRED_SCORE = 0.5          # knowledge, not text: a fixed prior, shown apart from text-supported hits
 _SILENT = -1e3                # decision value of a negated sentence
@@ -60,6 +63,7 @@ class TechniqueModel:
     procedure: tuple[Featurizer, LinearBank] | None
     info: dict[str, Any] = field(default_factory=dict)
     ensemble: Ensemble | None = None     # when set, it decides the report classes instead of the bank's thresholds
+    blend: Blend | None = None           # the same, for the report bank blended with a procedure bank (shipped)
 
     @property
     def classes(self) -> list[str]:
@@ -75,7 +79,8 @@ class TechniqueModel:
         ensemble = None
         if (directory / f"{ENSEMBLE_MODEL}.npz").is_file():
             ensemble = load_ensemble(directory / ENSEMBLE_MODEL)
-        return cls((feat, bank), procedure, info, ensemble)
+        blend = load_blend(directory / BLEND_MODEL) if (directory / f"{BLEND_MODEL}.npz").is_file() else None
+        return cls((feat, bank), procedure, info, ensemble, blend)
 
 
 @lru_cache(maxsize=4)
@@ -155,8 +160,16 @@ def _report_hits(out: _Collector, model: TechniqueModel, texts: list[str], silen
     scores = bank.decision(x)
     scores[silent] = _SILENT
     order = np.argsort(-scores, axis=0, kind="stable")
-    ens = model.ensemble
-    if ens is not None:              # linear bank + MLP, report scores averaged (evidence: the bank's best sentences)
+    ens, blend = model.ensemble, model.blend
+    evidence, floor = scores, np.zeros(len(bank.labels))      # evidence ranking, and the bar for extra evidence
+    if blend is not None:            # report bank + procedure bank: report and sentence scores combined alike
+        pscores = blend.class_scores(texts, silent, len(bank.labels))
+        combined = blend.combine(_top_mean(scores, order, blend.top),
+                                 _top_mean(pscores, np.argsort(-pscores, axis=0, kind="stable"), blend.top))
+        chosen, values = np.flatnonzero(combined >= blend.thresholds), blend.probability(combined)
+        evidence, floor = blend.combine(scores, pscores), blend.thresholds
+        order = np.argsort(-evidence, axis=0, kind="stable")
+    elif ens is not None:            # linear bank + MLP, report scores averaged (evidence: the bank's best sentences)
         logits = ens.mlp.logits(mlp_input(x, [0] * len(texts), ens.context))
         logits[silent] = _SILENT
         combined = ens.combine(_top_mean(scores, order, ens.top),
@@ -166,12 +179,12 @@ def _report_hits(out: _Collector, model: TechniqueModel, texts: list[str], silen
         stacker = Stacker.from_json(bank.extra["stacker"])
         prob = stacker.probability(report_features(scores, [0] * len(texts), 1))[0]
         chosen, values = np.flatnonzero(prob >= stacker.threshold), prob
-    else:                            # shipped default: per-class thresholds on the mean of the top sentence scores
+    else:                            # per-class thresholds on the mean of the top sentence scores
         best = _top_mean(scores, order, int(bank.extra.get("top", 2)))
         chosen, values = np.flatnonzero(best >= bank.thresholds), bank.probability(best, slice(None))
     for j in chosen:
         rows = [int(r) for r in order[:MAX_EVIDENCE, j] if scores[r, j] > _SILENT]
-        rows = rows[:1] + [r for r in rows[1:] if scores[r, j] >= 0.0]   # extra evidence only if positive alone
+        rows = rows[:1] + [r for r in rows[1:] if evidence[r, j] >= floor[j]]   # extra evidence only if strong alone
         if rows:
             out.add(bank.labels[j], float(values[j]), rows, "model")
 
