@@ -55,7 +55,7 @@ def threadline_tool() -> tuple[Extractor, Callable[[str], list[dict[str, Any]]]]
 
 
 def iocextract_tool() -> Extractor:
-    import iocextract  # type: ignore[import-untyped]
+    import iocextract
 
     def run(text: str) -> list[tuple[str, str]]:
         out = [("url", u) for u in iocextract.extract_urls(text, refang=True)]
@@ -78,7 +78,7 @@ IOC_FINDER_TYPES = {
 
 
 def ioc_finder_tool() -> Extractor:
-    from ioc_finder import find_iocs  # type: ignore[import-untyped]
+    from ioc_finder import find_iocs
 
     def run(text: str) -> list[tuple[str, str]]:
         out = []
@@ -101,7 +101,7 @@ IOCSEARCHER_TYPES = {
 
 
 def iocsearcher_tool() -> Extractor:
-    from iocsearcher.searcher import Searcher  # type: ignore[import-untyped]
+    from iocsearcher.searcher import Searcher
 
     searcher = Searcher()
 
