@@ -30,14 +30,13 @@ from threadline.extract.technique_model import (
     save,
     train_bank,
 )
-from threadline.extract.technique_stack import doc_f1
 from threadline.extract.technique_train import (
     Prepared,
     Report,
     ReportConfig,
     average_banks,
+    choose_weight,
     finish_calibration,
-    fit_thresholds,
     fold_banks,
     inner_splits,
     to_class,
@@ -196,17 +195,13 @@ def calibrated_blend(prep: Prepared, docs: Sequence[int], gold: npt.NDArray[np.b
     else:
         feat, final = _procedure_bank(shared, procs, names, negatives(docs), allowed_all)
     blend = Blend(feat, final, columns, 1.0, norm, np.zeros(len(labels)), top=cfg.top)
-    best: tuple[float, float, FloatArray] | None = None
-    for w in WEIGHTS:
+
+    def combined(w: float) -> FloatArray:
         blend.weight = w
-        combined = blend.combine(oof_r, oof_p)
-        thresholds = fit_thresholds(combined, gold, cfg.shrink)
-        f1 = doc_f1(combined >= thresholds, gold)
-        blend.extra[f"oof_doc_f1_w{w}"] = f1
-        if best is None or f1 > best[1] + 1e-4:      # a heavier procedure share must earn its place
-            best = (w, f1, thresholds)
-    assert best is not None
-    blend.weight, blend.thresholds = best[0], best[2]
+        return blend.combine(oof_r, oof_p)
+
+    # a heavier procedure share must earn its place (margin 1e-4)
+    blend.weight, blend.thresholds, blend.extra = choose_weight(WEIGHTS, combined, gold, cfg.shrink, 1e-4)
     live = blend.combine(oof_r, oof_p)[(oof_r > _LIVE) & (oof_p > _LIVE)]
     blend.scale = float(4.0 / max(1e-6, float(np.std(live))))
     return report, blend

@@ -22,14 +22,13 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from threadline.extract.technique_model import LinearBank, neighbours, report_scores
-from threadline.extract.technique_stack import doc_f1
 from threadline.extract.technique_train import (
     Prepared,
     ReportConfig,
-    doc_decisions,
+    choose_weight,
     finished_bank,
-    fit_rows,
-    fit_thresholds,
+    fold_banks,
+    inner_splits,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -216,41 +215,32 @@ def calibrated_ensemble(prep: Prepared, docs: Sequence[int], gold: npt.NDArray[n
     both models stay honest; the weight of the linear model is the one whose out-of-fold per-document F1 is best.
     """
     docs = list(docs)
+    banks, oof_l, _ = fold_banks(prep, docs, labels, cfg, log)     # the linear side, exactly as calibrated_bank
     xm = mlp_input(prep.x, prep.data.doc_ids, mcfg.context)
-    oof_l, oof_m = np.zeros((len(docs), len(labels))), np.zeros((len(docs), len(labels)))
-    banks, mlps = [], []
+    oof_m = np.zeros((len(docs), len(labels)))
+    mlps = []
     ids_all = np.asarray(prep.data.doc_ids)
-    for k in range(cfg.folds):
-        val = [i for i in range(len(docs)) if i % cfg.folds == k]
-        train = [docs[i] for i in range(len(docs)) if i % cfg.folds != k]
-        bank = fit_rows(prep, train, labels, cfg)
-        dec, ids = doc_decisions(prep, bank, [docs[i] for i in val])
-        oof_l[val] = report_scores(dec, ids, len(val), cfg.top)
+    for k, (val, rest) in enumerate(inner_splits(len(docs), cfg.folds)):
+        train = [docs[i] for i in rest]
         rows = prep.rows(train)
         stop = np.isin(ids_all[rows], train[::8])
         mlp = train_mlp(xm[rows], prep.data.y[rows], stop, mcfg)
         vrows = prep.rows([docs[i] for i in val])
         logit = mlp.logits(xm[vrows])
         logit[prep.silent[vrows]] = -1e3
-        oof_m[val] = report_scores(logit, ids, len(val), cfg.top)
-        banks.append(bank)
+        remap = {docs[i]: n for n, i in enumerate(val)}
+        oof_m[val] = report_scores(logit, [remap[int(d)] for d in ids_all[vrows]], len(val), cfg.top)
         mlps.append(mlp)
         if log:
-            log(f"  fold {k + 1}/{cfg.folds} done (MLP: {mlp.epochs} epochs)")
+            log(f"  fold {k + 1}/{cfg.folds}: MLP {mlp.epochs} epochs")
     linear = finished_bank(banks, oof_l, gold, cfg)
     norm = np.array([*_norm(oof_l), *_norm(oof_m)])
-    best: tuple[float, float, FloatArray] | None = None
-    fitted: dict[str, float] = {}
-    for w in WEIGHTS:
-        ens = Ensemble(mlps[0], w, norm, np.zeros(len(labels)))
-        combined = ens.combine(oof_l, oof_m)
-        thresholds = fit_thresholds(combined, gold, cfg.shrink)
-        f1 = doc_f1(combined >= thresholds, gold)
-        fitted[f"oof_doc_f1_w{w}"] = f1
-        if best is None or f1 > best[1] + 1e-9:
-            best = (w, f1, thresholds)
-    assert best is not None
-    ens = Ensemble(average_mlps(mlps), best[0], norm, best[2], top=cfg.top, context=mcfg.context, extra=fitted)
+
+    def combined(w: float) -> FloatArray:
+        return Ensemble(mlps[0], w, norm, np.zeros(len(labels))).combine(oof_l, oof_m)
+
+    weight, thresholds, fitted = choose_weight(WEIGHTS, combined, gold, cfg.shrink, 1e-9)
+    ens = Ensemble(average_mlps(mlps), weight, norm, thresholds, top=cfg.top, context=mcfg.context, extra=fitted)
     live = ens.combine(oof_l, oof_m)
     ens.scale = float(4.0 / max(1e-6, float(np.std(live[(oof_l > -100) & (oof_m > -100)]))))
     return linear, ens

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,13 +242,24 @@ def finish_calibration(banks: Sequence[LinearBank], oof: FloatArray, feats: Floa
     return bank
 
 
-def train_report_model(reports: Sequence[Report], labels: list[str], cfg: ReportConfig,
-                       log: Any = None) -> tuple[Featurizer, LinearBank]:
-    """Train on all ``reports`` (vectorizer, weights, calibrated thresholds)."""
-    feat = Featurizer.fit(sentence_set(reports, labels).texts, cfg.spec)
-    prep = prepare(reports, labels, feat)
-    docs = list(range(len(reports)))
-    return feat, calibrated_bank(prep, docs, gold_matrix(reports, labels), labels, cfg, log)
+def choose_weight(weights: Sequence[float], combine: Callable[[float], FloatArray], gold: npt.NDArray[np.bool_],
+                  shrink: float, margin: float) -> tuple[float, FloatArray, dict[str, float]]:
+    """The weight of the report bank in a blend of two report scores, with its shrunk thresholds.
+
+    Each weight is scored by the per-document F1 of ``combine(weight)`` (out-of-fold report scores) under its own
+    thresholds; a later weight (a larger share for the second model) must beat the best so far by ``margin``.
+    """
+    best: tuple[float, float, FloatArray] | None = None
+    fitted: dict[str, float] = {}
+    for w in weights:
+        combined = combine(w)
+        thresholds = fit_thresholds(combined, gold, shrink)
+        f1 = doc_f1(combined >= thresholds, gold)
+        fitted[f"oof_doc_f1_w{w}"] = f1
+        if best is None or f1 > best[1] + margin:
+            best = (w, f1, thresholds)
+    assert best is not None
+    return best[0], best[2], fitted
 
 
 # ---- the ATT&CK procedure bank -----------------------------------------------------------------------------
