@@ -43,6 +43,7 @@ from threadline.extract.technique_train import (  # noqa: E402
     load_tram,
     prepare,
     procedure_examples,
+    revoked_classes,
     sentence_set,
     to_class,
 )
@@ -68,6 +69,16 @@ def summarise(pred: np.ndarray, gold: np.ndarray) -> dict[str, float]:
     macro = [float(np.mean([x[i] for x, keep in zip(per, present, strict=True) if keep])) for i in range(3)]
     return {"micro_p": micro[0], "micro_r": micro[1], "micro_f1": micro[2], "macro_p": macro[0],
             "macro_r": macro[1], "macro_f1": macro[2]}
+
+
+def print_per_class(pred: np.ndarray, gold: np.ndarray, classes: list[str]) -> None:
+    """Report-level counts and F1 per class, worst first: where the errors are."""
+    tp, fp, fn = ((pred & gold).sum(0), (pred & ~gold).sum(0), (~pred & gold).sum(0))
+    rows = sorted(range(len(classes)), key=lambda j: (prf(tp[j], fp[j], fn[j])[2], -gold[:, j].sum()))
+    print(f"{'class':<10} {'gold':>4} {'tp':>4} {'fp':>4} {'fn':>4}   P     R     F1")
+    for j in rows:
+        p, r, f = prf(tp[j], fp[j], fn[j])
+        print(f"{classes[j]:<10} {gold[:, j].sum():>4} {tp[j]:>4} {fp[j]:>4} {fn[j]:>4}  {p:.2f}  {r:.2f}  {f:.2f}")
 
 
 def main() -> int:
@@ -101,6 +112,9 @@ def main() -> int:
                     help="the report bank alone, without the ATT&CK procedure bank blended in (the shipped model)")
     ap.add_argument("--blend-mode", default=MODE, choices=("average", "refit", "own"),
                     help="variant: how the blend's procedure bank is built (technique_blend.calibrated_blend)")
+    ap.add_argument("--per-class", action="store_true", help="print report-level P/R/F1 per class")
+    ap.add_argument("--tram1", action="store_true",
+                    help="add TRAM v1's labelled sentences to the procedure bank's training text")
     ap.add_argument("--speed-only", action="store_true",
                     help="only time the shipped model (full pipeline, inferred techniques too) on every report")
     args = ap.parse_args()
@@ -115,6 +129,7 @@ def main() -> int:
                        shrink=args.shrink, pos_weight=args.pos_weight, stack=args.stack,
                        stack_c=args.stack_c, jobs=args.jobs)
     kb = load_kb(progress=False)
+    renamed = revoked_classes(classes, kb.current_technique_id)
     gold = gold_matrix(reports, classes)
     index = {c: i for i, c in enumerate(classes)}
     pred = np.zeros_like(gold)
@@ -123,6 +138,9 @@ def main() -> int:
     blend_on = not (args.no_blend or args.mlp)
     if blend_on:      # procedure texts with the reports they overlap: a fold uses none overlapping a test report
         ptexts, plabels = procedure_examples(kb)
+        if args.tram1:      # TRAM v1's report sentences as more "other text" for the second bank
+            ttexts, tlabels = tram1_sentences(args.tram, kb)
+            ptexts, plabels = ptexts + ttexts, plabels + tlabels
         poverlaps = overlapping_reports(ptexts, reports)
         weights: list[float] = []
     sent_pred: list[np.ndarray] = []
@@ -162,8 +180,8 @@ def main() -> int:
         for d in test:
             for hit in extract_techniques(reports[d].text, kb=kb, model=TechniqueModel((feat, plain), None),
                                           infer=False):
-                if to_class(hit.id, classes) in index:
-                    pred_thr[d, index[to_class(hit.id, classes)]] = True
+                if to_class(hit.id, classes, renamed) in index:
+                    pred_thr[d, index[to_class(hit.id, classes, renamed)]] = True
         for d in test:
             report = reports[d]
             t0 = time.perf_counter()
@@ -174,7 +192,7 @@ def main() -> int:
             per_report.append(elapsed)
             n_sentences += len(sentences)
             for hit in hits:
-                cls = to_class(hit.id, classes)
+                cls = to_class(hit.id, classes, renamed)
                 if cls in index:
                     pred[d, index[cls]] = True
                     if hit.sources != ["explicit id"]:
@@ -202,6 +220,8 @@ def main() -> int:
     }
     for key, value in result.items():
         print(f"{key:>20}: {value:.4f}")
+    if args.per_class:
+        print_per_class(pred, gold, classes)
     if args.out:
         write_markdown(args.out, result, cfg, args, weights if blend_on else None)
     return 0
@@ -257,6 +277,33 @@ def extra_pool(tram: Path, kb: Any, classes: list[str], reports: list[Any]) -> l
             hit |= {i for i, t in enumerate(report_texts) if n in t}
         out.append((text, cls, frozenset(hit)))
     return out
+
+
+def tram1_sentences(tram_dir: Path, kb: Any) -> tuple[list[str], list[list[str]]]:
+    """Variant (measured: no gain): TRAM v1's labelled sentences as more procedure-bank text.
+
+    Keyed by technique name, some pre-v7: old names resolve through the revoked-technique table; names ATT&CK
+    merely renamed ("Remote File Copy") have no table here and are skipped.
+    """
+    path = tram_dir / "tram1-positive-sentences.json.gz"
+    if not path.is_file():
+        raise SystemExit(f"{path}: TRAM v1 sentences not found")
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        by_name: dict[str, list[str]] = json.load(fh)
+    names: dict[str, str] = {t.name.lower(): t.attack_id for t in kb.attack.techniques.values()}
+    for name, old in kb.galaxies.revoked_technique_names.items():
+        live = [kb.revoked[i] for i in old if i in kb.revoked]
+        if live and name.lower() not in names:
+            names[name.lower()] = live[0]
+    texts: list[str] = []
+    labels: list[list[str]] = []
+    for name, sents in sorted(by_name.items()):
+        tid = names.get(name.strip().lower(), "")
+        for text in sents if tid else ():
+            if len(text) >= 20:
+                texts.append(text)
+                labels.append([tid, tid.split(".")[0]] if "." in tid else [tid])
+    return texts, labels
 
 
 def use_extra_rows(args: argparse.Namespace, reports: list[Any], classes: list[str], gold: np.ndarray,
@@ -359,6 +406,7 @@ def write_markdown(path: Path, r: dict[str, float], cfg: ReportConfig, args: arg
                      "texts overlap none of its test reports, nor (inner folds) any of the inner validation reports.")
     flags = " --no-blend" if args.no_blend else ""
     flags += f" --blend-mode {args.blend_mode}" if args.blend_mode != MODE else ""
+    flags += " --tram1" if args.tram1 else ""
     text = f"""## ATT&CK technique extraction (issue 4), full benchmark{' (report bank alone)' if args.no_blend else ''}
 
 Command: `.venv/bin/python bench/techniques.py --folds {args.folds}{flags} --out {path}` (run under `taskset -c 0`
@@ -370,7 +418,9 @@ Protocol: {args.folds}-fold cross-validation **by report** over the 120 TRAM2 re
 inner folds over the training reports) come from the 96 training reports only; only TRAM2 report text is used for
 training, so no sentence file can leak test-report text. Test reports go through the full run-time pipeline
 (sentence splitting, negation/hypothetical filter, explicit ids); techniques inferred from named software are
-excluded (TRAM annotates the text only). Predictions map to TRAM's 50 classes as SOURCE.md says.
+excluded (TRAM annotates the text only). Predictions map to TRAM's 50 classes as SOURCE.md says; a class ATT&CK
+has revoked since (T1574.002, merged into T1574.001 in v17) is scored by the technique that replaced it, which is
+what the run-time pipeline reports.
 
 Model: word 1-2-gram + char_wb 2-5 TF-IDF per sentence (neighbouring-sentence context weight {cfg.spec.context});
 one-vs-rest linear ({cfg.kind}, C/alpha {cfg.c}, positive sentences weighted {cfg.pos_weight}, top {cfg.keep}

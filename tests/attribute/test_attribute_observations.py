@@ -90,3 +90,8 @@ def test_observations_from_the_analysis_json(kb):  # type: ignore[no-untyped-def
     assert obs.software == ("S0013",) and obs.countries == ("US",) and obs.sectors == ("Telecommunications",)
     assert (obs.first_seen, obs.last_seen) == ("2019", "2020-08")
     assert obs.report_claims[0].attack_id == "G0129"
+
+
+def test_revoked_technique_id_counts_as_its_replacement(kb):  # type: ignore[no-untyped-def]
+    obs = parse_observations({"techniques": ["T1574.002", "T1574.001", "T1086"]}, kb)
+    assert obs.techniques == ("T1574.001", "T1059.001") and not obs.unresolved

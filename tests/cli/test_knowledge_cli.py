@@ -41,6 +41,8 @@ def test_technique_and_stats(kb, run_cli) -> None:  # type: ignore[no-untyped-de
     assert code == 0 and json.loads(out)["id"] == "T1566.001"
     code, out, _ = run_cli("technique", "T9999")
     assert code == 1
+    code, out, _ = run_cli("technique", "T1574.002")           # revoked: answered with its replacement
+    assert code == 0 and "T1574.001" in out and "revoked" in out
     code, out, _ = run_cli("kb", "stats", "--json")
     assert code == 0 and json.loads(out)["counts"]["groups"] == 172
 

@@ -88,3 +88,13 @@ def test_to_dict_and_pages(kb: KnowledgeBase) -> None:
 
 def test_empty_text_gives_nothing(kb: KnowledgeBase) -> None:
     assert extract_techniques("", kb=kb) == []
+
+
+def test_revoked_ids_are_reported_under_their_replacement(kb: KnowledgeBase) -> None:
+    text = ("The second stage is launched through DLL side-loading (T1574.002), with a signed binary as host. "
+            "An older module still runs PowerShell (T1086) to collect the system's details.")
+    found = _by_id(extract_techniques(text, kb=kb, infer=False))
+    assert "T1574.002" not in found and "T1086" not in found
+    dll, ps = found["T1574.001"], found["T1059.001"]
+    assert not dll.inferred and any("T1574.002" in ev.text for ev in dll.evidence)
+    assert any("T1086" in s and "revoked" in s for s in ps.sources)

@@ -36,3 +36,14 @@ def test_shared_technique_names_are_all_listed(kb) -> None:  # type: ignore[no-u
     result = lookup_technique(kb, "Spearphishing Attachment")   # under Phishing and Phishing for Information
     assert result.get("ambiguous")
     assert {c["id"] for c in result["candidates"]} == {"T1566.001", "T1598.002"}
+
+
+def test_revoked_technique_ids_resolve_to_their_replacement(kb) -> None:  # type: ignore[no-untyped-def]
+    # ATT&CK v17 merged DLL Side-Loading (T1574.002) into T1574.001; v7 turned PowerShell T1086 into T1059.001.
+    assert kb.current_technique_id("t1574.002") == "T1574.001"
+    assert kb.current_technique_id("T1086") == "T1059.001"
+    assert kb.current_technique_id("T1566.001") == "T1566.001"      # live ids stay as they are
+    assert lookup_technique(kb, "T1193")["id"] == "T1566.001"         # old Spearphishing Attachment
+    assert lookup_technique(kb, "DLL Side-Loading")["id"] == "T1574.001"   # a revoked name, too
+    assert all(isinstance(kb.by_attack_id.get(new), type(kb.by_attack_id["T1059"])) for new in kb.revoked.values())
+    assert not set(kb.revoked) & set(kb.by_attack_id)

@@ -122,6 +122,7 @@ def _techniques(kb: KnowledgeBase, items: list[str], where: str, unresolved: lis
                 raise InputError(f"\"techniques\": {item!r} is not an ATT&CK technique id (T1234 or T1234.001)",
                                  where=where)
             tid = found[0].attack_id
+        tid = kb.current_technique_id(tid)      # an older report's revoked id counts as its replacement
         if isinstance(kb.by_attack_id.get(tid), Technique):
             out.append(tid)
         else:

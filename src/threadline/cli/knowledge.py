@@ -88,6 +88,8 @@ def technique(id_or_name: Annotated[str, typer.Argument(help="T1566.001 or a tec
     if _answered(result, json_out):
         return
     console.print(f"[bold]{plain(result['id'])} {plain(result['name'])}[/bold]  {plain(result['url'] or '')}")
+    if result.get("revoked_id"):
+        console.print(plain(f"({result['revoked_id']} was revoked by ATT&CK; {result['id']} replaced it)"))
     console.print(plain(f"tactics: {', '.join(result['tactics'])}; platforms: {', '.join(result['platforms'])}"))
     console.print(plain(result["description"][:800]))
     for key, label in (("subtechniques", "sub-techniques"), ("mitigations", "mitigations"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,9 +44,19 @@ class Report:
     spans: list[tuple[int, int, str]]      # (start, end, class)
 
 
-def to_class(technique: str, classes: Sequence[str]) -> str:
-    """TRAM's mapping: a technique is its own class if listed, else its parent's."""
+def to_class(technique: str, classes: Sequence[str], renamed: Mapping[str, str] | None = None) -> str:
+    """TRAM's mapping: a technique is its own class if listed, else its parent's (``renamed``: see below)."""
+    if renamed and technique in renamed:
+        return renamed[technique]
     return technique if technique in classes else technique.split(".")[0]
+
+
+def revoked_classes(classes: Sequence[str], current: Callable[[str], str]) -> dict[str, str]:
+    """Live id -> class, for classes ATT&CK revoked since TRAM was labelled (T1574.001 -> T1574.002).
+
+    The knowledge base reports a revoked id under its replacement, so scoring against TRAM's labels maps it back.
+    """
+    return {current(c): c for c in classes if current(c) != c and current(c) not in classes}
 
 
 def load_tram(tram_dir: Path) -> tuple[list[Report], list[str]]:

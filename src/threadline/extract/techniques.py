@@ -116,6 +116,9 @@ class _Collector:
         self.hits: dict[str, TechniqueHit] = {}
 
     def add(self, tid: str, score: float, rows: list[int], source: str, *, inferred: bool = False) -> None:
+        current = self.kb.current_technique_id(tid)
+        if current != tid:      # e.g. the model's TRAM class T1574.002, merged into T1574.001 by ATT&CK v17
+            source, tid = f"{source} ({tid}, revoked; now {current})", current
         tech = self.kb.by_attack_id.get(tid)
         if tech is None or not hasattr(tech, "tactics"):
             return
@@ -196,7 +199,7 @@ def _procedure_hits(out: _Collector, model: TechniqueModel, texts: list[str], si
     if model.procedure is None:
         return
     feat, bank = model.procedure
-    classes = set(model.classes)
+    classes = set(model.classes) | {out.kb.current_technique_id(c) for c in model.classes}   # T1574.002 -> .001
     # Headings and fragments ("A pinch of history") describe no behaviour, yet share words with technique
     # names; the procedure model, trained on full procedure sentences, only reads sentences of some length.
     short = np.array([len(t.split()) < PROCEDURE_MIN_WORDS for t in texts], dtype=bool)

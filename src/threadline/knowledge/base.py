@@ -44,6 +44,7 @@ class KnowledgeBase:
     software_names: AliasIndex = field(default_factory=AliasIndex)
     outgoing: dict[str, list[Relationship]] = field(default_factory=dict)
     incoming: dict[str, list[Relationship]] = field(default_factory=dict)
+    revoked: dict[str, str] = field(default_factory=dict)   # revoked technique id -> live id that replaced it
 
     # ---- building -------------------------------------------------------------------------------------
     @classmethod
@@ -60,10 +61,29 @@ class KnowledgeBase:
             outgoing[rel.source].append(rel)
             incoming[rel.target].append(rel)
         kb.outgoing, kb.incoming = dict(outgoing), dict(incoming)
+        kb._resolve_revoked()
         kb._link_actors()
         kb._index_actor_names()
         kb._index_software_names()
         return kb
+
+    def _resolve_revoked(self) -> None:
+        """Follow revoked-by chains to a technique this bundle has; ids the bundle still has are not remapped."""
+        table = self.galaxies.revoked_techniques
+        for old in table:
+            if isinstance(self.by_attack_id.get(old), Technique):
+                continue
+            seen, new = {old}, table[old]
+            while new in table and new not in seen and not isinstance(self.by_attack_id.get(new), Technique):
+                seen.add(new)
+                new = table[new]
+            if isinstance(self.by_attack_id.get(new), Technique):
+                self.revoked[old] = new
+
+    def current_technique_id(self, attack_id: str) -> str:
+        """The live id for a technique id: itself, or what replaced it when ATT&CK revoked it."""
+        tid = attack_id.strip().upper()
+        return self.revoked.get(tid, tid)
 
     def _link_actors(self) -> None:
         """Link a MISP actor to an ATT&CK group only on an explicit citation or an exact, unique name."""
@@ -154,8 +174,8 @@ class KnowledgeBase:
         return [self.galaxies.threat_actors[u] for u in self.misp_by_group.get(entity, [])]
 
     def technique(self, id_or_name: str) -> list[Technique]:
-        """Techniques by id (``T1566.001``, case-insensitive) or by exact name (normalised)."""
-        obj = self.by_attack_id.get(id_or_name.strip().upper())
+        """Techniques by id (``T1566.001``, case-insensitive; revoked ids give their replacement) or exact name."""
+        obj = self.by_attack_id.get(self.current_technique_id(id_or_name))
         if isinstance(obj, Technique):
             return [obj]
         parent_name, _, sub_name = id_or_name.rpartition(":")   # "Phishing: Spearphishing Attachment"
@@ -164,6 +184,10 @@ class KnowledgeBase:
         if parent_name:
             found = [t for t in found if t.is_subtechnique
                      and normalise(self.by_attack_id[t.parent_id].name) == normalise(parent_name)]
+        elif not found:      # a name ATT&CK has revoked ("DLL Side-Loading") gives the technique that replaced it
+            old = [i for name, ids in self.galaxies.revoked_technique_names.items() if normalise(name) == wanted
+                   for i in ids if i in self.revoked]
+            found = [t for t in self.attack.techniques.values() if t.attack_id in {self.revoked[i] for i in old}]
         return sorted(found, key=lambda t: t.attack_id)
 
     def related(self, stix_id: str, rel_type: str, *, reverse: bool = False) -> list[Relationship]:

@@ -61,6 +61,11 @@ class GalaxyData:
     countries: list[Named] = field(default_factory=list)
     regions: list[Named] = field(default_factory=list)
     software: list[Named] = field(default_factory=list)
+    # Revoked ATT&CK technique id -> the id that replaced it (T1574.002 -> T1574.001, T1086 -> T1059.001). The
+    # vendored bundle, like most cut-down ATT&CK bundles, leaves revoked objects out; the mitre-attack-pattern
+    # galaxy keeps them with their revoked-by relations, so older reports and models keep resolving.
+    revoked_techniques: dict[str, str] = field(default_factory=dict)
+    revoked_technique_names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name -> revoked ids
 
 
 def _meta(entry: dict[str, Any]) -> dict[str, Any]:
@@ -111,6 +116,22 @@ def _values(clusters: Any, name: str) -> list[dict[str, Any]]:
     return [v.to_dict() for v in cluster.values()] if cluster is not None else []
 
 
+def _revoked_techniques(entries: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Revoked id -> replacing id, and each revoked technique's name -> the revoked ids that bore it."""
+    ids = {e["uuid"]: _meta(e).get("external_id") for e in entries}
+    out: dict[str, str] = {}
+    names: dict[str, tuple[str, ...]] = {}
+    for entry in entries:
+        old = ids.get(entry["uuid"])
+        for rel in _related(entry):
+            new = ids.get(rel.dest_uuid)
+            if rel.type == "revoked-by" and isinstance(old, str) and isinstance(new, str) and old != new:
+                out[old] = new
+                name = re.sub(r" - T\d{4}(\.\d{3})?$", "", str(entry["value"])).strip()
+                names[name] = (*names.get(name, ()), old)
+    return out, names
+
+
 def load_galaxies() -> GalaxyData:
     """Load the galaxies shipped inside ``pymispgalaxies`` (no network)."""
     try:
@@ -129,6 +150,8 @@ def load_galaxies() -> GalaxyData:
         external = _meta(entry).get("external_id")
         if isinstance(external, str):
             data.intrusion_set_ids[entry["uuid"]] = external
+    data.revoked_techniques, data.revoked_technique_names = _revoked_techniques(
+        _values(clusters, "mitre-attack-pattern"))
     for entry in _values(clusters, "sector"):
         data.sectors.append(Named(entry["uuid"], entry["value"], _strings(_meta(entry).get("synonyms")),
                                   galaxy="sector"))

@@ -27,7 +27,7 @@ from threadline.knowledge.attack import load_attack, parse_bundle, read_bundle
 from threadline.knowledge.base import KnowledgeBase
 from threadline.knowledge.galaxies import load_galaxies
 
-FORMAT = 1   # bump when the pickled classes change shape
+FORMAT = 2   # bump when the pickled classes change shape
 VENDORED_NAME = "enterprise-attack-18.1.json.gz"
 _loaded: dict[str, KnowledgeBase] = {}
 

@@ -143,4 +143,8 @@ def lookup_technique(kb: KnowledgeBase, id_or_name: str) -> dict[str, Any]:
     if len(found) > 1:
         return {"query": id_or_name, "ambiguous": True,
                 "candidates": [{"id": t.attack_id, "name": technique_name(kb, t)} for t in found]}
-    return technique_profile(kb, found[0])
+    profile = technique_profile(kb, found[0])
+    asked = id_or_name.strip().upper()
+    if kb.revoked.get(asked) == profile["id"]:
+        profile["revoked_id"] = asked       # ATT&CK revoked the id asked for; this technique replaced it
+    return profile
