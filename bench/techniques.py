@@ -13,6 +13,7 @@ that overlap none of its test reports; `--no-blend` gives the report bank alone.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import json
 import os
@@ -32,7 +33,13 @@ from sklearn.linear_model import SGDClassifier  # noqa: E402
 
 from threadline.extract import technique_train  # noqa: E402
 from threadline.extract.sentences import split_sentences  # noqa: E402
-from threadline.extract.technique_blend import MODE, Procedures, calibrated_blend, overlapping_reports  # noqa: E402
+from threadline.extract.technique_blend import (  # noqa: E402
+    MODE,
+    PROCEDURE_SPEC,
+    Procedures,
+    calibrated_blend,
+    overlapping_reports,
+)
 from threadline.extract.technique_mlp import MlpConfig, calibrated_ensemble  # noqa: E402
 from threadline.extract.technique_model import SEED, FeatureSpec, Featurizer, LinearBank  # noqa: E402
 from threadline.extract.technique_stack import doc_f1  # noqa: E402
@@ -112,6 +119,8 @@ def main() -> int:
                     help="the report bank alone, without the ATT&CK procedure bank blended in (the shipped model)")
     ap.add_argument("--blend-mode", default=MODE, choices=("average", "refit", "own"),
                     help="variant: how the blend's procedure bank is built (technique_blend.calibrated_blend)")
+    ap.add_argument("--procedure-char", action="store_true",
+                    help="variant: character n-grams in the procedure bank's features too")
     ap.add_argument("--per-class", action="store_true", help="print report-level P/R/F1 per class")
     ap.add_argument("--tram1", action="store_true",
                     help="add TRAM v1's labelled sentences to the procedure bank's training text")
@@ -124,6 +133,7 @@ def main() -> int:
     if args.speed_only:
         return speed(args)
     reports, classes = load_tram(args.tram)
+    pspec = dataclasses.replace(PROCEDURE_SPEC, use_char=True) if args.procedure_char else PROCEDURE_SPEC
     spec = FeatureSpec(context=args.context, char_max=args.char_max, word_max=args.word_max)
     cfg = ReportConfig(spec, kind=args.kind, c=args.c, keep=args.keep, top=args.top,
                        shrink=args.shrink, pos_weight=args.pos_weight, stack=args.stack,
@@ -162,7 +172,7 @@ def main() -> int:
             procs = Procedures([ptexts[i] for i in ok], [plabels[i] for i in ok],
                                [{local[d] for d in poverlaps[i]} for i in ok])
             bank, blend = calibrated_blend(prep, list(range(len(train))), gold[train], classes, cfg, procs,
-                                           mode=args.blend_mode)
+                                           mode=args.blend_mode, spec=pspec)
             weights.append(blend.weight)
             print(f"  blend: report bank weight {blend.weight}; "
                   + " ".join(f"{k_.removeprefix('oof_doc_f1_')} {v:.3f}" for k_, v in blend.extra.items()), flush=True)
@@ -407,6 +417,7 @@ def write_markdown(path: Path, r: dict[str, float], cfg: ReportConfig, args: arg
     flags = " --no-blend" if args.no_blend else ""
     flags += f" --blend-mode {args.blend_mode}" if args.blend_mode != MODE else ""
     flags += " --tram1" if args.tram1 else ""
+    flags += " --procedure-char" if args.procedure_char else ""
     text = f"""## ATT&CK technique extraction (issue 4), full benchmark{' (report bank alone)' if args.no_blend else ''}
 
 Command: `.venv/bin/python bench/techniques.py --folds {args.folds}{flags} --out {path}` (run under `taskset -c 0`

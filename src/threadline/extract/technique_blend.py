@@ -131,14 +131,14 @@ class Procedures:
 
 
 def _procedure_bank(feat: Featurizer | None, procs: Procedures, names: list[str], negatives: list[str],
-                    allowed: set[int]) -> tuple[Featurizer, LinearBank]:
+                    allowed: set[int], spec: FeatureSpec = PROCEDURE_SPEC) -> tuple[Featurizer, LinearBank]:
     """A bank on the procedure texts overlapping only ``allowed`` reports, with ``negatives`` as negatives.
 
     Without ``feat`` the bank gets its own featurizer, fitted on exactly its training texts.
     """
     keep = [i for i, o in enumerate(procs.overlaps) if o <= allowed]
     texts = [procs.texts[i] for i in keep] + negatives
-    feat = feat or Featurizer.fit(texts, PROCEDURE_SPEC)
+    feat = feat or Featurizer.fit(texts, spec)
     index = {t: i for i, t in enumerate(names)}
     y = np.zeros((len(texts), len(names)), dtype=bool)
     for n, i in enumerate(keep):
@@ -155,7 +155,7 @@ def _z_norm(scores: FloatArray) -> tuple[float, float]:
 
 def calibrated_blend(prep: Prepared, docs: Sequence[int], gold: npt.NDArray[np.bool_], labels: list[str],
                      cfg: ReportConfig, procs: Procedures, log: Any = None, *,
-                     mode: str = MODE) -> tuple[LinearBank, Blend]:
+                     mode: str = MODE, spec: FeatureSpec = PROCEDURE_SPEC) -> tuple[LinearBank, Blend]:
     """The calibrated report bank of :func:`calibrated_bank` and its blend with a procedure bank.
 
     ``procs.overlaps`` index ``prep``'s reports; a procedure text is used in a fit only if every report it
@@ -177,10 +177,11 @@ def calibrated_blend(prep: Prepared, docs: Sequence[int], gold: npt.NDArray[np.b
 
     allowed_all = set(docs)
     usable = [t for t, o in zip(procs.texts, procs.overlaps, strict=True) if o <= allowed_all]
-    shared = None if mode == "own" else Featurizer.fit(usable + negatives(docs), PROCEDURE_SPEC)
+    shared = None if mode == "own" else Featurizer.fit(usable + negatives(docs), spec)
     splits = inner_splits(len(docs), cfg.folds)
     fitted = Parallel(n_jobs=cfg.jobs)(
-        delayed(_procedure_bank)(shared, procs, names, negatives([docs[i] for i in rest]), {docs[i] for i in rest})
+        delayed(_procedure_bank)(shared, procs, names, negatives([docs[i] for i in rest]), {docs[i] for i in rest},
+                                 spec)
         for _, rest in splits)
     oof_p = np.zeros_like(oof_r)
     for (val, _), (feat, pbank) in zip(splits, fitted, strict=True):
@@ -193,7 +194,7 @@ def calibrated_blend(prep: Prepared, docs: Sequence[int], gold: npt.NDArray[np.b
     if mode == "average" and shared is not None:
         feat, final = shared, average_banks([b for _, b in fitted])
     else:
-        feat, final = _procedure_bank(shared, procs, names, negatives(docs), allowed_all)
+        feat, final = _procedure_bank(shared, procs, names, negatives(docs), allowed_all, spec)
     blend = Blend(feat, final, columns, 1.0, norm, np.zeros(len(labels)), top=cfg.top)
 
     def combined(w: float) -> FloatArray:
