@@ -96,3 +96,20 @@ def test_analysis_needs_a_stored_document(example_result: dict[str, Any], tmp_pa
 
     with open_store(tmp_path / "t.db") as store, pytest.raises(NotFoundError, match="ingest it first"):
         save_analysis(store, example_result)
+
+
+@pytest.mark.parametrize("name", ["gov-advisory.md", "vendor-blog-several-actors.md", "dianxun-retold.md"])
+def test_every_sample_report_analyses_to_the_schema(kb, name: str) -> None:  # type: ignore[no-untyped-def]
+    path = Path(__file__).resolve().parent / "data" / "reports" / name
+    result = analyze_document(Document(text=path.read_text(encoding="utf-8"), source=str(path)), kb)
+    jsonschema.validate(result, SCHEMA)
+    assert len(result["attribution"]["report_claims"]) == len(result["claims"])
+
+
+def test_a_report_that_cannot_attribute_says_so(kb) -> None:  # type: ignore[no-untyped-def]
+    # "could not be attributed to any known actor" is a claim without an actor; it used to abort the analysis.
+    path = Path(__file__).resolve().parent / "data" / "reports" / "gov-advisory.md"
+    result = analyze_document(Document(text=path.read_text(encoding="utf-8"), source=str(path)), kb)
+    unattributed = [c for c in result["claims"] if c["actor"] is None]
+    assert unattributed and all(c["strength"] == "unknown" for c in unattributed)
+    assert any(c["actor"] is None for c in result["attribution"]["report_claims"])

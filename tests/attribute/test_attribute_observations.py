@@ -95,3 +95,10 @@ def test_observations_from_the_analysis_json(kb):  # type: ignore[no-untyped-def
 def test_revoked_technique_id_counts_as_its_replacement(kb):  # type: ignore[no-untyped-def]
     obs = parse_observations({"techniques": ["T1574.002", "T1574.001", "T1086"]}, kb)
     assert obs.techniques == ("T1574.001", "T1059.001") and not obs.unresolved
+
+
+def test_only_an_unknown_claim_may_go_without_an_actor(kb):  # type: ignore[no-untyped-def]
+    obs = parse_observations({"report_claims": [{"strength": "unknown"}, {"actor": "TA416", "strength": "suspected"}]},
+                             kb)
+    assert [(c.actor, c.attack_id, c.strength) for c in obs.report_claims] == [
+        (None, None, "unknown"), ("TA416", "G0129", "suspected")]

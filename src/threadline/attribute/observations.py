@@ -29,7 +29,7 @@ FIELDS = frozenset({"techniques", "software", "sectors", "countries", "first_see
 class ReportClaim:
     """The report's own attribution statement, as extracted (issue 5, item 1)."""
 
-    actor: str
+    actor: str | None               # None: the report says it cannot attribute the activity (strength "unknown")
     attack_id: str | None
     strength: str
     basis: tuple[str, ...] = ()
@@ -165,17 +165,21 @@ def _claims(kb: KnowledgeBase, data: Mapping[str, Any], where: str) -> list[Repo
         raise InputError("\"report_claims\" must be a list of objects", where=where)
     out = []
     for number, item in enumerate(raw, 1):
-        if not isinstance(item, dict) or not isinstance(item.get("actor") or item.get("attack_id"), str):
-            raise InputError(f"\"report_claims\" item {number} needs an \"actor\" name", where=where)
-        actor = str(item.get("actor") or item.get("attack_id"))
-        attack_id = item.get("attack_id")
-        if not (isinstance(attack_id, str) and _GROUP_ID.match(attack_id)):
-            resolved = kb.actors.resolve(actor).unique
-            attack_id = resolved if resolved and _GROUP_ID.match(resolved) else None
+        if not isinstance(item, dict):
+            raise InputError(f"\"report_claims\" item {number} must be an object", where=where)
         strength = str(item.get("strength") or "unknown").lower()
         if strength not in STRENGTHS:
             raise InputError(f"\"report_claims\" item {number}: strength must be one of {', '.join(STRENGTHS)}",
                              where=where)
+        named = item.get("actor") or item.get("attack_id")
+        if not isinstance(named, str) and strength != "unknown":
+            # Only "could not be attributed to any known actor" goes without a name.
+            raise InputError(f"\"report_claims\" item {number} needs an \"actor\" name", where=where)
+        actor = named if isinstance(named, str) else None
+        attack_id = item.get("attack_id")
+        if not (isinstance(attack_id, str) and _GROUP_ID.match(attack_id)):
+            resolved = kb.actors.resolve(actor).unique if actor else None
+            attack_id = resolved if resolved and _GROUP_ID.match(resolved) else None
         basis = item.get("basis") or []
         caveats = item.get("caveats") or []
         if not isinstance(basis, list) or not isinstance(caveats, list):

@@ -52,7 +52,9 @@ def _summary(result: dict[str, Any]) -> None:
         console.print(f"[bold]indicators[/bold]: {len(iocs)} to act on, {len(result['iocs']) - len(iocs)} flagged: "
                       + plain(", ".join(defang_value(i["type"], i["value"]) for i in iocs[:15])))
     for claim in result["claims"]:
-        console.print(f"[bold]the report claims[/bold]: {plain(claim['strength'])} to {plain(claim['actor'])}"
+        said = (f"{plain(claim['strength'])} to {plain(claim['actor'])}" if claim.get("actor")
+                else "the activity is not attributed to any known actor")
+        console.print(f"[bold]the report claims[/bold]: {said}"
                       + (f" (basis: {plain(', '.join(claim.get('basis') or []))})" if claim.get("basis") else "")
                       + (f"; caveat: {plain('; '.join(claim['caveats']))}" if claim.get("caveats") else ""))
     attribution = result["attribution"]

@@ -46,6 +46,9 @@ def _show(result: dict[str, Any]) -> None:
     lines += [f"  - {plain(r)}" for r in conf["reasons"]]
     for claim in result["report_claims"]:
         engine = claim["engine"]
+        if not claim.get("actor"):
+            lines.append("[bold]Report claim:[/bold] not attributed to any known actor")
+            continue
         lines.append(f"[bold]Report claim:[/bold] {plain(claim['strength'])} to {plain(claim['actor'])} "
                      f"({claim['attack_id'] or 'not in ATT&CK'}); engine: rank {engine['rank'] or '-'}, "
                      f"{engine['probability']:.0%}")

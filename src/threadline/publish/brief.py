@@ -224,7 +224,9 @@ def _considered(a: dict[str, Any], kb: KnowledgeBase | None, refs: References, b
         basis = [str(b) for b in claim.get("basis") or []]
         on = f" on the basis of {join_words(basis)}" if basis else ""
         verb = STRENGTH_WORDS.get(str(claim.get("strength")), "mentions")
-        brief.considered.append(Fact(f"The source {verb} {claim.get('actor')}{on}.", ev))
+        said = (f"The source {verb} {claim.get('actor')}{on}." if claim.get("actor")
+                else "The source does not attribute the activity to any known actor.")
+        brief.considered.append(Fact(said, ev))
         for caveat in claim.get("caveats") or []:
             brief.considered.append(Fact(f"Caveat stated by the source: {caveat}.", ev))
         if claim.get("attack_id"):
