@@ -232,3 +232,21 @@ def test_software_techniques_are_leads_apart_from_what_the_report_describes(kb: 
     assert re.search(rf"Mimikatz \\\(S0002\\\) \({count}\): T1003\.001", markdown)
     html = render_brief(brief, "html")
     assert 'id="software-techniques"' in html and "(inferred)" not in html
+
+
+def test_hedged_and_absent_attributions_are_worded_as_the_source_words_them(kb: Any) -> None:
+    def claim(actor: str | None, gid: str | None, strength: str) -> dict[str, Any]:
+        return {"actor": actor, "attack_id": gid, "strength": strength, "basis": [], "caveats": [], "evidence": []}
+
+    analysis: dict[str, Any] = {
+        "document": {"title": "Advisory", "source": "advisory.txt"},
+        "actors": [{"attack_id": "G1017", "name": "Volt Typhoon", "role": "attributed", "evidence": []}],
+        "claims": [claim("Volt Typhoon", "G1017", "suspected"), claim(None, None, "unknown")]}
+    brief = build_brief(analysis, kb)
+    details = " ".join(f.text for f in brief.details)
+    considered = " ".join(f.text for f in brief.considered)
+    assert "tentatively attributes the activity to Volt Typhoon (G1017)" in details
+    assert "does not attribute the activity to any known actor" in considered and "None" not in considered
+    analysis["claims"].append(claim("Volt Typhoon", "G1017", "attributed"))
+    details = " ".join(f.text for f in build_brief(analysis, kb).details)
+    assert "The source attributes the activity to Volt Typhoon" in details

@@ -113,8 +113,19 @@ def _details(a: dict[str, Any], subject: str, refs: References, brief: Brief) ->
         mentions = [m for m in _names([{"n": m} for m in actor.get("mentions") or []], "n") if m != actor["name"]]
         aka = f", also called {join_words(mentions)} in the source" if mentions else ""
         aid = f" ({actor['attack_id']})" if actor.get("attack_id") else ""
-        brief.details.append(Fact(f"The source {ROLE_WORDS.get(role, 'mentions')} {actor['name']}{aid}{aka}.",
+        words = ROLE_WORDS.get(role, "mentions")
+        if role == "attributed" and _only_suspected(a, actor):     # "assess with moderate confidence ... linked to"
+            words = "tentatively attributes the activity to"
+        brief.details.append(Fact(f"The source {words} {actor['name']}{aid}{aka}.",
                                   refs.evidence_list(actor.get("evidence"))))
+
+
+def _only_suspected(a: dict[str, Any], actor: dict[str, Any]) -> bool:
+    """Whether the source's attribution claims about ``actor`` are all hedged (none says "attributed")."""
+    key = actor.get("attack_id") or actor.get("name")
+    strengths = {c.get("strength") for c in a.get("claims") or []
+                 if key and key in (c.get("attack_id"), c.get("actor"))} & {"attributed", "suspected"}
+    return strengths == {"suspected"}
 
 
 def _campaign(a: dict[str, Any], kb: KnowledgeBase | None, refs: References, brief: Brief) -> None:
