@@ -61,11 +61,13 @@ def _analyse_report(ref: str, *, db: str | None, store: bool, allow_private: boo
 def load_analyses(refs: list[str], *, db: str | None = None, store: bool = True,
                   allow_private: bool = False) -> list[dict[str, Any]]:
     """The analyses behind SOURCE_OR_ID arguments, in order."""
+    from threadline.ingest.source import folder_files
+
     out: list[dict[str, Any]] = []
     for ref in refs:
         path = Path(ref).expanduser()
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            files = folder_files(path)
             analyses = [p for p in files if _is_analysis_file(p)]
             if analyses:
                 out.extend(_from_file(p) for p in analyses)

@@ -57,4 +57,8 @@ def test_url_refused_without_allow_private(run_cli, tmp_path: Path) -> None:  # 
 def test_empty_folder(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "inbox").mkdir()
     code, out, err = run_cli("ingest", str(tmp_path / "inbox"), "--db", str(tmp_path / "cli.db"))
-    assert code == 2 and out == "" and "no files to ingest" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and out == "" and "inbox: folder holds no files to read" in err
+    assert len(err.strip().splitlines()) == 1
+    for command in ("analyze", "brief"):      # every command that takes a folder says the same
+        code, out, err = run_cli(command, str(tmp_path / "inbox"))
+        assert code == 2 and out == "" and "folder holds no files to read" in err, command

@@ -15,19 +15,15 @@ from threadline.errors import InputError, ThreadlineError
 if TYPE_CHECKING:
     from threadline.ingest.pipeline import Outcome
 
-# Files a folder source expands to: hidden files and editor leftovers are skipped.
-_SKIP_SUFFIXES = (".tmp", ".swp", ".part", "~")
-
-
 def expand_sources(sources: list[str]) -> list[str]:
     """A folder stands for the regular files under it (sorted, hidden ones skipped); other sources as given."""
+    from threadline.ingest.source import folder_files
+
     out: list[str] = []
     for source in sources:
         path = Path(source).expanduser()
         if not source.lower().startswith(("http://", "https://")) and source != "-" and path.is_dir():
-            out += [str(p) for p in sorted(path.rglob("*"))
-                    if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-                    and not p.name.endswith(_SKIP_SUFFIXES)]
+            out += [str(p) for p in folder_files(path)]
         else:
             out.append(source)
     return out
@@ -71,9 +67,7 @@ def ingest(
     from threadline.ingest import ingest_into
     from threadline.store import open_store
 
-    targets = expand_sources(sources)
-    if not targets:
-        raise InputError("no files to ingest (empty folder?)", where=" ".join(sources))
+    targets = expand_sources(sources)      # an empty folder is an input error of its own
     results: list[dict[str, Any]] = []
     failures = 0
     with open_store(db) as store, Progress(

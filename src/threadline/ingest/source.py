@@ -32,6 +32,20 @@ class Raw:
     url: str | None = None     # final URL after redirects, when fetched
 
 
+# Files a folder source expands to: hidden files and editor leftovers are skipped.
+_SKIP_SUFFIXES = (".tmp", ".swp", ".part", "~")
+
+
+def folder_files(folder: Path) -> list[Path]:
+    """The regular files under a folder (sorted, hidden ones and editor leftovers skipped); never none."""
+    files = [p for p in sorted(folder.rglob("*"))
+             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+             and not p.name.endswith(_SKIP_SUFFIXES)]
+    if not files:
+        raise InputError("folder holds no files to read", where=str(folder))
+    return files
+
+
 def is_url(source: str) -> bool:
     return source.lower().startswith(("http://", "https://"))
 
