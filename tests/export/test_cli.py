@@ -56,6 +56,8 @@ def test_stdout_and_bundle_as_source(tmp_path: Path, monkeypatch: pytest.MonkeyP
     ('{"document": {}, "iocs": [{"type": "domain"}]}', "iocs[1] needs"),
     ('{"document": {}, "techniques": [{"id": "execution"}]}', "techniques[1] needs"),
     ('{"type": "bundle"}', "not a STIX 2.1 bundle"),
+    ('{"type": "bundle", "objects": [{"type": "indicator"}]}', "object 0: not a STIX object"),
+    ('{"Event": {"info": "phishing wave", "Attribute": []}}', "a MISP event is knowledge"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(content: str, message: str, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch,

@@ -30,6 +30,11 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def check_analysis(data: Any, where: str = "analysis") -> Analysis:
     """Check the parts of the analysis shape the exporters rely on; raise a one-line InputError otherwise."""
+    from threadline.ingest.source import MISP, json_kind
+
+    if json_kind(data) == MISP:      # knowledge, not a report's analysis: say what to do with it
+        raise InputError("a MISP event is knowledge, not an analysis (import it with `threadline ingest`)",
+                         where=where)
     if not isinstance(data, dict):
         raise InputError("expected a JSON object (an analysis)", where=where)
     doc = data.get("document")

@@ -61,7 +61,9 @@ def _load(bundle: Any) -> list[dict[str, Any]]:
     if not isinstance(bundle, dict) or bundle.get("type") != "bundle" or not isinstance(bundle.get("objects"), list):
         raise InputError("not a STIX 2.1 bundle (expected {\"type\": \"bundle\", \"objects\": [...]})",
                          where="STIX bundle")
-    return [o for o in bundle["objects"] if isinstance(o, dict)]
+    from threadline.ingest.stix import stix_objects
+
+    return stix_objects(bundle["objects"], "STIX bundle")
 
 
 def _document(report: dict[str, Any] | None) -> dict[str, Any]:

@@ -31,6 +31,14 @@ def _version(bundle: dict[str, Any], obj: dict[str, Any]) -> str:
     return str(obj.get("spec_version") or ("2.0" if bundle.get("spec_version") == "2.0" else "2.1"))
 
 
+def stix_objects(objects: list[Any], where: str) -> list[dict[str, Any]]:
+    """The bundle's objects, each checked to be a JSON object with a "type" and an "id"."""
+    for index, obj in enumerate(objects):
+        if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not isinstance(obj.get("type"), str):
+            raise InputError(f"object {index}: not a STIX object (needs \"type\" and \"id\")", where=where)
+    return objects
+
+
 def stix_items(bundle: Any, where: str) -> list[KnowledgeItem]:
     """Validate a bundle (or a single object) with stix2 and turn each object into a KnowledgeItem."""
     import stix2  # imported here: only STIX imports need it
@@ -44,9 +52,7 @@ def stix_items(bundle: Any, where: str) -> list[KnowledgeItem]:
     if not isinstance(objects, list):
         raise InputError("STIX bundle \"objects\" is not a list", where=where)
     items: list[KnowledgeItem] = []
-    for index, obj in enumerate(objects):
-        if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not isinstance(obj.get("type"), str):
-            raise InputError(f"object {index}: not a STIX object (needs \"type\" and \"id\")", where=where)
+    for obj in stix_objects(objects, where):
         try:
             stix2.parse(obj, allow_custom=True, version=_version(bundle, obj))
         except (STIXError, ValueError, TypeError, KeyError) as exc:
