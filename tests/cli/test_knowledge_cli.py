@@ -50,3 +50,10 @@ def test_technique_and_stats(kb, run_cli) -> None:  # type: ignore[no-untyped-de
 def test_kb_update_rejects_a_missing_file(run_cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
     code, _, err = run_cli("kb", "update", "--from", str(tmp_path / "missing.json"))
     assert code == 2 and "missing.json: no such file" in err
+
+
+def test_kb_update_names_a_bundle_without_techniques(run_cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bundle = tmp_path / "not-attack.json"
+    bundle.write_text('{"type": "bundle", "id": "bundle--1", "objects": []}', encoding="utf-8")
+    code, _, err = run_cli("kb", "update", "--from", str(bundle))
+    assert code == 2 and f"{bundle}: the bundle has no ATT&CK techniques" in err and err.count("\n") == 1

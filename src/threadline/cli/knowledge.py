@@ -145,7 +145,7 @@ def kb_update(
         path, label = Path(source).expanduser(), Path(source).name
         if not path.is_file():
             raise InputError("no such file", where=source)
-    target, version = index.install_bundle(path, label=label)
+    target, version = index.install_bundle(path, label=label, where=source)
     kb = index.load_kb(target)
     console.print(f"ATT&CK {version} installed at {target}: {kb.counts()['techniques']} techniques, "
                   f"{kb.counts()['subtechniques']} sub-techniques, {kb.counts()['groups']} groups")

@@ -145,9 +145,17 @@ def load_kb(bundle: str | Path | None = None, *, progress: bool = True, use_cach
     return kb
 
 
-def install_bundle(source: Path, *, label: str) -> tuple[Path, str]:
-    """Validate a newer official bundle (STIX 2.0 or 2.1) and make it the active one; returns (path, version)."""
-    data = parse_bundle(read_bundle(source))   # raises a one-line error before anything is replaced
+def install_bundle(source: Path, *, label: str, where: str | None = None) -> tuple[Path, str]:
+    """Validate a newer official bundle (STIX 2.0 or 2.1) and make it the active one; returns (path, version).
+
+    ``label`` is the file name the version is read from; ``where`` names the input in errors (default: ``label``).
+    """
+    try:
+        data = parse_bundle(read_bundle(source))   # a one-line error before anything is replaced
+    except KnowledgeError as exc:
+        if exc.where is None:       # name the input the user gave (a URL is downloaded to a temporary file)
+            raise KnowledgeError(exc.message, where=where or label) from None
+        raise
     target = installed_bundle()
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".bundle-", suffix=".tmp")
