@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "operation-dianxun.md"
 
 
@@ -46,3 +48,19 @@ def test_bad_inputs_are_one_line_errors(run_cli, tmp_path: Path) -> None:  # typ
     assert code == 2 and "line 1" in err
     code, _, err = run_cli("analyze")
     assert code == 2
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ({"id": "r1"}, "record 'r1': expected a non-empty \"text\" string"),
+    ({"id": "r1", "text": "APT28 used Mimikatz.", "exclude_sources": 5}, "\"exclude_sources\" must be a list"),
+    ({"id": "r1", "text": "APT28 used Mimikatz.", "published": 2020}, "record 'r1': expected a \"published\" string"),
+])
+def test_every_batch_command_checks_its_records(run_cli, line, message) -> None:  # type: ignore[no-untyped-def]
+    # Fields of a record used to pass unchecked: a number as "published" reached the analysis JSON, a number as
+    # "exclude_sources" crashed with a traceback.
+    commands = ["analyze", "techniques", "iocs"] if "text" not in line else ["analyze"]
+    for command in commands:
+        code, _, err = run_cli(command, "--jsonl", "-", *(["--no-store"] if command == "analyze" else []),
+                               stdin=json.dumps(line) + "\n")
+        assert code == 2 and message in err, (command, err)
+        assert len(err.strip().splitlines()) == 1

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from threadline.cli import app
-from threadline.cli.common import console, err_console, plain, print_json, run_jsonl
+from threadline.cli.common import console, err_console, plain, print_json, record_field, run_jsonl
 from threadline.cli.ingest import expand_sources
 from threadline.errors import InputError, ThreadlineError
 from threadline.model import Document
@@ -110,6 +110,7 @@ def analyze(
 ) -> None:
     """Everything about a report: indicators, techniques, actors, victims, dates, claims, attribution."""
     from threadline.analysis import analyze_document
+    from threadline.attribute.observations import exclude_sources_of
     from threadline.ingest import ingest_into
     from threadline.knowledge import load_kb
     from threadline.store import open_store
@@ -123,14 +124,14 @@ def analyze(
     try:
         if jsonl:
             def handle(record: dict[str, Any]) -> dict[str, Any]:
-                text = record.get("text")
-                if not isinstance(text, str) or not text.strip():
-                    raise InputError(f"line with id {record['id']!r}: no \"text\"", where=jsonl)
-                doc = Document(text=text, source=str(record.get("source") or f"jsonl:{record['id']}"),
-                               title=record.get("title"), published=record.get("published"))
+                text = record_field(record, "text", jsonl, required=True) or ""
+                doc = Document(text=text, source=record_field(record, "source", jsonl) or f"jsonl:{record['id']}",
+                               title=record_field(record, "title", jsonl),
+                               published=record_field(record, "published", jsonl))
+                own = exclude_sources_of(record, where=f"{jsonl}: record {record['id']!r}")
                 if store is not None:
                     store.save_document(doc)
-                result = analyze_document(doc, kb, exclude_sources=[*excluded, *record.get("exclude_sources", [])])
+                result = analyze_document(doc, kb, exclude_sources=[*excluded, *own])
                 if store is not None:
                     save_analysis(store, result)
                 return result

@@ -58,6 +58,17 @@ def read_jsonl(source: str) -> Iterator[dict[str, Any]]:
             handle.close()
 
 
+def record_field(record: dict[str, Any], key: str, where: str, *, required: bool = False) -> str | None:
+    """A string field of a JSONL record; anything else is a one-line error naming the file and the record's id."""
+    value = record.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise InputError(f"record {record['id']!r}: expected {'a non-empty' if required else 'a'} \"{key}\" string",
+                         where=where)
+    return value
+
+
 def run_jsonl(source: str, handle: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
     """Batch mode shared by every command: one output line ``{"id", ...}`` per input line, flushed as it goes."""
     count = 0

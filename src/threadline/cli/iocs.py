@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from threadline.cli import app as app
-from threadline.cli.common import console, plain, print_json, run_jsonl
+from threadline.cli.common import console, plain, print_json, record_field, run_jsonl
 from threadline.errors import InputError
 from threadline.extract.iocs import Indicator, document_iocs, extract_iocs
 from threadline.model import Document
@@ -23,11 +23,9 @@ def _documents(source: str, allow_private: bool) -> list[Document]:
     return documents
 
 
-def _batch_line(record: dict[str, Any]) -> dict[str, Any]:
-    text = record.get("text")
-    if not isinstance(text, str):
-        raise InputError('expected a "text" string', where=f"id {record.get('id')}")
-    source_url = record.get("url") if isinstance(record.get("url"), str) else None
+def _batch_line(record: dict[str, Any], where: str) -> dict[str, Any]:
+    text = record_field(record, "text", where, required=True) or ""
+    source_url = record_field(record, "url", where)
     return {"iocs": [hit.to_dict() for hit in extract_iocs(text, source_url=source_url)]}
 
 
@@ -63,7 +61,7 @@ def iocs(
     if jsonl is not None:
         if sources:
             raise InputError("give either SOURCE files or --jsonl, not both", where="iocs")
-        run_jsonl(jsonl, _batch_line)
+        run_jsonl(jsonl, lambda record: _batch_line(record, jsonl))
         return
     if not sources:
         raise InputError("no SOURCE given (a report file, a URL, or --jsonl FILE|-)", where="iocs")

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from threadline.cli import app
-from threadline.cli.common import console, err_console, plain, print_json, run_jsonl
+from threadline.cli.common import console, err_console, plain, print_json, record_field, run_jsonl
 from threadline.errors import InputError
 from threadline.model import Page
 from threadline.publish.render import defang_generic
@@ -67,10 +67,7 @@ def techniques(
     """ATT&CK techniques in reports, each with its supporting sentences (or marked inferred from named software)."""
     if jsonl is not None:
         def handle(record: dict[str, Any]) -> dict[str, Any]:
-            text = record.get("text")
-            if not isinstance(text, str):
-                raise InputError(f"record {record['id']!r}: expected a \"text\" string", where=jsonl)
-            hits = _hits(text)
+            hits = _hits(record_field(record, "text", jsonl, required=True) or "")
             return {"techniques": [h for h in hits if not (no_inferred and h["inferred"])]}
 
         run_jsonl(jsonl, handle)
