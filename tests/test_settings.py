@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from threadline import settings
+from threadline.errors import InputError
 
 
 def test_docs_are_generated_from_the_table() -> None:
@@ -25,3 +27,24 @@ def test_resolution_order(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_sqlite_paths_become_urls(tmp_path: Path) -> None:
     assert settings.sqlalchemy_url(str(tmp_path / "x.db")) == f"sqlite:///{tmp_path / 'x.db'}"
     assert settings.sqlalchemy_url("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("abc", "expected a number, got 'abc'"), ("-5", "must be a number above zero"),
+    ("0", "must be a number above zero, got '0'")])
+def test_a_bad_number_is_a_one_line_error_naming_its_variable(monkeypatch: pytest.MonkeyPatch, value: str,
+                                                               message: str) -> None:
+    # It used to end in a ValueError traceback (and a negative timeout was accepted).
+    monkeypatch.setenv("THREADLINE_MAX_INPUT_BYTES", value)
+    with pytest.raises(InputError, match=f"^THREADLINE_MAX_INPUT_BYTES: {message}"):
+        settings.get_int("max_input_bytes")
+    assert set(settings.problems()) == {"max_input_bytes"}
+    monkeypatch.setenv("THREADLINE_MAX_INPUT_BYTES", "1e6")
+    assert settings.get_int("max_input_bytes") == 1_000_000 and not settings.problems()
+
+
+def test_settings_command_reports_unusable_values(monkeypatch: pytest.MonkeyPatch, run_cli) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("THREADLINE_FETCH_TIMEOUT", "soon")
+    code, out, err = run_cli("settings", "--json")
+    assert code == 2 and "THREADLINE_FETCH_TIMEOUT: expected a number" in err
+    assert [r["name"] for r in json.loads(out) if r["problem"]] == ["fetch_timeout"]

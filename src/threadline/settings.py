@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from threadline.errors import InputError
+
 
 @dataclass(frozen=True, slots=True)
 class Setting:
@@ -20,11 +22,18 @@ class Setting:
     env: str
     default: str
     help: str
+    number: bool = False        # a positive number (seconds, bytes); checked where it is read
 
     def value(self, explicit: str | None = None) -> str:
         if explicit not in (None, ""):
             return str(explicit)
         return os.environ.get(self.env) or self.default
+
+    def source(self, explicit: str | None = None) -> str:
+        """Where the value comes from, for error messages: the option, the environment variable or the default."""
+        if explicit not in (None, ""):
+            return f"setting {self.name}"
+        return self.env if os.environ.get(self.env) else f"default of {self.name}"
 
 
 def _home(*parts: str) -> str:
@@ -41,13 +50,13 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("attack_bundle", "THREADLINE_ATTACK", "",
             "ATT&CK STIX bundle to use instead of the installed or vendored one (path)."),
     Setting("fetch_timeout", "THREADLINE_FETCH_TIMEOUT", "20",
-            "Seconds before a URL fetch gives up."),
+            "Seconds before a URL fetch gives up.", number=True),
     Setting("fetch_max_bytes", "THREADLINE_FETCH_MAX_BYTES", str(50 * 1024 * 1024),
-            "Largest response body a URL fetch accepts, in bytes."),
+            "Largest response body a URL fetch accepts, in bytes.", number=True),
     Setting("max_input_bytes", "THREADLINE_MAX_INPUT_BYTES", str(200 * 1024 * 1024),
-            "Largest local file accepted for ingestion, in bytes."),
+            "Largest local file accepted for ingestion, in bytes.", number=True),
     Setting("max_html_bytes", "THREADLINE_MAX_HTML_BYTES", str(20 * 1024 * 1024),
-            "Largest HTML page (scripts and styles removed) given to main-text extraction, in bytes."),
+            "Largest HTML page (scripts and styles removed) given to main-text extraction, in bytes.", number=True),
 )
 
 _BY_NAME: Final[dict[str, Setting]] = {s.name: s for s in SETTINGS}
@@ -58,8 +67,47 @@ def get(name: str, explicit: str | None = None) -> str:
     return _BY_NAME[name].value(explicit)
 
 
+def get_number(name: str, explicit: str | None = None) -> float:
+    """A numeric setting, which must be above zero; anything else is a one-line error naming where it came from."""
+    setting = _BY_NAME[name]
+    raw = setting.value(explicit)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InputError(f"expected a number, got {raw!r}", where=setting.source(explicit)) from None
+    if not value > 0 or value == float("inf"):
+        raise InputError(f"must be a number above zero, got {raw!r}", where=setting.source(explicit))
+    return value
+
+
 def get_int(name: str, explicit: str | None = None) -> int:
-    return int(get(name, explicit))
+    """A size setting in whole units (bytes), checked like :func:`get_number`."""
+    return max(1, int(get_number(name, explicit)))
+
+
+def problems() -> dict[str, str]:
+    """Settings whose current value is unusable: name -> one-line error (``threadline settings`` shows them)."""
+    out = {}
+    for setting in SETTINGS:
+        if setting.number:
+            try:
+                get_number(setting.name)
+            except InputError as exc:
+                out[setting.name] = str(exc)
+    return out
+
+
+def shown_db(db: str) -> str:
+    """The database setting as it may be printed: a URL's password is masked (errors, ``threadline settings``)."""
+    if "://" not in db:
+        return db
+    from sqlalchemy.engine import make_url  # only when a URL is configured; a plain path needs no parsing
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(db).render_as_string(hide_password=True)
+    except ArgumentError:
+        return db.split("://", 1)[0] + "://..."     # unparsable: show the scheme only, it may hold a password
 
 
 def sqlalchemy_url(db: str) -> str:

@@ -10,6 +10,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
+from threadline import settings
 from threadline.errors import NotFoundError, StoreError
 from threadline.model import Document, Page
 from threadline.store import HEAD_REVISION, KnowledgeItem, open_store
@@ -131,3 +132,12 @@ def test_database_from_a_newer_threadline_is_a_one_line_error(tmp_path: Path) ->
         open_store(tmp_path / "t.db")
     message = str(info.value)
     assert "\n" not in message and "t.db" in message and "0099_from_the_future" in message
+
+
+def test_errors_never_print_the_database_password() -> None:
+    url = "postgresql+psycopg://analyst:hunter2@127.0.0.1:1/threadline"    # loopback, nothing listens on port 1
+    with pytest.raises(StoreError) as caught:
+        open_store(url)
+    assert "hunter2" not in str(caught.value) and "analyst:***@127.0.0.1" in str(caught.value)
+    assert settings.shown_db(url) == "postgresql+psycopg://analyst:***@127.0.0.1:1/threadline"
+    assert settings.shown_db("/data/threadline.db") == "/data/threadline.db"

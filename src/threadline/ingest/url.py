@@ -143,7 +143,7 @@ def _read_body(response: http.client.HTTPResponse, url: str, max_bytes: int, dea
 
 def fetch_document(url: str, *, allow_private: bool = False) -> Fetched:
     """Fetch a URL under the SSRF rules; every problem is a one-line :class:`InputError` naming the URL."""
-    timeout = float(settings.get("fetch_timeout"))
+    timeout = settings.get_number("fetch_timeout")
     max_bytes = settings.get_int("fetch_max_bytes")
     deadline = time.monotonic() + 2 * timeout   # a slow drip of bytes cannot hold a fetch forever
     current = url

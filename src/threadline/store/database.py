@@ -51,10 +51,11 @@ def open_store(url_or_path: str | Path | None = None) -> Store:
     """Open (creating and migrating if needed) the store at a URL or SQLite path; default from the ``db`` setting."""
     raw = settings.get("db", str(url_or_path) if url_or_path is not None else None)
     url_text = settings.sqlalchemy_url(raw)
+    shown = settings.shown_db(raw)          # errors name the database without its password
     try:
         url = make_url(url_text)
     except ArgumentError:
-        raise StoreError("not a database URL or path", where=raw) from None
+        raise StoreError("not a database URL or path", where=shown) from None
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         path = Path(str(url.database))
         try:
@@ -64,7 +65,7 @@ def open_store(url_or_path: str | Path | None = None) -> Store:
     try:
         engine = create_engine(url)
     except (SQLAlchemyError, ImportError) as exc:
-        raise StoreError(f"cannot open the database ({exc})", where=raw) from None
+        raise StoreError(f"cannot open the database ({exc})", where=shown) from None
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
@@ -72,9 +73,9 @@ def open_store(url_or_path: str | Path | None = None) -> Store:
             _migrate(connection)
     except StoreError as exc:
         engine.dispose()
-        raise StoreError(exc.message, where=raw) from None
+        raise StoreError(exc.message, where=shown) from None
     except SQLAlchemyError as exc:
         engine.dispose()
         reason = str(getattr(exc, "orig", exc)).splitlines()[0]
-        raise StoreError(f"cannot open or migrate the database ({reason})", where=raw) from None
+        raise StoreError(f"cannot open or migrate the database ({reason})", where=shown) from None
     return Store(engine)
