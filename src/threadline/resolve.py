@@ -68,6 +68,8 @@ def load_analyses(refs: list[str], *, db: str | None = None, store: bool = True,
         path = Path(ref).expanduser()
         if path.is_dir():
             files = folder_files(path)
+            if not files:
+                raise InputError("folder holds no files to read", where=ref)
             analyses = [p for p in files if _is_analysis_file(p)]
             if analyses:
                 out.extend(_from_file(p) for p in analyses)

@@ -59,6 +59,14 @@ def test_empty_folder(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyp
     code, out, err = run_cli("ingest", str(tmp_path / "inbox"), "--db", str(tmp_path / "cli.db"))
     assert code == 2 and out == "" and "inbox: folder holds no files to read" in err
     assert len(err.strip().splitlines()) == 1
-    for command in ("analyze", "brief"):      # every command that takes a folder says the same
+    for command in ("analyze", "brief", "techniques", "iocs"):      # every command that takes a folder says the same
         code, out, err = run_cli(command, str(tmp_path / "inbox"))
         assert code == 2 and out == "" and "folder holds no files to read" in err, command
+
+
+def test_an_empty_folder_fails_on_its_own(run_cli, samples: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "inbox").mkdir()
+    report = sorted(p for p in samples.iterdir() if p.suffix == ".md")[0]
+    code, out, err = run_cli("ingest", str(tmp_path / "inbox"), str(report), "--db", str(tmp_path / "cli.db"))
+    assert code == 2 and "inbox: folder holds no files to read" in err and "1 of 2 sources" in err
+    assert report.name in out or "stored" in out      # the other source went on

@@ -23,7 +23,8 @@ def expand_sources(sources: list[str]) -> list[str]:
     for source in sources:
         path = Path(source).expanduser()
         if not source.lower().startswith(("http://", "https://")) and source != "-" and path.is_dir():
-            out += [str(p) for p in folder_files(path)]
+            # An empty folder stays a source of its own, so that it fails on its own and the others go on.
+            out += [str(p) for p in folder_files(path)] or [source]
         else:
             out.append(source)
     return out
@@ -67,7 +68,7 @@ def ingest(
     from threadline.ingest import ingest_into
     from threadline.store import open_store
 
-    targets = expand_sources(sources)      # an empty folder is an input error of its own
+    targets = expand_sources(sources)
     results: list[dict[str, Any]] = []
     failures = 0
     with open_store(db) as store, Progress(
@@ -93,9 +94,10 @@ def ingest(
             progress.advance(task)
     if json_out:
         print_json(results)
+    if failures and len(targets) == 1 and not json_out:
+        raise typer.Exit(2)       # the one source's error line already says it all
     if failures:
-        # Raised as an error so that the shared main() prints it and exits with 2 (typer.Exit's code is not kept
-        # when the app runs with standalone_mode=False).
+        # Raised as an error so that the shared main() prints the summary and exits with 2.
         raise InputError(f"{failures} of {len(targets)} sources could not be ingested (see above)"
                          if not json_out else f"{failures} of {len(targets)} sources could not be ingested",
                          where="ingest")

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from threadline.cli import app as app
 from threadline.cli.common import console, plain, print_json, record_field, run_jsonl
+from threadline.cli.ingest import expand_sources
 from threadline.errors import InputError
 from threadline.extract.iocs import Indicator, document_iocs, extract_iocs
 from threadline.model import Document
@@ -47,7 +48,8 @@ def _table(source: str, hits: list[Indicator]) -> Table:
 
 @app.command("iocs")
 def iocs(
-    sources: Annotated[list[str] | None, typer.Argument(help="Report files (text, Markdown, HTML, PDF) or URLs.")]
+    sources: Annotated[list[str] | None, typer.Argument(
+        help="Report files (text, Markdown, HTML, PDF), folders or URLs.")]
     = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout instead of a table.")] = False,
     jsonl: Annotated[str | None, typer.Option(
@@ -66,7 +68,7 @@ def iocs(
     if not sources:
         raise InputError("no SOURCE given (a report file, a URL, or --jsonl FILE|-)", where="iocs")
     results: list[dict[str, Any]] = []
-    for source in sources:
+    for source in expand_sources(sources):
         for document in _documents(source, allow_private):
             hits = document_iocs(document)
             if as_json:

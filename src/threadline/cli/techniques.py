@@ -10,6 +10,7 @@ from rich.table import Table
 
 from threadline.cli import app
 from threadline.cli.common import console, err_console, plain, print_json, record_field, run_jsonl
+from threadline.cli.ingest import expand_sources
 from threadline.errors import InputError
 from threadline.model import Page
 from threadline.publish.render import defang_generic
@@ -54,7 +55,7 @@ def _table(label: str, hits: list[dict[str, Any]]) -> None:
 
 @app.command()
 def techniques(
-    sources: Annotated[list[str] | None, typer.Argument(help="Report files or URLs.")]
+    sources: Annotated[list[str] | None, typer.Argument(help="Report files, folders or URLs.")]
     = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     jsonl: Annotated[str | None, typer.Option("--jsonl", help="Batch: JSON lines {id, text} in (FILE or -), "
@@ -75,7 +76,7 @@ def techniques(
     if not sources:
         raise InputError("give report files, or --jsonl FILE|-", where="techniques")
     results: list[dict[str, Any]] = []
-    for source in sources:
+    for source in expand_sources(sources):
         for label, text, pages in _documents(source, allow_private):
             hits = [h for h in _hits(text, pages) if not (no_inferred and h["inferred"])]
             results.append({"source": source, "title": label, "techniques": hits})

@@ -37,13 +37,10 @@ _SKIP_SUFFIXES = (".tmp", ".swp", ".part", "~")
 
 
 def folder_files(folder: Path) -> list[Path]:
-    """The regular files under a folder (sorted, hidden ones and editor leftovers skipped); never none."""
-    files = [p for p in sorted(folder.rglob("*"))
-             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-             and not p.name.endswith(_SKIP_SUFFIXES)]
-    if not files:
-        raise InputError("folder holds no files to read", where=str(folder))
-    return files
+    """The regular files under a folder (sorted, hidden ones and editor leftovers skipped)."""
+    return [p for p in sorted(folder.rglob("*"))
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+            and not p.name.endswith(_SKIP_SUFFIXES)]
 
 
 def is_url(source: str) -> bool:
@@ -72,6 +69,8 @@ def read_source(source: str, *, allow_private: bool = False) -> Raw:
         path = Path(source).expanduser()
         if not path.exists():
             raise InputError("no such file", where=source)
+        if path.is_dir() and not folder_files(path):    # the commands expand folders; an empty one is left as is
+            raise InputError("folder holds no files to read", where=source)
         if not path.is_file():
             raise InputError("not a regular file", where=source)
         limit = settings.get_int("max_input_bytes")
