@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from threadline.cli import app
-from threadline.cli.common import console, err_console, plain, print_json, record_field, run_jsonl
+from threadline.cli.common import console, err_console, plain, print_json, record_field, record_text, run_jsonl
 from threadline.cli.ingest import expand_sources
 from threadline.errors import InputError, ThreadlineError
 from threadline.model import Document
@@ -124,7 +124,7 @@ def analyze(
     try:
         if jsonl:
             def handle(record: dict[str, Any]) -> dict[str, Any]:
-                text = record_field(record, "text", jsonl, required=True) or ""
+                text = record_text(record, jsonl)
                 doc = Document(text=text, source=record_field(record, "source", jsonl) or f"jsonl:{record['id']}",
                                title=record_field(record, "title", jsonl),
                                published=record_field(record, "published", jsonl))

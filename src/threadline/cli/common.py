@@ -58,15 +58,20 @@ def read_jsonl(source: str) -> Iterator[dict[str, Any]]:
             handle.close()
 
 
-def record_field(record: dict[str, Any], key: str, where: str, *, required: bool = False) -> str | None:
-    """A string field of a JSONL record; anything else is a one-line error naming the file and the record's id."""
+def record_field(record: dict[str, Any], key: str, where: str) -> str | None:
+    """An optional string field of a JSONL record; anything else is a one-line error naming the file and the id."""
     value = record.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise InputError(f"record {record['id']!r}: expected {'a non-empty' if required else 'a'} \"{key}\" string",
-                         where=where)
+    if value is not None and not isinstance(value, str):
+        raise InputError(f"record {record['id']!r}: expected a \"{key}\" string", where=where)
     return value
+
+
+def record_text(record: dict[str, Any], where: str) -> str:
+    """A JSONL record's "text", which every batch command needs: a non-empty string."""
+    text = record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(f"record {record['id']!r}: expected a non-empty \"text\" string", where=where)
+    return text
 
 
 def run_jsonl(source: str, handle: Callable[[dict[str, Any]], dict[str, Any]]) -> int:

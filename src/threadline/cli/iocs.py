@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from threadline.cli import app as app
-from threadline.cli.common import console, plain, print_json, record_field, run_jsonl
+from threadline.cli.common import console, plain, print_json, record_field, record_text, run_jsonl
 from threadline.cli.ingest import expand_sources
 from threadline.errors import InputError
 from threadline.extract.iocs import Indicator, document_iocs, extract_iocs
@@ -25,7 +25,7 @@ def _documents(source: str, allow_private: bool) -> list[Document]:
 
 
 def _batch_line(record: dict[str, Any], where: str) -> dict[str, Any]:
-    text = record_field(record, "text", where, required=True) or ""
+    text = record_text(record, where)
     source_url = record_field(record, "url", where)
     return {"iocs": [hit.to_dict() for hit in extract_iocs(text, source_url=source_url)]}
 

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from threadline.cli import app
-from threadline.cli.common import console, err_console, plain, print_json, record_field, run_jsonl
+from threadline.cli.common import console, err_console, plain, print_json, record_text, run_jsonl
 from threadline.cli.ingest import expand_sources
 from threadline.errors import InputError
 from threadline.model import Page
@@ -68,7 +68,7 @@ def techniques(
     """ATT&CK techniques in reports, each with its supporting sentences (or marked inferred from named software)."""
     if jsonl is not None:
         def handle(record: dict[str, Any]) -> dict[str, Any]:
-            hits = _hits(record_field(record, "text", jsonl, required=True) or "")
+            hits = _hits(record_text(record, jsonl))
             return {"techniques": [h for h in hits if not (no_inferred and h["inferred"])]}
 
         run_jsonl(jsonl, handle)

@@ -251,11 +251,11 @@ def parse_bundle(bundle: dict[str, Any], *, version: str | None = None) -> Attac
     return data
 
 
-def load_attack(path: Path, *, version: str | None = None) -> AttackData:
-    """Read and parse one bundle file."""
+def load_attack(path: Path, *, version: str | None = None, where: str | None = None) -> AttackData:
+    """Read and parse one bundle file; errors name ``where`` (default: the path) when nothing more precise."""
     try:
         return parse_bundle(read_bundle(path), version=version)
     except KnowledgeError as exc:
         if exc.where is None:
-            raise KnowledgeError(exc.message, where=str(path)) from None
+            raise KnowledgeError(exc.message, where=where or str(path)) from None
         raise

@@ -23,7 +23,7 @@ from typing import Any
 
 from threadline import settings
 from threadline.errors import KnowledgeError
-from threadline.knowledge.attack import load_attack, parse_bundle, read_bundle
+from threadline.knowledge.attack import load_attack
 from threadline.knowledge.base import KnowledgeBase
 from threadline.knowledge.galaxies import load_galaxies
 
@@ -150,12 +150,8 @@ def install_bundle(source: Path, *, label: str, where: str | None = None) -> tup
 
     ``label`` is the file name the version is read from; ``where`` names the input in errors (default: ``label``).
     """
-    try:
-        data = parse_bundle(read_bundle(source))   # a one-line error before anything is replaced
-    except KnowledgeError as exc:
-        if exc.where is None:       # name the input the user gave (a URL is downloaded to a temporary file)
-            raise KnowledgeError(exc.message, where=where or label) from None
-        raise
+    # A one-line error before anything is replaced, naming the input the user gave (a URL is downloaded first).
+    data = load_attack(source, where=where or label)
     target = installed_bundle()
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".bundle-", suffix=".tmp")
