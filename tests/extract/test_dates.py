@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from threadline.extract.dates import find_dates
+from threadline.extract.dates import REPORT_DATE, REPORT_PERIOD, find_dates
 from threadline.extract.sentences import split_sentences
 
 
@@ -70,3 +70,14 @@ def test_a_sentence_dated_by_the_one_before_gets_an_open_interval() -> None:
 def test_relative_date_needs_a_recent_explicit_date() -> None:
     text = "This was followed by intrusions against universities."
     assert dates(text) == []
+
+
+def test_a_date_in_a_heading_or_the_title_dates_the_report() -> None:
+    text = ("# Three clusters, one quarter: what our sensors saw in Q2 2023\n\n"
+            "In April 2023 we observed the operators deploying a loader.")
+    events = {hit.text: hit.event for hit, _ in find_dates(text, split_sentences(text))}
+    assert events == {"Q2 2023": REPORT_PERIOD, "April 2023": "we observed the operators deploying a loader"}
+    plain = "Intrusions at water utilities, 2022-11-03\n\nThe actor was active in 2023 in Canada."
+    hits = find_dates(plain, split_sentences(plain), title="Intrusions at water utilities, 2022-11-03")
+    assert [(h.date, h.event) for h, _ in hits][0] == ("2022-11-03", REPORT_DATE)
+    assert hits[1][0].event != REPORT_PERIOD

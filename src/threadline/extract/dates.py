@@ -5,7 +5,8 @@ Handled: ISO dates ("2020-08-14", "2020-08"), "14 August 2020", "August 14, 2020
 2020", "mid-2021", "Q3 2020", "the third quarter of 2020", year ranges ("2019–2021", "between 2019 and 2021"),
 month ranges ("March–May 2020") and bare years after a preposition ("in 2019", "since 2017"). Periods are ISO
 intervals ("2019/2021"). A sentence that dates itself by the one before ("This was followed by ...") gets an
-open interval after the earlier date ("2020-09/..") and ``relative_to``.
+open interval after the earlier date ("2020-09/..") and ``relative_to``. A date in the title or a heading ("what
+our sensors saw in Q2 2023") dates the report, not an event in it: its event is ``REPORT_PERIOD`` (``REPORT_DATE`` for a day).
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ _PREPOSITION = re.compile(r"\b(?:in|on|since|during|until|throughout|as early as
                           r"circa|starting|beginning|back)\s*$", re.IGNORECASE)
 _AUX = re.compile(r"\b(?:was|were|has been|have been|had been|is|are|being)\s+", re.IGNORECASE)
 _CLAUSE_SPLIT = re.compile(r"\s*[;:—]\s*|,\s+|\s+(?:and|but|while|whereas)\s+")
+_HEADING = re.compile(r"^\s*#{1,6}\s")        # a Markdown heading line
+REPORT_PERIOD = "the period the report covers"
+REPORT_DATE = "the report's date"
 _HAS_VERB = re.compile(r"\b(?:was|were|is|are|has|have|had|will|would|began|started|\w+ed)\b", re.IGNORECASE)
 
 
@@ -168,8 +172,15 @@ def event_of(sentence: str, start: int, end: int, others: tuple[tuple[int, int],
     return event
 
 
-def find_dates(text: str, sentences: list[Sentence]) -> list[tuple[DateHit, Sentence]]:
-    """Every date in the text, with the sentence it is in."""
+def _is_heading(sentence: str, title: str | None) -> bool:
+    """A title or heading line: its clause is a headline ("Three clusters, one quarter"), not an event."""
+    if _HEADING.match(sentence):
+        return True
+    return bool(title) and " ".join(sentence.split()).lower() == " ".join((title or "").split()).lower()
+
+
+def find_dates(text: str, sentences: list[Sentence], *, title: str | None = None) -> list[tuple[DateHit, Sentence]]:
+    """Every date in the text, with the sentence it is in; ``title`` is the document's, when known."""
     out: list[tuple[DateHit, Sentence]] = []
     previous: DateHit | None = None
     previous_index = -10
@@ -187,9 +198,11 @@ def find_dates(text: str, sentences: list[Sentence]) -> list[tuple[DateHit, Sent
                 found.append((a, b, iso, qual, kind))
         found.sort()
         spans = tuple((a, b) for a, b, *_ in found)
+        heading = bool(found) and _is_heading(sentence.text, title)
         for a, b, iso, qual, _ in found:
-            hit = DateHit(iso, sentence.text[a:b], sentence.start + a, sentence.start + b,
-                          event_of(sentence.text, a, b, spans), qual)
+            event = (REPORT_DATE if len(iso) == 10 else REPORT_PERIOD) if heading else \
+                event_of(sentence.text, a, b, spans)
+            hit = DateHit(iso, sentence.text[a:b], sentence.start + a, sentence.start + b, event, qual)
             out.append((hit, sentence))
             previous, previous_index = hit, index
         relative = _RELATIVE.match(sentence.text)

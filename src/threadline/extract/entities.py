@@ -250,7 +250,7 @@ def extract_entities(text: str, kb: KnowledgeBase, *, sentences: list[Sentence] 
     kinds = [(h, choose_kind(text, h, kb)) for h in hits]
     actor_hits = [h for h, k in kinds if k == "actor"]
     claims = extract_claims(text, kb, sentences=sentences, names=hits, document=document)
-    dates = find_dates(text, sentences)
+    dates = find_dates(text, sentences, title=document.title if document else None)
     spans = [(h.start, h.end) for h in hits]
     sectors, countries, regions = _places(text, kb, sentences, spans)
     lures, goals, caps, advice, assessments = _stated(sentences, spans)
