@@ -6,10 +6,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-import feedparser
-
 from threadline.errors import InputError
-from threadline.ingest.html import html_to_text
 from threadline.ingest.text import normalise
 from threadline.model import Document
 
@@ -28,6 +25,8 @@ def _entry_text(entry: Any) -> tuple[str, str]:
     if entry.get("summary"):
         detail = entry.get("summary_detail") or {}
         candidates.append((str(entry["summary"]), str(detail.get("type") or "text/html")))
+    from threadline.ingest.html import html_to_text  # trafilatura: loaded only when a feed is read
+
     best, media_type = "", "text/plain"
     for value, kind in candidates:
         text = html_to_text(value) if "html" in kind else normalise(value)
@@ -44,6 +43,8 @@ def is_feed(data: bytes) -> bool:
 
 def feed_documents(data: bytes, source: str, *, content_type: str = "") -> list[Document]:
     """One Document per entry that has text; the feed's title becomes each entry's site."""
+    import feedparser  # here, not at the top: every command sniffs sources with is_feed, few read feeds
+
     headers = {"content-type": content_type} if content_type else None
     parsed = feedparser.parse(data, sanitize_html=True, resolve_relative_uris=False, response_headers=headers)
     if not parsed.get("version") and not parsed.entries:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from threadline.errors import InputError
-from threadline.ingest.feed import feed_documents
-from threadline.ingest.html import html_document
 from threadline.ingest.misp import misp_items
-from threadline.ingest.pdf import pdf_document
 from threadline.ingest.source import BAD_JSON, BINARY, FEED, HTML, JSON, MISP, PDF, STIX, Raw, read_source, sniff
 from threadline.ingest.stix import load_json, stix_items
 from threadline.ingest.text import text_document
 from threadline.model import Document
-from threadline.store import ImportResult, SaveResult, Store
+from threadline.store.records import ImportResult, SaveResult
+
+if TYPE_CHECKING:
+    from threadline.store import Store  # the store module loads SQLAlchemy: only where a store is used
 
 
 @dataclass(slots=True)
@@ -65,14 +65,19 @@ def _knowledge_refusal(kind: str, where: str) -> InputError:
 
 def documents_from(raw: Raw, kind: str | None = None) -> list[Document]:
     """Documents from bytes already read; ``kind`` as returned by :func:`sniff`."""
+    # The PDF, HTML and feed readers (pypdf, trafilatura, feedparser) are imported in their branches: together
+    # they are half a second of start-up that a command reading a text file should not pay.
     kind = kind or sniff(raw)
     where = raw.source
     charset = _charset(raw.content_type)
     if kind == PDF:
+        from threadline.ingest.pdf import pdf_document
         docs = [pdf_document(raw.data, where)]
     elif kind == HTML:
+        from threadline.ingest.html import html_document
         docs = [html_document(raw.data, raw.url or where, charset=charset)]
     elif kind == FEED:
+        from threadline.ingest.feed import feed_documents
         docs = feed_documents(raw.data, where, content_type=raw.content_type)
     elif kind in (STIX, MISP):
         raise _knowledge_refusal(kind, where)

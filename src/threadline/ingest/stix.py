@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from threadline.errors import InputError
 from threadline.ingest.source import read_source
-from threadline.store import ImportResult, KnowledgeItem, Store
+from threadline.store.records import ImportResult, KnowledgeItem
+
+if TYPE_CHECKING:
+    from threadline.store import Store  # the store module loads SQLAlchemy: only where a store is used
 
 
 def load_json(data: bytes, where: str) -> Any:

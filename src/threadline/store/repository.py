@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -16,51 +15,9 @@ from sqlalchemy.orm import Session
 from threadline.errors import NotFoundError, StoreError
 from threadline.model import Document, Page
 from threadline.store.models import DocumentRow, KnowledgeObjectRow
+from threadline.store.records import ImportResult, KnowledgeItem, SaveResult
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class SaveResult:
-    """What happened to one document: ``stored`` is False when the same content was already in the store."""
-
-    sha256: str
-    stored: bool
-    source: str
-    title: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class KnowledgeItem:
-    """One object to import as knowledge: its id, type, display name, version stamp and JSON."""
-
-    id: str
-    type: str
-    data: dict[str, Any]
-    name: str | None = None
-    modified: str | None = None
-
-
-@dataclass(slots=True)
-class ImportResult:
-    """What an import of STIX or MISP knowledge did, object id by object id."""
-
-    source: str
-    source_document: str
-    origin: str
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    by_type: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def total(self) -> int:
-        return len(self.added) + len(self.updated) + len(self.unchanged)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "source_document": self.source_document, "origin": self.origin,
-                "added": len(self.added), "updated": len(self.updated), "unchanged": len(self.unchanged),
-                "by_type": self.by_type}
 
 
 class _Conflict(Exception):
