@@ -15,6 +15,7 @@ baselines on the same cases and the same exclusions.
     python bench/attribution.py --fit           # also refit src/threadline/data/attribution/calibration.json
     python bench/attribution.py --limit 40      # a quick subset
     python bench/attribution.py --probe         # also the leave-one-out signature leak probe
+    python bench/attribution.py --thin 1        # also thinned copies of every case (1-3 observations)
     python bench/attribution.py --write bench/results/attribution.md
 """
 
@@ -211,19 +212,24 @@ def crossfit(results: list[Ranked]) -> list[Calibrated]:
     return crossfitted(results, learn=False)[1]
 
 
-def crossfitted(results: list[Ranked], learn: bool = True,
-                objective: str = "logit") -> tuple[list[Ranked], list[Calibrated]]:
+def crossfitted(results: list[Ranked], learn: bool = True, objective: str = "logit",
+                extra: list[Ranked] | None = None,
+                augment: list[Ranked] | None = None) -> tuple[list[Ranked], list[Calibrated]]:
     """Ranks and probabilities per case, each from a ranker (``learn``, fitted with ``objective``) and a
-    calibration fitted on the other folds only: no case ranks or calibrates itself."""
-    out: list[Calibrated | None] = [None] * len(results)
-    ranked: list[Ranked] = list(results)
+    calibration fitted on the other folds only: no case ranks or calibrates itself. ``extra`` cases (thinned
+    copies) are only evaluated, by the fit of their own fold, and come after ``results`` in the answer;
+    ``augment`` cases (thinned copies, another seed) join the calibration's fit on the other folds only."""
+    everything = results + (extra or [])
+    out: list[Calibrated | None] = [None] * len(everything)
+    ranked: list[Ranked] = list(everything)
     for fold in range(FOLDS):
         train = [r for r in results if _fold(r.case) != fold]
-        fold_results = results
+        fold_results, fold_augment = everything, [r for r in augment or [] if _fold(r.case) != fold]
         if learn:
             ranker = fit_ranker([_rank_case(r) for r in train], objective=objective)
-            fold_results = [rescored(r, ranker) for r in results]
-        cal = fit([_fit_case(r) for r in fold_results if _fold(r.case) != fold])
+            fold_results = [rescored(r, ranker) for r in everything]
+            fold_augment = [rescored(r, ranker) for r in fold_augment]
+        cal = fit([_fit_case(r) for r in fold_results[:len(results)] + fold_augment if _fold(r.case) != fold])
         for i, r in enumerate(fold_results):
             if _fold(r.case) == fold:
                 ranked[i] = r
@@ -233,6 +239,51 @@ def crossfitted(results: list[Ranked], learn: bool = True,
                 rprobs, runknown = probabilities(removed.scores, removed.n_features, cal)
                 out[i] = Calibrated(cond[0], probs[0], unknown, rprobs[0], runknown)
     return ranked, [c for c in out if c is not None]
+
+
+THIN_SIZES = (1, 2, 3)
+THIN_SEED = 11          # the thinned copies the figures are measured on (--thin)
+FIT_THIN_SEED = 12      # the thinned copies the calibration is fitted on as well (never the same draws)
+
+
+def thinned_cases(cases: list[Case], step: int = 1, seed: int = THIN_SEED) -> list[Case]:
+    """Thin copies of every ``step``-th case, a proxy for what extraction finds in a real document: a random
+    subset (fixed seed) of 1, 2 or 3 of its techniques/software (only where the case has more), with its
+    victims, dates and exclusions; same name, so the same fold. Kind ``thin-<size>``."""
+    rng = random.Random(seed)
+    out = []
+    for case in cases[::step]:
+        obs = case.observations
+        items = [*obs.techniques, *obs.software]
+        for size in THIN_SIZES:
+            if len(items) <= size:
+                continue
+            keep = set(rng.sample(items, size))
+            thin = replace(obs, techniques=tuple(t for t in obs.techniques if t in keep),
+                           software=tuple(s for s in obs.software if s in keep))
+            out.append(replace(case, kind=f"thin-{size}", observations=thin))
+    return out
+
+
+def thin_lines(results: list[Ranked], calibrated: list[Calibrated], full: int) -> list[str]:
+    """Calibration on thinned cases by subset size: accuracy vs mean probability, ECE, share above 0.55 / 0.80
+    (P(top | profiled actor), and P(top) with the unknown outcome as the engine reports it)."""
+    lines = [f"thinned cases (seed {THIN_SEED}; each by the ranker and calibration of the other folds):",
+             f"{'size':6} {'cases':>5} {'top1':>6} {'meanP':>6} {'ECE':>6} {'>0.55':>6} {'>0.80':>6} {'meanPu':>6} "
+             f"{'u>0.55':>6} {'u>0.80':>6}"]
+    for size in ("all", *map(str, THIN_SIZES)):
+        idx = [i for i, r in enumerate(results) if i >= full and (size == "all" or r.case.kind == f"thin-{size}")]
+        if not idx:
+            continue
+        n = len(idx)
+        cond = [calibrated[i].conditional for i in idx]
+        top = [calibrated[i].top for i in idx]
+        correct = [results[i].rank == 1 for i in idx]
+        lines.append(f"{size:6} {n:5d} {sum(correct) / n:6.3f} {sum(cond) / n:6.3f} "
+                     f"{expected_calibration_error(cond, correct):6.3f} {sum(c > 0.55 for c in cond) / n:6.3f} "
+                     f"{sum(c > 0.8 for c in cond) / n:6.3f} {sum(top) / n:6.3f} {sum(t > 0.55 for t in top) / n:6.3f} "
+                     f"{sum(t > 0.8 for t in top) / n:6.3f}")
+    return lines
 
 
 def signature_probe(kb: KnowledgeBase, cases: list[Case], weights: scoring.Weights, rankers: list[Ranker],
@@ -287,6 +338,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="override a scoring weight (for tuning), e.g. --weight software=2")
     parser.add_argument("--probe", action="store_true",
                         help="also run the leave-one-out signature leak probe (every 5th case, ~20 s)")
+    parser.add_argument("--thin", type=int, default=0, metavar="STEP",
+                        help="also evaluate thinned copies (1-3 techniques/software) of every STEP-th case")
+    parser.add_argument("--no-augment", action="store_true",
+                        help="fit the calibration on the full cases only (as before 2026-11-28's fifth pass)")
     parser.add_argument("--objective", choices=OBJECTIVES, default="logit", help="the ranker's loss (logit ships)")
     args = parser.parse_args(argv)
     weights = scoring.Weights()
@@ -300,13 +355,30 @@ def main(argv: list[str] | None = None) -> int:
     campaigns, reports = campaign_cases(kb), report_cases(kb)
     if args.limit:
         reports = reports[:: max(len(reports) // args.limit, 1)][: args.limit]
-    results = run_cases(kb, campaigns + reports, weights)
+    cases = campaigns + reports
+    thin = thinned_cases(cases, args.thin) if args.thin else []
+    # What a real document yields is a thin subset of a case: the calibration is fitted on thinned copies of the
+    # training cases too (seed FIT_THIN_SEED), so that thin evidence is not read with the confidence of a full one.
+    augment = [] if args.no_augment else thinned_cases(cases, 1, FIT_THIN_SEED)
+    every_case = cases + thin + augment
+    # each thin copy right after its case, so that the profiles built for the exclusion are still cached
+    position = {c.name: i for i, c in enumerate(cases)}
+    order = sorted(range(len(every_case)), key=lambda i: (position[every_case[i].name], i))
+    scored_all = dict(zip(order, run_cases(kb, [every_case[i] for i in order], weights), strict=True))
+    everything = [scored_all[i] for i in range(len(every_case))]
+    results = everything[:len(cases)]
     scored = time.time() - started
     hand = results
-    results, calibrated = crossfitted(hand, learn=True, objective=args.objective)
+    results, calibrated = crossfitted(hand, learn=True, objective=args.objective,
+                                      extra=everything[len(cases):len(cases) + len(thin)],
+                                      augment=everything[len(cases) + len(thin):])
+    thin_ranked, thin_calibrated = results, calibrated
+    results, calibrated = results[:len(cases)], calibrated[:len(cases)]
     lines = [f"cases: {len(campaigns)} campaigns, {len(reports)} reports; weights: {weights}",
              f"engine = learned ranker ({args.objective} loss) + calibration, "
              "both cross-fitted (5 folds by case name); engine-hand = the hand weights alone",
+             f"calibration fitted on the full cases and {len(augment)} thinned copies (seed {FIT_THIN_SEED}) of the "
+             "other folds",
              f"{'set':10} {'method':14} {'top1':>6} {'top3':>6} {'top10':>6} {'MRR':>6}"]
     for kind in ("campaign", "report"):
         for method in ("engine", "engine-hand", "tfidf-cosine", "jaccard"):
@@ -344,7 +416,9 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"signature leak probe (each 5th case's exclusions with another answer's observations): the "
                      f"excluded case's answer first in {l1:.3f} (hand weights {h1:.3f}), in the top 10 in {l10:.3f} "
                      f"({h10:.3f})")
-    per_case = scored / max(len(results), 1)
+    if thin:
+        lines.extend(thin_lines(thin_ranked, thin_calibrated, len(cases)))
+    per_case = scored / max(len(every_case), 1)
     lines.append(f"time: {time.time() - started:.0f} s in all, {per_case * 1000:.0f} ms per case "
                  f"(profiles rebuilt per exclusion set, then scored)")
     print("\n".join(lines))
@@ -352,125 +426,17 @@ def main(argv: list[str] | None = None) -> int:
         label = f"bench/attribution.py --fit on {len(hand)} leave-one-out cases, {dt.date.today()}"
         ranker = fit_ranker([_rank_case(r) for r in hand], label, objective=args.objective)
         print(f"ranker saved to {save_ranker(ranker)}: {ranker.coefficients}")
-        cal = fit([_fit_case(rescored(r, ranker)) for r in hand], label)
+        cal = fit([_fit_case(rescored(r, ranker)) for r in hand + everything[len(cases) + len(thin):]],
+                  f"{label} + {len(augment)} thinned copies (seed {FIT_THIN_SEED})")
         print(f"calibration saved to {save_calibration(cal)}: {cal}")
     if args.write:
         _write(Path(args.write), lines)
     return 0
 
 
-NOTES = [
-    "How to read it:",
-    "- Campaign cases: the campaign's `uses` techniques/software, its dates and the countries/sectors its "
-    "description names; the campaign and every relationship resting only on its citations are removed. Report "
-    "cases: every citation ATT&CK gives for exactly one group's `uses`, with the techniques/software it supports "
-    "for that group, dated by the citation; relationships resting only on it are removed, and it no longer counts "
-    "as support or as a date for any group.",
-    "- About 13% of the report cases share nothing with their group once the report is removed (the report was "
-    "ATT&CK's only source for all of it): no method can rank those, so top-10 is bounded near 0.87.",
-    "- `engine` is what ships: the hand scoring's evidence, summed by kind (distinctive / moderate / generic "
-    "techniques, a tool's techniques, software, lineage, victims, time, prior), plus profile features (share of the "
-    "case the group covers and of the group the case covers, rarest shared observation, number shared, profile "
-    "size, rarity of the pairs of observations shared, how many shared observations at most 1 / 3 / 10 groups hold, "
-    "techniques and software apart, and the share of the case's distinctive observations the group holds), weighed "
-    "by a conditional logit (`ranker.py`). Ranker and "
-    "calibration are both cross-fitted (5 folds by case name): each case is ranked and scored by coefficients and "
-    "a calibration fitted on the other folds only. `engine-hand` is the hand scoring alone (coefficients 1).",
-    "- `P(top | profiled actor)` is the softmax part; the unknown-actor part is fitted on each case as it is and "
-    "with its group removed, which sets the prior of an unprofiled actor at one half. The campaign ECE is over 25 "
-    "cases: the line gives the ECE that perfectly calibrated probabilities would still show on as many cases "
-    "(outcomes drawn with the stated probabilities), the noise level to read it against.",
-    "- `--fit` refits `src/threadline/data/attribution/ranker.json` and then `calibration.json` on all cases "
-    "(what the engine ships).",
-    "- What was tuned where: the hand weights (`scoring.Weights`, the inputs of the ranker) were chosen earlier "
-    "by looking at these same figures (about a dozen settings) and are not cross-fitted; the ranker's coefficients "
-    "and the calibration are. The feature set and the ridge penalty were picked among about ten variants on these "
-    "cases, and the rarity counts among 17 more (below), so the ranker's figures carry some selection optimism "
-    "too: the last step (+0.003 top-1, +0.004 top-10 on reports) is within the noise of these cases.",
-    "- A held-out report must not count as corroboration: while tuning, letting the excluded report still count "
-    "as one of the reports behind a shared technique raised report top-1 from 0.55 to 0.60; that leak is closed.",
-    "- A second leak, found while trying a gradient-boosted ranker: leave-one-out leaves a signature on the "
-    "answer's profile (one source and a few relationships fewer than the same group shows in every other case). A "
-    "flexible model learns each group's usual size from the training folds: boosted trees on the profile size and "
-    "source count alone, with no evidence from the case, reached report top-1 0.56 (a linear model on the same two "
-    "features: 0.05, the plain prior). Trees on all features reached 0.67 top-1 / 0.84 top-10, which is that leak, "
-    "not skill. The shipped ranker is linear with coefficients shared by all groups, which cannot memorise a "
-    "group's size; do not replace it by a per-group or tree model without group-disjoint validation.",
-    "- Group-disjoint folds do not close that leak on their own: the training folds see every other group as a "
-    "negative at its full size, so the one group whose size is slightly off is the answer (trees on profile size, "
-    "source count and length alone, folds by answer group: report top-1 0.31, campaigns 0.64). A probe that does "
-    "catch it: each case's exclusions (its answer's signature) with another case's observations (another answer); "
-    "the signature's owner must not come first. Linear rankers: 0.000 of 965 cases; trees on the shipped features: "
-    "0.090 (top-10 0.41 vs 0.15). `--probe` runs it on every 5th case: the previous linear ranker 0.005 first / "
-    "0.171 top-10, the shipped one (with the rarity counts) 0.010 / 0.166, the hand weights 0.000 / 0.098 (the "
-    "learned ranker weighs well-reported groups up more: a popularity prior, not the signature).",
-]
-
-# Variants measured on 2026-11-28 (2 shared CPUs), recorded so that they are not tried again blindly. Screening
-# harness: the same cases and features, conditional logit cross-fitted by the same folds, ridge towards 0; it
-# broke ties optimistically, so compare its figures with each other, not with the table above.
-HISTORY = [
-    "Variants tried (issue 5, second pass; reports top-1/top-10, campaigns top-1/top-10):",
-    "- before: hand weights, 0.551/0.767 reports, 0.440/0.720 campaigns, ECE 0.074 reports / 0.176 campaigns.",
-    "- screen, coefficients on the hand evidence sums only: 0.568/0.789, 0.48/0.72.",
-    "- + rarest shared, number shared, share of the group's profile seen: 0.574/0.802, 0.48/0.76.",
-    "- + share of the case covered, profile size, empty-sources flag: 0.566/0.773, 0.48/0.76.",
-    "- + rarity of shared pairs (idea 3) alone: 0.563/0.789, 0.48/0.72.",
-    "- all of them (shipped set): 0.584/0.790, 0.52/0.72; ridge 0.03 / 0.3 / 1: 0.585 top-1 each; scores divided by "
-    "n^0.25: 0.579/0.797; log terms added: 0.586/0.791; interactions with log n: 0.590/0.790 but campaigns 0.48.",
-    "- + a naive-Bayes term (how many of the group's reports back each observation, smoothing 1/3/10): "
-    "0.587-0.590/0.791-0.793, campaigns top-10 down to 0.64-0.68: not kept.",
-    "- lexical channel (idea 2): BM25 of the words of the relationship descriptions citing the case against each "
-    "group's descriptions, group/campaign names and aliases (ATT&CK and MISP) masked, every relationship citing the "
-    "case at all dropped from the group side: alone 0.210/0.389 reports, 0.32/0.56 campaigns; as a ranker feature "
-    "its coefficient fitted to ~0 (0.563-0.568 vs 0.568 without): not shipped.",
-    "- victimology: adjectives of nationality (\"Ukrainian government\", not \"Iranian threat group\") as countries, "
-    "for cases and group profiles, full bench with the shipped ranker: 0.588/0.791 reports (0.587/0.790 without), "
-    "campaigns 0.48/0.72 (MRR 0.547 vs 0.538): neutral, kept because it reads descriptions correctly.",
-    "- gradient-boosted trees on the same features: 0.668/0.836 reports, 0.60/0.80 campaigns, but 0.56 top-1 from "
-    "profile size and source count alone: the leave-one-out signature leak (above), rejected.",
-    "- campaign calibration (idea 4), on the shipped ranker before the nationality change: a separate softmax "
-    "temperature for cases with 15+ observations: campaign ECE 0.210 (vs 0.209); for cases with a date range: "
-    "0.252; calibration fitted on out-of-fold ranker scores: 0.209 campaigns / 0.058 reports: none kept. "
-    "Campaign mean probability and accuracy already agree (0.48 vs 0.48); what is left is the noise of 25 cases.",
-    "",
-    "Third pass (issue 5, 2026-11-28; screening harness on cached per-case rows with the bench's folds, ranks and "
-    "calibration, reproducing the shipped 0.588/0.791, 0.48/0.72; 17 variants screened, so the kept one carries "
-    "selection optimism):",
-    "- rarity counts (idea 1): shared direct observations held by at most 1 / 3 / 10 groups, techniques and "
-    "software apart: 0.584/0.795, 0.48/0.72; + the share of the case's distinctive observations the group holds: "
-    "0.591/0.795, 0.48/0.72, kept (full bench above); that share alone: 0.587/0.795; technique counts only: "
-    "0.585/0.794, 0.48/0.68; thresholds 1/2/3/5/10/20: 0.587/0.793; log1p of the counts: 0.593/0.795 but campaigns "
-    "0.44; ridge 3: 0.591/0.793, campaigns top-10 0.64. Paired against the previous ranker, per case: report top-1 "
-    "12 gained and 9 lost (sign test p=0.66), top-10 6 gained and 3 lost (p=0.51), campaigns 1 and 1: not "
-    "distinguishable from noise; shipped because the rule was both report figures up, campaigns >= 0.44.",
-    "- within-case scale (idea 2): every feature divided by its largest value among the case's groups, instead of "
-    "the raw values: 0.562/0.782, 0.52/0.76; as well as them: 0.589/0.790, 0.52/0.72; + log rank of the hand score "
-    "and its ratio to the case's best: 0.573/0.795, 0.48/0.76; + log rank on six main sums: 0.589/0.793, 0.52/0.72; "
-    "rarity counts + divided features: 0.594/0.797, 0.48/0.72 (ridge 3: 0.588/0.798, 0.48/0.68): +0.003 for 21 "
-    "more coefficients and a per-case normalisation the explanation cannot show as additive evidence: not kept.",
-    "- non-linear ranker (idea 3), folds by answer group (every case of a group in one fold): linear shipped "
-    "features 0.584/0.790, 0.48/0.68; linear without the group-identifying features (profile size, prior, "
-    "recency, profile share) 0.554/0.767, 0.48/0.72; boosted trees (scikit-learn HistGradientBoosting on candidate "
-    "rows, 200 iterations, 15 leaves) on those features 0.522/0.746, 0.48/0.64; + rarity counts 0.528/0.744, "
-    "0.48/0.68; on all shipped features 0.543/0.720, 0.40/0.64 (and leaky, see above): worse than linear, not kept.",
-    "",
-    "Fourth pass, objective (2026-11-28; reports top-1/top-10, campaigns top-1/top-10, ECE; same harness, reproducing"
-    " 0.591/0.795, 0.48/0.72, ECE 0.050; 25 variants, none met the rule (report top-1 and top-10 +0.005, campaigns >="
-    " 0.44, ECE <= 0.10): the logit ships). Softmax temperature in the fit (x0.5 / x2 / x4): 0.589/0.797 each, "
-    "campaigns top-10 0.64 / 0.72 / 0.72, ECE 0.050-0.045; focal loss g=1: 0.589/0.796, 0.48/0.72; g=2: 0.587/0.794, "
-    "ECE 0.041.",
-    "- pairwise loss, answer vs each other group: logistic 0.595/0.786, 0.48/0.72, ECE 0.074 (full bench `--objective"
-    " pairwise --probe`: the same, probe 0.010 / 0.171 top-10, up from 0.166); squared hinge 0.589/0.789; summed, "
-    "ridge 3: 0.593/0.790; LambdaRank-style (pairs weighted by the top-1 + top-10 change of a swap, floor 0.1 / 1): "
-    "0.587/0.788 (campaigns top-10 0.64) / 0.590/0.786; half logit, half pairwise: 0.590/0.798; 0.1/0.9: 0.591/0.794.",
-    "- case weights: one-observation cases 0.5 / 0: 0.589/0.797, 0.584/0.798 (0.48/0.76); cases whose answer shares "
-    "nothing 0 / 0.3: 0.586/0.801, 0.587/0.797 (0.48/0.76); 0 with temperature 2: 0.589/0.800, 0.48/0.80; with ridge "
-    "to zero: 0.587/0.801; with pairwise / LambdaRank: 0.586/0.789, 0.585/0.788. Top-10 up, top-1 down. Ridge towards"
-    " zero 0.03 / 0.3 / 3: 0.589/0.797, 0.589/0.795, 0.589/0.795 (0.48/0.64, ECE 0.062 at 3); towards the hand "
-    "weights 0.03 / 1: 0.589/0.797, 0.590/0.797 (campaigns top-10 0.68 at 1). Ranking losses trade top-10 and ECE for"
-    " top-1; every objective lands within 0.587-0.595 top-1, 0.786-0.801 top-10, noise: the features set the level.",
-]
+# How to read the figures and the variants measured so far (so that they are not tried again blindly)
+# live in Markdown beside this script; --write appends them after the figures.
+NOTES = Path(__file__).with_name("attribution_notes.md")
 
 
 def _write(path: Path, lines: list[str]) -> None:
@@ -487,9 +453,7 @@ def _write(path: Path, lines: list[str]) -> None:
         *lines,
         "```",
         "",
-        *NOTES,
-        "",
-        *HISTORY,
+        NOTES.read_text(encoding="utf-8").rstrip("\n"),
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(text) + "\n", encoding="utf-8")

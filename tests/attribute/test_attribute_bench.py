@@ -57,3 +57,25 @@ def test_campaign_case_leaves_itself_out(kb, bench):  # type: ignore[no-untyped-
     excluded = {s.casefold() for s in case.exclude_sources}
     for feature, sources in ps.profiles[case.answer].sources.items():
         assert not sources or {s.casefold() for s in sources} - excluded, feature   # some other report backs it
+
+
+def test_thinned_cases_keep_victims_exclusions_and_fold(kb, bench):  # type: ignore[no-untyped-def]
+    cases = bench.campaign_cases(kb)[:6]
+    thin = bench.thinned_cases(cases, 1, seed=3)
+    assert thin == bench.thinned_cases(cases, 1, seed=3)          # a fixed seed draws the same subsets
+    by_name = {c.name: c for c in cases}
+    for copy in thin:
+        case = by_name[copy.name]
+        size = int(copy.kind.split("-")[1])
+        kept = [*copy.observations.techniques, *copy.observations.software]
+        assert len(kept) == size < len(case.observations.techniques) + len(case.observations.software)
+        assert set(kept) <= set(case.observations.techniques) | set(case.observations.software)
+        assert (copy.observations.countries, copy.observations.sectors, copy.observations.first_seen) == (
+            case.observations.countries, case.observations.sectors, case.observations.first_seen)
+        assert copy.exclude_sources == case.exclude_sources and bench._fold(copy) == bench._fold(case)
+    # thin copies are evaluated, or join the calibration's fit, without changing the full cases' ranks
+    results = bench.run_cases(kb, cases, bench.scoring.Weights())
+    rows = bench.run_cases(kb, thin, bench.scoring.Weights())
+    plain, _ = bench.crossfitted(results, learn=False)
+    ranked, calibrated = bench.crossfitted(results, learn=False, extra=rows[:3], augment=rows[3:])
+    assert [r.rank for r in ranked[:len(results)]] == [r.rank for r in plain] and len(calibrated) == len(cases) + 3

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from threadline.attribute.profiles import build_profiles, citation_year, source_key
-from threadline.knowledge.attack import Citation
+import math
+
+from threadline.attribute.profiles import GENERIC_SHARE, build_profiles, citation_year, os_native_tools, source_key
+from threadline.attribute.scoring import level_of
+from threadline.knowledge.attack import Citation, Software
 from threadline.knowledge.base import KnowledgeBase
 
 
@@ -97,3 +100,49 @@ def test_nationality_adjectives_are_victims_not_origins(kb):  # type: ignore[no-
         "UA", "KR"}
     assert static.victimology("an Iranian threat group and a Chinese APT")[1] == set()
     assert static.victimology("Russian-speaking operators")[1] == set()
+
+
+def test_sectors_the_extractor_reports_outside_misp_are_matched(kb):  # type: ignore[no-untyped-def]
+    """"Religious organisations" has no MISP sector value; a group described as targeting religious institutions
+    must still share it with a report that names religious organizations as victims."""
+    from threadline.attribute.profiles import sector_stems, static_of
+
+    static = static_of(kb)
+    case = sector_stems("Religious organisations") & static.sector_vocabulary
+    assert case == {"religi"}          # "organisations" is filler, not a sector
+    sectors, _ = static.victimology("has targeted religious institutions and think tanks in Mongolia")
+    assert case <= sectors
+
+
+def _tool(attack_id: str, description: str, kind: str = "tool") -> Software:
+    return Software(f"tool--{attack_id}", attack_id, attack_id, description, None, None, None, kind=kind)
+
+
+def test_os_native_tools_are_read_from_descriptions_and_their_references() -> None:
+    urls = {"TechNet Thing": "https://technet.microsoft.com/en-us/library/bb490939.aspx",
+            "Sysinternals": "https://technet.microsoft.com/en-us/sysinternals/bb897553.aspx",
+            "Project": "https://github.com/example/tool"}
+    software = [
+        _tool("S9001", "The Thing utility is a component of the Windows operating system."),
+        _tool("S9002", "thing is a scripting utility for networking components. (Citation: TechNet Thing)"),
+        _tool("S9003", "ping is an operating system utility commonly used to verify network connections."),
+        _tool("S9004", "PsExec-like is a free Microsoft tool. (Citation: Sysinternals)"),
+        _tool("S9005", "A post-exploitation framework on GitHub. (Citation: Project)"),
+        _tool("S9006", "A backdoor that is a Windows utility lookalike.", kind="malware"),   # only tools
+    ]
+    assert os_native_tools(software, urls) == {"S9001", "S9002", "S9003"}
+
+
+def test_os_native_tools_grade_as_generic_on_attack(kb):  # type: ignore[no-untyped-def]
+    ps = build_profiles(kb)
+    names = {kb.by_attack_id[s].name.casefold() for s in ps.native}
+    assert {"net", "netsh", "ipconfig", "cmd", "reg", "schtasks", "systeminfo", "tasklist", "ping", "route",
+            "netstat", "arp", "at", "ftp", "certutil", "esentutl", "bitsadmin", "nltest", "dsquery"} <= names
+    # third-party tools and malware stay graded by how many groups ATT&CK lists them for
+    assert not {"psexec", "mimikatz", "adfind", "cobalt strike", "sdelete", "impacket"} & names
+    netsh = "S0108"
+    assert ps.frequency("software", netsh) <= GENERIC_SHARE * ps.n_groups      # few groups in ATT&CK...
+    assert level_of(ps, "software", netsh) == "generic"                        # ...but generic evidence
+    df, n = ps.frequency("software", netsh), ps.n_groups
+    assert ps.idf("software", netsh) < math.log(1 + (n - df + 0.5) / (df + 0.5))   # weighs less than its count says
+    assert build_profiles(kb, ["McAfee Dianxun March 2021"]).native == ps.native   # computed once, kept

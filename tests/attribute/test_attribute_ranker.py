@@ -51,7 +51,7 @@ def test_rarity_counts_follow_how_many_groups_hold_each_shared_observation(kb): 
     profile = ps.profiles["G0129"]
     values = profile_features(CASE, profile, ps, (0.0, 0.0))
     keys = [*CASE.techniques, *CASE.software]
-    held = {k: ps.frequency("software" if k.startswith("S") else "technique", k) for k in keys}
+    held = {k: ps.grading_frequency("software" if k.startswith("S") else "technique", k) for k in keys}
     shared = [k for k in keys if (k in profile.software if k.startswith("S") else profile.techniques.get(k) == 1.0)]
     for prefix, kind in (("T", "techniques"), ("S", "software")):
         counts = [values[f"{kind}_held_by_{n}"] for n in (1, 3, 10)]

@@ -1,6 +1,7 @@
 """Turn scores into calibrated probabilities, with an explicit "unknown actor" outcome.
 
-Two fitted parts (``bench/attribution.py --fit``, maximum likelihood on leave-one-out cases):
+Two fitted parts (``bench/attribution.py --fit``, maximum likelihood on leave-one-out cases and on thinned copies
+of them, 1-3 of their techniques/software: a real document yields thin evidence, ATT&CK's curated cases rich):
 1. which profiled group, if it is one of them: a softmax over the groups' scores, ``scale * score / n**gamma``
    (``n`` = number of observed features, since scores grow with the evidence);
 2. whether it is one of them at all: a logistic curve on how far the best score stands above the background (the

@@ -46,8 +46,10 @@ class Candidate:
 
     @property
     def generic_only(self) -> bool:
-        """Only techniques/tools that many groups use (no distinctive or moderately rare one) are shared."""
-        return not any(c.level != "generic" for c in self.contributions if c.kind in ("technique", "software"))
+        """Only techniques/tools that many groups use (no distinctive or moderately rare one) are shared; the
+        techniques an observed tool implements ("implied") were not observed, so they do not count."""
+        return not any(c.level != "generic" for c in self.contributions
+                       if c.kind in ("technique", "software") and c.via != "implied")
 
     def view(self) -> CandidateView:
         return CandidateView(self.attack_id, self.name, self.probability, tuple(self.distinctive),

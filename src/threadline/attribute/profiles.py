@@ -9,14 +9,14 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from threading import Lock
 
 from threadline.attribute.observations import EXTRA_COUNTRY_NAMES, year_of
-from threadline.extract.places import DEMONYMS
+from threadline.extract.places import DEMONYMS, SECTORS_OUTSIDE_MISP
 from threadline.knowledge import KnowledgeBase
-from threadline.knowledge.attack import Citation, Relationship, plain_text
+from threadline.knowledge.attack import Citation, Relationship, Software, plain_text
 
 # A technique known only because one of the group's tools implements it says less than one seen in the group's
 # own operations: the tool may be shared, and not every capability of a tool is used.
@@ -30,10 +30,41 @@ _MONTHS = {m: i for i, m in enumerate(("january", "february", "march", "april", 
                                         "september", "october", "november", "december"), 1)}
 # Sector words that carry no victimology (galaxy placeholders and filler).
 _SECTOR_STOP = frozenset({"unknown", "other", "country", "sector", "multi", "private", "public", "organisation",
-                          "organization", "organizations", "service", "services", "industry", "systems", "actors",
-                          "provider", "firm", "science", "entities", "institutions", "activity", "activities",
-                          "conducting", "conducted", "since", "least"})
+                          "organization", "organizations", "organisations", "service", "services", "industry",
+                          "systems", "actors", "provider", "firm", "science", "entities", "institutions", "activity",
+                          "activities", "conducting", "conducted", "since", "least"})
 _CACHE_SIZE = 64
+# Share of groups above which a technique or software is "generic" evidence (scoring grades by it too).
+GENERIC_SHARE = 0.10
+# How ATT&CK describes a tool that ships with the operating system ("The Net utility is a component of the
+# Windows operating system", "ipconfig is a Windows utility", "ftp is a utility commonly available with operating
+# systems", "cmd is the Windows command-line interpreter")...
+_NATIVE_WORDS = re.compile(r"component of the \w+ operating system|\b(?:windows|unix-based|operating system) "
+                           r"(?:command-line )?utility|packaged with (?:the )?\w+ operating system|commonly available "
+                           r"with operating systems|command-line interpreter|native (?:microsoft|windows) utility|"
+                           r"built into (?:the )?(?:windows|operating system)", re.IGNORECASE)
+# ... or by citing, for the description itself, the operating system's own command reference (TechNet/MSDN
+# library pages, the Windows commands documentation, Linux manual pages), where a third-party tool cites its
+# project page or a vendor's download page (Sysinternals is not matched: it is not installed by default).
+_NATIVE_REFERENCE = re.compile(r"(?:technet|msdn)\.microsoft\.com/(?:[a-z]{2}-[a-z]{2}/)?library/|"
+                               r"(?:docs|learn)\.microsoft\.com/.*(?:windows-commands|windows/it-pro)|"
+                               r"linux\.die\.net/man/|man7\.org/linux/man-pages/|ss64\.com/", re.IGNORECASE)
+
+
+def os_native_tools(software: Iterable[Software], urls: Mapping[str, str | None]) -> frozenset[str]:
+    """ATT&CK ids of the tools that are part of an operating system (Net, netsh, cmd, schtasks, certutil...), read
+    from their descriptions and the references those cite (``urls``: citation name -> URL).
+
+    Every intrusion may use them, but ATT&CK records them for few groups (analysts seldom list built-ins), so their
+    document frequency says nothing of how distinctive they are: the scoring grades them as generic."""
+    out = set()
+    for sw in software:
+        if sw.kind != "tool":
+            continue
+        cited = [urls.get(name) or "" for name in _CITATION_NAME.findall(sw.description)]
+        if _NATIVE_WORDS.search(plain_text(sw.description)) or any(_NATIVE_REFERENCE.search(u) for u in cited):
+            out.add(sw.attack_id)
+    return frozenset(out)
 
 
 def source_key(text: str) -> str:
@@ -98,6 +129,7 @@ class ProfileSet:
     avg_length: float = 1.0
     lineage: dict[str, list[tuple[str, frozenset[str]]]] = field(default_factory=dict)
     capabilities: dict[str, list[tuple[str, frozenset[str]]]] = field(default_factory=dict)
+    native: frozenset[str] = frozenset()      # operating-system tools (os_native_tools): generic whatever their count
 
     def techniques_of_software(self, sid: str) -> list[str]:
         """What ATT&CK says a software can do, where that survives the exclusion."""
@@ -109,12 +141,21 @@ class ProfileSet:
 
     def idf(self, kind: str, key: str) -> float:
         """BM25's IDF: a feature few groups have weighs much more than one most groups have."""
-        df = self.df.get(kind, Counter()).get(key, 0)
+        df = self.grading_frequency(kind, key)
         n = max(self.n_groups, 1)
         return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
     def frequency(self, kind: str, key: str) -> int:
+        """How many groups have the feature (what the explanation shows)."""
         return self.df.get(kind, Counter()).get(key, 0)
+
+    def grading_frequency(self, kind: str, key: str) -> int:
+        """The frequency that grades the feature (IDF, level, rarity counts): an operating-system tool counts as
+        held by more than the generic share of groups, however few ATT&CK lists it for."""
+        df = self.frequency(kind, key)
+        if kind == "software" and key in self.native:
+            return max(df, int(GENERIC_SHARE * self.n_groups) + 1)
+        return df
 
 
 class _Static:
@@ -142,6 +183,8 @@ class _Static:
         for sector in kb.galaxies.sectors:
             for name in (sector.value, *sector.synonyms):
                 vocabulary |= sector_stems(name)
+        for name in SECTORS_OUTSIDE_MISP:     # "Religious organisations": reported by the extractor, not in MISP
+            vocabulary |= sector_stems(name)
         self.sector_vocabulary = frozenset(vocabulary)
         self.group_sectors: dict[str, frozenset[str]] = {}
         self.group_countries: dict[str, frozenset[str]] = {}
@@ -159,6 +202,8 @@ class _Static:
         self.touches: dict[str, set[str]] = defaultdict(set)     # source key / STIX id -> group STIX ids
         self.described = _described_links(kb)
         self.lineage = _lineage(kb)
+        self.native = os_native_tools(kb.attack.software.values(),
+                                      {name: c.url for name, c in kb.attack.citations.items()})
         self.capabilities: dict[str, list[tuple[str, frozenset[str]]]] = {
             sw.attack_id: [(kb.attack.techniques[r.target].attack_id,
                             frozenset(k for c in r.citations for k in (source_key(c.source_name),
@@ -278,11 +323,11 @@ def build_profiles(kb: KnowledgeBase, exclude_sources: Iterable[str] = (),
                 profiles[group.attack_id], lost = _build_group(kb, static, stix_id, excluded, objects)
                 dropped += lost
         result = _with_frequencies(profiles, excluded, dropped)
-        result.lineage, result.capabilities = static.lineage, static.capabilities
+        result.lineage, result.capabilities, result.native = static.lineage, static.capabilities, static.native
     else:
         built = [_build_group(kb, static, g, excluded, objects) for g in kb.attack.groups]
         result = _with_frequencies({p.attack_id: p for p, _ in built}, excluded, 0)
-        result.lineage, result.capabilities = static.lineage, static.capabilities
+        result.lineage, result.capabilities, result.native = static.lineage, static.capabilities, static.native
     with _lock:
         _cache[key] = result
         while len(_cache) > _CACHE_SIZE:

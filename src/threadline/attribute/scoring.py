@@ -12,12 +12,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from threadline.attribute.observations import Observations
-from threadline.attribute.profiles import GroupProfile, ProfileSet, sector_stems
+from threadline.attribute.profiles import GENERIC_SHARE, GroupProfile, ProfileSet, sector_stems
 from threadline.attribute.ranker import EVIDENCE, PROFILE, Ranker
 
-# Document-frequency share above which a feature is "generic" (used by more than this share of groups) and
-# below which it is "distinctive"; used for the explanation and the generic-evidence cap.
-GENERIC_SHARE = 0.10
+# Document-frequency share above which a feature is "generic" (used by more than this share of groups:
+# profiles.GENERIC_SHARE, 0.10) and below which it is "distinctive"; used for the explanation, the ranker's
+# buckets and the generic-evidence cap.
 DISTINCTIVE_SHARE = 0.04
 IMPLIED_SPREAD = 10.0     # a tool's implied techniques weigh in full up to this many, then share the weight
 
@@ -93,7 +93,7 @@ def _time_penalty(years: tuple[float, ...], case: tuple[float, float] | None, w:
 
 def level_of(ps: ProfileSet, kind: str, key: str) -> str:
     """How distinctive a feature is: the share of groups that have it."""
-    share = ps.frequency(kind, key) / max(ps.n_groups, 1)
+    share = ps.grading_frequency(kind, key) / max(ps.n_groups, 1)
     return "distinctive" if share <= DISTINCTIVE_SHARE else "moderate" if share <= GENERIC_SHARE else "generic"
 
 
@@ -205,7 +205,7 @@ def profile_features(obs: Observations, profile: GroupProfile, ps: ProfileSet,
     keys = [*obs.techniques, *obs.software]
     shared = [k for k in keys if _direct(profile, k)]
     size = sum(1 for v in profile.techniques.values() if v >= 1.0) + len(profile.software)
-    held = {k: ps.frequency("software" if k.startswith("S") else "technique", k) for k in keys}
+    held = {k: ps.grading_frequency("software" if k.startswith("S") else "technique", k) for k in keys}
     distinctive = [k for k in keys if held[k] <= DISTINCTIVE_SHARE * ps.n_groups]
     rarity = {f"{'software' if prefix == 'S' else 'techniques'}_held_by_{limit}":
               float(sum(1 for k in shared if k.startswith(prefix) and held[k] <= limit))

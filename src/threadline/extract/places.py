@@ -68,6 +68,8 @@ _SECTORS: tuple[tuple[str, str | None, str], ...] = (
 )
 _COLLECTIVE = r"(?:\s+(?:companies|firms|sector|sectors|industry|industries|organi[sz]ations|providers|operators|" \
               r"institutions|entities|agencies|employees|networks))?"
+# Sectors the MISP sector galaxy has no value for: attribution adds their names to its matching vocabulary.
+SECTORS_OUTSIDE_MISP = tuple(name for name, misp, _ in _SECTORS if misp is None)
 _SECTOR_RE = re.compile("|".join(f"(?P<s{i}>\\b(?:{p}){_COLLECTIVE}\\b)" for i, (_, _, p) in enumerate(_SECTORS)),
                         re.IGNORECASE)
 TARGETING = re.compile(r"\b(?:target\w*|attack\w*|against|victim\w*|compromis\w*|breach\w*|intru\w*|infect\w*|"
