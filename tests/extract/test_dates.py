@@ -79,5 +79,5 @@ def test_a_date_in_a_heading_or_the_title_dates_the_report() -> None:
     assert events == {"Q2 2023": REPORT_PERIOD, "April 2023": "we observed the operators deploying a loader"}
     plain = "Intrusions at water utilities, 2022-11-03\n\nThe actor was active in 2023 in Canada."
     hits = find_dates(plain, split_sentences(plain), title="Intrusions at water utilities, 2022-11-03")
-    assert [(h.date, h.event) for h, _ in hits][0] == ("2022-11-03", REPORT_DATE)
+    assert (hits[0][0].date, hits[0][0].event) == ("2022-11-03", REPORT_DATE)
     assert hits[1][0].event != REPORT_PERIOD

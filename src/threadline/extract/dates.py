@@ -6,7 +6,8 @@ Handled: ISO dates ("2020-08-14", "2020-08"), "14 August 2020", "August 14, 2020
 month ranges ("March–May 2020") and bare years after a preposition ("in 2019", "since 2017"). Periods are ISO
 intervals ("2019/2021"). A sentence that dates itself by the one before ("This was followed by ...") gets an
 open interval after the earlier date ("2020-09/..") and ``relative_to``. A date in the title or a heading ("what
-our sensors saw in Q2 2023") dates the report, not an event in it: its event is ``REPORT_PERIOD`` (``REPORT_DATE`` for a day).
+our sensors saw in Q2 2023") dates the report, not an event in it: its event is ``REPORT_PERIOD`` (``REPORT_DATE``
+for a day).
 """
 
 from __future__ import annotations
