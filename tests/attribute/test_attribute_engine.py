@@ -144,3 +144,21 @@ def test_victimology_alone_never_points_at_an_actor(kb) -> None:  # type: ignore
     assert all(c.probability < 0.20 for c in result.candidates)
     assert result.unknown_probability > 0.5
     assert result.to_dict()["confidence"]["analytic_confidence"] == "low"
+
+
+def test_a_report_attributing_several_actors_gets_low_confidence_and_says_why(kb):  # type: ignore[no-untyped-def]
+    """A round-up of two intrusions: Turla's Snake on one victim, APT41's ShadowPad on another. The engine pools
+    their evidence; however distinctive Uroburos is, the ranking describes a mixture and must say so."""
+    data = {"software": ["Uroburos", "ShadowPad", "Impacket"], "countries": ["TW"],
+            "report_claims": [{"actor": "APT41", "strength": "attributed", "basis": ["infrastructure"]},
+                              {"actor": "Turla", "strength": "suspected"},
+                              {"actor": "Sandworm Team", "strength": "denied"}]}
+    result = attribute(parse_observations(data, kb), kb)
+    conf = result.to_dict()["confidence"]
+    assert conf["analytic_confidence"] == "low"
+    assert any("2 actors (APT41, Turla)" in r for r in conf["reasons"])
+    assert "several actors (APT41, Turla)" in result.explanation
+    # one actor under two names (RedDelta and TA416 are both Mustang Panda) is not a round-up
+    single = attribute(parse_observations(DIANXUN | {"report_claims": [
+        {"actor": "RedDelta", "strength": "attributed"}, {"actor": "TA416", "strength": "attributed"}]}, kb), kb)
+    assert not any("actors (" in r for r in single.to_dict()["confidence"]["reasons"])

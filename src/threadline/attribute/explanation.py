@@ -42,6 +42,15 @@ class CandidateView:
     generic_only: bool
 
 
+def _actors_claimed(obs: Observations) -> list[str]:
+    """The distinct actors the report itself attributes activity to (attributed, suspected or overlapping)."""
+    names: dict[str, str] = {}
+    for claim in obs.report_claims:
+        if claim.actor and claim.strength in ("attributed", "suspected", "overlaps"):
+            names.setdefault(claim.attack_id or claim.actor.casefold(), claim.actor)
+    return list(names.values())
+
+
 def analytic_confidence(candidates: Sequence[CandidateView], obs: Observations, unknown: float,
                         dropped: int, excluded: Sequence[str]) -> dict[str, Any]:
     """Low / moderate / high, with the reasons: how much distinctive evidence, how clear the margin."""
@@ -68,7 +77,15 @@ def analytic_confidence(candidates: Sequence[CandidateView], obs: Observations, 
                        "source, so the exclusion changed nothing")
     if obs.unresolved:
         reasons.append(f"{len(obs.unresolved)} observation(s) not in the knowledge base were not weighed")
-    if len(top.distinctive) >= 3 and top.probability >= 0.55 and ratio >= 3 and not top.generic_only:
+    pooled = _actors_claimed(obs)
+    if len(pooled) > 1:
+        # A round-up of several intrusions ("cluster one: APT41 ... cluster three: Turla") gives the engine their
+        # evidence as one case: the ranking then mixes them, and no margin in it can be trusted.
+        reasons.append(f"the report attributes activity to {len(pooled)} actors ({', '.join(pooled)}): its "
+                       "observations pool several intrusions, which the engine weighs as one case")
+    if len(pooled) > 1:
+        level = "low"
+    elif len(top.distinctive) >= 3 and top.probability >= 0.55 and ratio >= 3 and not top.generic_only:
         level = "high"
     elif top.distinctive and ratio >= 1.5 and not top.generic_only and unknown < 0.5:
         level = "moderate"
@@ -135,6 +152,10 @@ def explain(candidates: Sequence[CandidateView], unknown: float, confidence: dic
         alt = candidates[1]
         text.append(f"Next: {alt.name} ({alt.attack_id}), {estimative(alt.probability)['term']}.")
     text.append(f"Probability that it is an actor the knowledge base does not profile: {unknown:.0%}.")
+    pooled = _actors_claimed(obs)
+    if len(pooled) > 1:
+        text.append(f"The report covers several actors ({', '.join(pooled)}); their evidence is weighed together, "
+                    "so read this ranking as a mixture, not as one intrusion's attribution.")
     if excluded:
         text.append(f"Knowledge-base evidence resting only on {', '.join(excluded)} was excluded.")
     if obs.unresolved:
