@@ -48,11 +48,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/kb.py
 	$(BIN)/python bench/iocs.py
 	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/techniques.py --jobs 2
+	$(BIN)/python bench/techniques.py --jobs 2 --predictions .bench-tram-oof.jsonl
 	$(BIN)/python bench/entities.py
 	$(BIN)/python bench/attribution.py
+	$(BIN)/python bench/attribution_real.py --predictions .bench-tram-oof.jsonl
 	$(BIN)/python bench/export_bench.py
 	$(BIN)/python bench/publish.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .bench-tram-oof.jsonl

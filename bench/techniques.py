@@ -122,6 +122,9 @@ def main() -> int:
     ap.add_argument("--procedure-char", action="store_true",
                     help="variant: character n-grams in the procedure bank's features too")
     ap.add_argument("--per-class", action="store_true", help="print report-level P/R/F1 per class")
+    ap.add_argument("--predictions", type=Path, default=None, metavar="JSONL",
+                    help="write each report's out-of-fold techniques here ({id, techniques}), for "
+                         "bench/attribution_real.py")
     ap.add_argument("--tram1", action="store_true",
                     help="add TRAM v1's labelled sentences to the procedure bank's training text")
     ap.add_argument("--speed-only", action="store_true",
@@ -156,6 +159,7 @@ def main() -> int:
     sent_pred: list[np.ndarray] = []
     sent_gold: list[np.ndarray] = []
     n_sentences, seconds, per_report = 0, 0.0, []
+    found: dict[str, list[str]] = {}           # report id -> out-of-fold techniques (--predictions)
     t_start = time.time()
     for k in range(args.folds):
         test = [i for i in range(len(reports)) if i % args.folds == k]
@@ -201,6 +205,7 @@ def main() -> int:
             seconds += elapsed
             per_report.append(elapsed)
             n_sentences += len(sentences)
+            found[report.id] = [hit.id for hit in hits]
             for hit in hits:
                 cls = to_class(hit.id, classes, renamed)
                 if cls in index:
@@ -216,6 +221,9 @@ def main() -> int:
             stacked = f" (linear bank alone: {doc_f1(pred_thr[test], gold[test]):.3f})"
         print(f"fold {k + 1}/{args.folds}: per-document F1 {doc_f1(pred[test], gold[test]):.3f}{stacked} "
               f"({time.time() - t_start:.0f}s)", flush=True)
+    if args.predictions:
+        args.predictions.write_text("".join(json.dumps({"id": rid, "techniques": ids}) + "\n"
+                                            for rid, ids in sorted(found.items())), encoding="utf-8")
     figures = summarise(pred, gold)
     sentence = summarise(np.vstack(sent_pred), np.vstack(sent_gold))
     result = {

@@ -162,3 +162,18 @@ def test_a_report_attributing_several_actors_gets_low_confidence_and_says_why(kb
     single = attribute(parse_observations(DIANXUN | {"report_claims": [
         {"actor": "RedDelta", "strength": "attributed"}, {"actor": "TA416", "strength": "attributed"}]}, kb), kb)
     assert not any("actors (" in r for r in single.to_dict()["confidence"]["reasons"])
+
+
+def test_a_long_victim_list_weighs_each_victim_less(kb):  # type: ignore[no-untyped-def]
+    """A campaign "across nine countries" must not give a group with a broad victimology nine countries' worth of
+    evidence: the case's victims are normalised by how many it names (one country weighs as before)."""
+    ps = build_profiles(kb)
+
+    def country_weight(countries: list[str]) -> float:
+        scores = score_groups(parse_observations({"countries": countries}, kb), ps)
+        apt41 = next(s for s in scores if s.attack_id == "G0096")
+        return next(c.value for c in apt41.contributions if c.kind == "country" and c.key == "MM")
+
+    alone = country_weight(["MM"])
+    among_nine = country_weight(["MM", "SG", "VN", "NL", "GH", "AU", "PG", "FR", "TG"])
+    assert among_nine == pytest.approx(alone / 3)

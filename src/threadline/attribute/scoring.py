@@ -36,6 +36,7 @@ class Weights:
     software: float = 1.5
     sector: float = 0.4
     country: float = 0.6
+    victim_norm: float = 0.5      # victims' weight / (number the case names) ** this: a long list says less of each
     time: float = 1.2             # penalty per year between the case and the group's nearest evidence
     time_slack: float = 1.0       # years of slack before the penalty starts
     time_cap: float = 6.0
@@ -136,14 +137,19 @@ def score_group(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Wei
             out.contributions.append(Contribution("software", sid, w.software * w.lineage * idf, idf,
                                                   ps.frequency("software", sid), f"lineage:{','.join(kin[:3])}",
                                                   levels[sid]))
+    # A report on a campaign "across nine countries and ten sectors" would otherwise give a group with a broad
+    # victimology nine countries' worth of evidence: like a query vector in retrieval, the case's victims are
+    # normalised by how many it names (one country weighs as before).
+    per_country = w.country / max(len(obs.countries), 1) ** w.victim_norm
+    per_sector = w.sector / max(len(obs.sectors), 1) ** w.victim_norm
     for code in obs.countries:
         if code in profile.countries:
             idf = ps.idf("country", code)
-            out.contributions.append(Contribution("country", code, w.country * idf, idf,
+            out.contributions.append(Contribution("country", code, per_country * idf, idf,
                                                   ps.frequency("country", code)))
     for stem in obs_sectors & profile.sectors:
         idf = ps.idf("sector", stem)
-        out.contributions.append(Contribution("sector", stem, w.sector * idf, idf, ps.frequency("sector", stem)))
+        out.contributions.append(Contribution("sector", stem, per_sector * idf, idf, ps.frequency("sector", stem)))
     case = obs.years()
     gap = _time_penalty(profile.years, case, w)
     if gap and out.contributions:
