@@ -128,9 +128,19 @@ def test_all_things_considered(analysis: dict[str, Any], kb: Any) -> None:
 
 
 def test_disagreement_is_stated(analysis: dict[str, Any], kb: Any) -> None:
-    analysis["attribution"]["candidates"][0]["probability"] = 0.05
+    candidates = analysis["attribution"]["candidates"]
+    assert candidates[0]["attack_id"] == "G0129" and candidates[1]["attack_id"] == "G0096"
+    candidates[0]["probability"], candidates[1]["probability"] = 0.05, 0.70     # APT41 now leads, "likely"
     brief = build_brief(analysis, kb)
     assert any("differs from the source's attribution" in f.text for f in brief.considered)
+
+
+def test_an_unlikely_leader_is_no_counter_claim(analysis: dict[str, Any], kb: Any) -> None:
+    """The engine leading with APT41 at 9% favours nobody: the briefing must not call that a disagreement."""
+    analysis["attribution"]["candidates"][0]["probability"] = 0.05                # APT41 leads at 9%
+    considered = " ".join(f.text for f in build_brief(analysis, kb).considered)
+    assert "differs from the source's attribution" not in considered
+    assert "The engine favours no actor (its leading candidate is very unlikely)" in considered
 
 
 def test_deterministic(analysis: dict[str, Any], kb: Any) -> None:

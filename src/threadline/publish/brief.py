@@ -26,6 +26,7 @@ from threadline.publish.history import actor_history, resolve_entity
 from threadline.publish.render import Defanger, html_env, likelihood, md_env, percent
 from threadline.publish.staysafe import Remedy, remedies
 
+WEAK_LEAD = 0.45        # below ICD-203 "roughly even chance": the engine's leader is itself unlikely
 ATTACK_TECHNIQUE_URL = "https://attack.mitre.org/techniques/{}/"
 STRENGTH_WORDS = {"attributed": "attributes the activity to", "suspected": "suspects",
                   "overlaps": "reports overlaps with", "denied": "rejects a link to",
@@ -250,11 +251,16 @@ def _considered(a: dict[str, Any], kb: KnowledgeBase | None, refs: References, b
         brief.considered.append(_candidate_fact(top, kb, refs, words, lead=True))
         top_id = str(top.get("attack_id") or "").upper()
         if claimed and top_id:
-            agrees = top_id in claimed
-            brief.considered.append(Fact(
-                "The engine's leading hypothesis agrees with the source's attribution." if agrees else
-                "The engine's leading hypothesis differs from the source's attribution; treat both with caution.",
-                brief.considered[-1].refs))
+            p = float(top.get("probability") or 0)
+            if top_id in claimed:
+                said = "The engine's leading hypothesis agrees with the source's attribution."
+            elif p < WEAK_LEAD:
+                # An "unlikely" leader is no counter-claim: the engine favours nobody, it does not contradict.
+                said = (f"The engine favours no actor (its leading candidate is {likelihood(p)}): the evidence it "
+                        "could weigh neither supports nor contradicts the source's attribution.")
+            else:
+                said = "The engine's leading hypothesis differs from the source's attribution; treat both with caution."
+            brief.considered.append(Fact(said, brief.considered[-1].refs))
         for other in candidates[1:]:
             brief.hypotheses.append(_candidate_fact(other, kb, refs, None, lead=False))
     elif attribution:
