@@ -144,6 +144,15 @@ def test_everyday_word_names_need_a_cue(kb: KnowledgeBase, text: str, software: 
     assert d["actors"] == []
 
 
+@pytest.mark.parametrize("space", ["\u00a0", "\n"])
+def test_a_name_broken_by_a_no_break_space_or_a_line_is_still_the_name(kb: KnowledgeBase, space: str) -> None:
+    """Published pages write "Cobalt&nbsp;Strike"; it is the tool, not the Cobalt Group's alias "Cobalt"."""
+    d = extract_entities(f"What is Cobalt Strike? Cobalt{space}Strike is marketed as adversary simulation "
+                         "software, and the intruders deployed it.", kb).to_dict()
+    assert d["actors"] == []
+    assert [s["attack_id"] for s in d["software"]] == ["S0154"]
+
+
 def test_casing_that_looks_like_a_name_counts(kb: KnowledgeBase) -> None:
     d = extract_entities("MUSTANG PANDA and Apt28 were both active.", kb).to_dict()
     assert {a["attack_id"] for a in d["actors"]} == {"G0129", "G0007"}

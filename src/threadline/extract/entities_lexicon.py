@@ -155,6 +155,7 @@ def _variants(name: str) -> set[str]:
 
 
 _lexicons: dict[int, tuple[KnowledgeBase, Lexicon]] = {}
+_SUFFIXED = re.compile(r"([A-Z][A-Za-z]+) (?:Group|Team|Gang)")
 
 
 def lexicon(kb: KnowledgeBase) -> Lexicon:
@@ -186,6 +187,12 @@ def lexicon(kb: KnowledgeBase) -> Lexicon:
     for entity in dict.fromkeys(actor_keys):
         for assertion in kb.actors.for_entity(entity):
             add("actor", assertion.name, entity)
+    for group in kb.attack.groups.values():
+        # Analysts drop the suffix ("Lazarus", "Sandworm", "Gamaredon"), though neither ATT&CK nor MISP lists
+        # the bare word; it is matched as strictly as its spelling asks (an English word needs a cue).
+        bare = _SUFFIXED.fullmatch(group.name)
+        if bare:
+            add("actor", bare.group(1), group.attack_id)
     for software in kb.attack.software.values():
         for assertion in kb.software_names.for_entity(software.attack_id):
             add("software", assertion.name, software.attack_id, software.kind)
@@ -264,7 +271,10 @@ def find_names(text: str, kb: KnowledgeBase) -> list[Hit]:
         if not _bounded(text, start, end):
             continue
         found = text[start:end]
-        ok = [e for e in lex.entries[key] if _casing_ok(found, e) and _looks_like_a_name(text, start, end, e)]
+        # the casing check compares the spelling with its line breaks and no-break spaces made plain, as the
+        # automaton matched it: "Cobalt\u00a0Strike" is the tool, not the actor alias "Cobalt" beside a word
+        spelled = found.translate(_SPACES)
+        ok = [e for e in lex.entries[key] if _casing_ok(spelled, e) and _looks_like_a_name(text, start, end, e)]
         if ok:
             candidates.append(Hit(start, end, found, ok[0].kind, tuple(ok)))
     candidates.sort(key=lambda h: (h.start, -(h.end - h.start)))
@@ -286,10 +296,11 @@ def choose_kind(text: str, hit: Hit, kb: KnowledgeBase | None = None) -> str:
         return next(iter(kinds))
     if kb is not None:
         key = fold(hit.text)
-        for entry in hit.entries:
-            obj = kb.by_attack_id.get(entry.key)
-            if obj is not None and fold(obj.name) == key:
-                return entry.kind
+        main = {e.kind for e in hit.entries
+                if (obj := kb.by_attack_id.get(e.key)) is not None and fold(obj.name) == key}
+        if len(main) == 1:
+            return next(iter(main))
+        # ATT&CK gives some names to a group and to its malware alike ("AppleJeus"): the words next to it decide
     near = _neighbours(text, hit.start, hit.end, span=2)
     if "software" in kinds and near & SOFTWARE_CUES:
         return "software"
