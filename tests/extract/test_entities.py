@@ -153,6 +153,21 @@ def test_a_name_broken_by_a_no_break_space_or_a_line_is_still_the_name(kb: Knowl
     assert [s["attack_id"] for s in d["software"]] == ["S0154"]
 
 
+def test_a_group_name_without_its_suffix_is_the_group(kb: KnowledgeBase) -> None:
+    d = extract_entities("The loader is attributed to the Korean-speaking threat actor Lazarus.", kb).to_dict()
+    assert [a["attack_id"] for a in d["actors"]] == ["G0032"]
+    assert extract_entities("Lazarus rose from the dead in the story.", kb).to_dict()["actors"][0]["attack_id"] \
+        == "G0032"     # a capitalised non-English word is a name; the lower-case word is not
+    assert extract_entities("the lazarus effect", kb).to_dict()["actors"] == []
+
+
+def test_a_name_shared_by_a_group_and_its_malware_follows_the_words_next_to_it(kb: KnowledgeBase) -> None:
+    malware = extract_entities("Gopuram coexisted with AppleJeus, a backdoor used by Lazarus.", kb).to_dict()
+    assert [s["attack_id"] for s in malware["software"]] == ["S0584"]
+    group = extract_entities("AppleJeus targeted cryptocurrency exchanges in 2018.", kb).to_dict()
+    assert [a["attack_id"] for a in group["actors"]] == ["G1049"] and group["software"] == []
+
+
 def test_casing_that_looks_like_a_name_counts(kb: KnowledgeBase) -> None:
     d = extract_entities("MUSTANG PANDA and Apt28 were both active.", kb).to_dict()
     assert {a["attack_id"] for a in d["actors"]} == {"G0129", "G0007"}

@@ -155,7 +155,6 @@ def _variants(name: str) -> set[str]:
 
 
 _lexicons: dict[int, tuple[KnowledgeBase, Lexicon]] = {}
-_SUFFIXED = re.compile(r"([A-Z][A-Za-z]+) (?:Group|Team|Gang)")
 
 
 def lexicon(kb: KnowledgeBase) -> Lexicon:
@@ -187,12 +186,6 @@ def lexicon(kb: KnowledgeBase) -> Lexicon:
     for entity in dict.fromkeys(actor_keys):
         for assertion in kb.actors.for_entity(entity):
             add("actor", assertion.name, entity)
-    for group in kb.attack.groups.values():
-        # Analysts drop the suffix ("Lazarus", "Sandworm", "Gamaredon"), though neither ATT&CK nor MISP lists
-        # the bare word; it is matched as strictly as its spelling asks (an English word needs a cue).
-        bare = _SUFFIXED.fullmatch(group.name)
-        if bare:
-            add("actor", bare.group(1), group.attack_id)
     for software in kb.attack.software.values():
         for assertion in kb.software_names.for_entity(software.attack_id):
             add("software", assertion.name, software.attack_id, software.kind)

@@ -12,7 +12,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 # How an alias is asserted. "relation" aliases come from a MISP overlaps/similar link: they are shown with their
-# likelihood but only make a name resolve to an actor when no actor carries the name directly.
+# likelihood but only make a name resolve to an actor when no actor carries the name directly. "derived" names
+# are ATT&CK names without their suffix ("Lazarus" for "Lazarus Group"): the same rule, so a bare name that
+# MISP gives to other actors too ("Winnti") stays as ambiguous as it was.
 DIRECT_KINDS = frozenset({"attack", "misp"})
 
 
@@ -29,7 +31,7 @@ class AliasAssertion:
 
     entity: str            # entity key: an ATT&CK id ("G0129") or "misp:<uuid>" for a MISP-only actor
     name: str
-    kind: str              # "attack" | "misp" | "relation"
+    kind: str              # "attack" | "misp" | "relation" | "derived"
     source: str            # human-readable: "MITRE ATT&CK G0129", "MISP threat-actor galaxy: MUSTANG PANDA", ...
     likelihood: str | None = None   # estimative-language tag of a MISP relation ("likely")
     citations: tuple[str, ...] = ()

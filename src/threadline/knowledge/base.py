@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -20,6 +21,8 @@ from threadline.knowledge.galaxies import GalaxyData, Named, ThreatActor
 # MISP relation types that say two actors are the same or overlap; others (uses, targets) are not about names.
 ALIAS_RELATIONS = frozenset({"similar", "overlaps", "same-as", "linked-to", "related-to", "associated-with",
                              "part-of"})
+
+_SUFFIXED = re.compile(r"([A-Z][A-Za-z]+) (Group|Team|Gang)")     # "Lazarus Group" -> "Lazarus"
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,13 @@ class KnowledgeBase:
             for alias in group.aliases:
                 self.actors.add(AliasAssertion(group.attack_id, alias, "attack", f"MITRE ATT&CK {group.attack_id}",
                                                citations=cited.get(alias, ())))
+            # Analysts drop the suffix ("Lazarus", "Sandworm", "Gamaredon"), though neither ATT&CK nor MISP lists
+            # the bare word; the source says where the name comes from.
+            bare = _SUFFIXED.fullmatch(group.name)
+            if bare:
+                self.actors.add(AliasAssertion(group.attack_id, bare.group(1), "derived",
+                                               f"MITRE ATT&CK {group.attack_id} (its name without "
+                                               f"\"{bare.group(2)}\")"))
         for actor in self.galaxies.threat_actors.values():
             entity = self.entity_of_misp(actor.uuid)
             assert entity is not None

@@ -27,7 +27,7 @@ from threadline.knowledge.attack import load_attack
 from threadline.knowledge.base import KnowledgeBase
 from threadline.knowledge.galaxies import load_galaxies
 
-FORMAT = 2   # bump when the pickled classes change shape
+FORMAT = 3   # bump when the pickled classes change shape or what is indexed (3: bare group names)
 VENDORED_NAME = "enterprise-attack-18.1.json.gz"
 _loaded: dict[str, KnowledgeBase] = {}
 
