@@ -80,3 +80,14 @@ def test_unknown_name_suggests_close_matches(kb) -> None:  # type: ignore[no-unt
 
     with pytest.raises(NotFoundError, match="did you mean: Mustang Panda"):
         lookup_actor(kb, "Mustang Pandaa")
+
+
+def test_a_group_name_without_its_suffix_is_a_derived_alias(kb) -> None:  # type: ignore[no-untyped-def]
+    lazarus = kb.actors.resolve("Lazarus")
+    assert list(lazarus.matches) == ["G0032"]
+    (assertion,) = lazarus.matches["G0032"]
+    assert assertion.kind == "derived" and assertion.source == 'MITRE ATT&CK G0032 (its name without "Group")'
+    # MISP gives the bare "Winnti" to APT41 directly: Winnti Group's derived "Winnti" does not outweigh it
+    winnti = kb.actors.resolve("Winnti")
+    assert list(winnti.matches) == ["G0096"]
+    assert all(a.kind != "derived" for assertions in winnti.matches.values() for a in assertions)
