@@ -8,8 +8,9 @@ is, and ``fetch(url)`` is the SSRF-safe fetcher other stages reuse. Names are im
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from threadline.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from threadline.ingest.misp import import_misp
@@ -28,8 +29,4 @@ __all__ = ["Outcome", "documents_from", "fetch", "fetch_document", "import_misp"
            "ingest_into", "read_source", "sniff"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'threadline.ingest' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"threadline.ingest.{module}"), name)
+__getattr__ = lazy_attributes(__name__, _LAZY)

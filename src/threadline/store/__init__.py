@@ -7,8 +7,9 @@ SQLAlchemy.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from threadline.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from threadline.store.database import HEAD_REVISION, open_store
@@ -21,8 +22,4 @@ _LAZY = {"HEAD_REVISION": "database", "open_store": "database", "ImportResult": 
 __all__ = ["HEAD_REVISION", "ImportResult", "KnowledgeItem", "SaveResult", "Store", "open_store"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'threadline.store' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"threadline.store.{module}"), name)
+__getattr__ = lazy_attributes(__name__, _LAZY)
