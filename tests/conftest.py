@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +31,26 @@ def kb():  # type: ignore[no-untyped-def]
     from threadline.knowledge import load_kb
 
     return load_kb(progress=False)
+
+
+@pytest.fixture(scope="session")
+def analyse(kb) -> Callable[..., dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """``analyse(path)``: the current code's analysis of a document (the first one, for a feed), as ``analyze``
+    would store it. Fixtures that stand for Threadline's own output are produced here, never written by hand, so
+    a change of the analysis shape reaches every consumer's test at once. Cached per session; each call gets a
+    deep copy it may change."""
+    from threadline.analysis import analyze_document
+    from threadline.ingest import ingest
+
+    cache: dict[str, dict[str, Any]] = {}
+
+    def run(path: str | Path) -> dict[str, Any]:
+        key = str(path)
+        if key not in cache:
+            cache[key] = analyze_document(ingest(key)[0], kb)
+        return copy.deepcopy(cache[key])
+
+    return run
 
 
 @pytest.fixture
