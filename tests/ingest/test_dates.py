@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -162,3 +163,21 @@ def test_cli_analysis_and_csv_export_use_the_reports_date(run_cli, tmp_path: Pat
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
     assert rows and {row["first_seen"] for row in rows} == {"2024-03-18"}
+
+
+def test_hostile_front_matter_is_bounded(tmp_path: Path) -> None:
+    # An alias bomb loads in linear space, but printing it would not end: only scalars are read from front matter.
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]" for n in range(1, 9)]
+    bomb = "---\n" + "\n".join(levels) + "\ntitle: *a8\ndate: *a8\nauthor: *a8\n---\n\n# Kestrel\n\nAPT41 used it.\n"
+    started = time.monotonic()
+    [doc] = ingest(_write(tmp_path, "bomb.md", bomb), now=NOW)
+    assert (doc.title, doc.published, doc.date_basis) == ("Kestrel", "2026-01-15", "ingested")
+    deep = "---\ntitle: " + "[" * 10_000 + "]" * 10_000 + "\n---\n\n# Deep\n\nAPT41 used it.\n"
+    [nested] = ingest(_write(tmp_path, "deep.md", deep), now=NOW)
+    assert nested.title == "Deep" and nested.text.startswith("---")        # kept as text, with a warning
+    assert "front matter" in nested.metadata["warning"]
+    huge = "---\ntitle: Big\nnotes: " + "x" * 70_000 + "\n---\n\n# Kestrel\n\nAPT41 used it.\n"
+    [big] = ingest(_write(tmp_path, "big.md", huge), now=NOW)          # over 64 KiB: not read as front matter
+    assert big.text.startswith("---\ntitle: Big") and big.title == "title: Big"   # not the "---" rule
+    assert time.monotonic() - started < 10

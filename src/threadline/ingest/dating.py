@@ -97,10 +97,15 @@ def iso_date(value: object, now: datetime | None = None) -> str | None:
     return day.isoformat()
 
 
+# Only scalars are read from front matter: str() of a YAML alias bomb (a list of lists of the same list...) would be
+# exponentially long, though safe_load builds it in linear space.
+_SCALAR = (str, int, float, date)
+
+
 def _text(value: object) -> str | None:
     if isinstance(value, list):
-        value = ", ".join(str(v) for v in value if v is not None)
-    if value is None or isinstance(value, dict | bool):
+        value = ", ".join(str(v) for v in value[:20] if isinstance(v, _SCALAR) and not isinstance(v, bool))
+    if not isinstance(value, _SCALAR) or isinstance(value, bool):
         return None
     return " ".join(str(value).split())[:500] or None
 
@@ -128,16 +133,14 @@ def apply_front_matter(doc: Document, front: FrontMatter) -> None:
         else:
             doc.metadata["tlp_ignored"] = tlp
     for key in _DATE_KEYS:
-        if f.get(key) not in (None, "", True, False):
-            doc.published, doc.date_basis = _raw_date(f[key]), FRONT_MATTER
+        value = f.get(key)
+        if isinstance(value, date):          # YAML's own dates and timestamps
+            doc.published, doc.date_basis = value.isoformat(), FRONT_MATTER
             break
-
-
-def _raw_date(value: object) -> str:
-    """YAML's date objects as ISO text; anything else as written (checked by :func:`document_date`)."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return str(value)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+            # As written ("March 18, 2021", 2021); date_document checks that it is a day
+            doc.published, doc.date_basis = str(value).strip()[:100], FRONT_MATTER
+            break
 
 
 def document_date(doc: Document, now: datetime | None = None) -> tuple[str, str]:

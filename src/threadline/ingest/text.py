@@ -145,8 +145,9 @@ def is_markdown(text: str, name: str) -> bool:
 
 
 def title_from_text(text: str, lines: int = 10) -> str | None:
-    """The first line near the top that is not web-page chrome (the first line if all of them are)."""
-    candidates = [line.strip() for line in text[:20_000].split("\n") if line.strip()][:lines]
+    """The first line near the top that is not web-page chrome (the first line if all of them are); a line with
+    no letter or digit (a "---" rule, a row of "=") is never a title."""
+    candidates = [line.strip() for line in text[:20_000].split("\n") if any(c.isalnum() for c in line)][:lines]
     chosen = next((line for line in candidates if not _CHROME.match(line)), candidates[0] if candidates else "")
     return chosen[:200] or None
 
