@@ -92,23 +92,26 @@ def tls_context() -> ssl.SSLContext:
 
 
 class _Deadline:
-    """The whole fetch's time limit. Socket timeouts bound each read only, so a server that sends one byte a second
-    would never trip them: a watchdog shuts the socket down when the time is up, which ends any blocked read at
-    once, however slowly bytes arrive (status line, headers or body)."""
+    """The whole fetch's time limit (twice ``fetch_timeout``, which bounds each wait for the server). A socket
+    timeout bounds one read only, so a server that sends a byte a second would never trip it: a watchdog shuts the
+    socket down when the whole time is up, which ends any blocked read at once, however slowly bytes arrive
+    (status line, headers or body)."""
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.end = time.monotonic() + seconds
+    def __init__(self, wait: float) -> None:
+        self.wait = wait
+        self.seconds = 2 * wait
+        self.end = time.monotonic() + self.seconds
         self.expired = False
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
+        self._timer = threading.Timer(self.seconds, self._expire)
         self._timer.daemon = True
         self._timer.start()
 
-    def remaining(self) -> float:
-        """Seconds left, never zero (a zero socket timeout would mean non-blocking)."""
-        return max(0.001, self.end - time.monotonic())
+    def socket_timeout(self) -> float:
+        """A wait's limit: ``fetch_timeout``, or less when the whole fetch has less left (never zero, which would
+        mean non-blocking)."""
+        return max(0.001, min(self.wait, self.end - time.monotonic()))
 
     def check(self) -> None:
         if self.expired or time.monotonic() >= self.end:
@@ -141,12 +144,12 @@ class _PinnedHTTP(http.client.HTTPConnection):
     """Connects to the address that was checked, not to whatever a second DNS answer says (DNS rebinding)."""
 
     def __init__(self, host: str, port: int, ip: IPAddress, deadline: _Deadline) -> None:
-        super().__init__(host, port, timeout=deadline.remaining())
+        super().__init__(host, port, timeout=deadline.socket_timeout())
         self.pinned_ip = str(ip)
         self.deadline = deadline
 
     def _open(self) -> socket.socket:
-        sock = socket.create_connection((self.pinned_ip, self.port), self.deadline.remaining())
+        sock = socket.create_connection((self.pinned_ip, self.port), self.deadline.socket_timeout())
         self.deadline.watch(sock)
         return sock
 
@@ -223,7 +226,8 @@ def _read_body(response: http.client.HTTPResponse, url: str, max_bytes: int, dea
 def fetch_document(url: str, *, allow_private: bool = False) -> Fetched:
     """Fetch a URL under the SSRF rules; every problem is a one-line :class:`InputError` naming the URL.
 
-    ``fetch_timeout`` bounds the whole fetch (connecting, every redirect, headers and body), not each read.
+    ``fetch_timeout`` bounds each wait for the server, and twice that the whole fetch (connecting, every
+    redirect, headers and body), however slowly the bytes arrive.
     """
     timeout = settings.get_number("fetch_timeout")
     max_bytes = settings.get_int("fetch_max_bytes")
@@ -271,10 +275,13 @@ def _fetch(url: str, allow_private: bool, deadline: _Deadline, max_bytes: int) -
         except InputError:
             raise
         except Exception as exc:
-            if deadline.expired or isinstance(exc, TimeoutError):
+            if deadline.expired:
                 # Whatever the shut-down socket made the reader raise (EOF, reset, TLS error), it was the deadline.
-                raise InputError(f"timed out after {deadline.seconds:g} s (setting fetch_timeout bounds the whole "
-                                 "fetch)", where=current) from None
+                raise InputError(f"timed out: the whole fetch took more than {deadline.seconds:g} s (twice the "
+                                 "setting fetch_timeout)", where=current) from None
+            if isinstance(exc, TimeoutError):
+                raise InputError(f"timed out after {deadline.wait:g} s waiting for the server (setting "
+                                 "fetch_timeout)", where=current) from None
             failure = _failure(exc, current)
             if failure is None:
                 raise
