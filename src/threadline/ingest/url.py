@@ -167,9 +167,10 @@ class _PinnedHTTPS(_PinnedHTTP):
         self.tls = tls_context()
 
     def connect(self) -> None:
-        sock = self.tls.wrap_socket(self._open(), server_hostname=self.host)
-        self.deadline.watch(sock)
+        sock = self.tls.wrap_socket(self._open(), server_hostname=self.host, do_handshake_on_connect=False)
+        self.deadline.watch(sock)   # before the handshake: a server can drip that too
         self.sock = sock
+        sock.do_handshake()
 
 
 def _target(url: str, allow_private: bool) -> tuple[str, str, int, IPAddress]:
