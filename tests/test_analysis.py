@@ -98,12 +98,33 @@ def test_analysis_needs_a_stored_document(example_result: dict[str, Any], tmp_pa
         save_analysis(store, example_result)
 
 
-@pytest.mark.parametrize("name", ["gov-advisory.md", "vendor-blog-several-actors.md", "dianxun-retold.md"])
-def test_every_sample_report_analyses_to_the_schema(kb, name: str) -> None:  # type: ignore[no-untyped-def]
-    path = Path(__file__).resolve().parent / "data" / "reports" / name
+REPORTS = sorted((Path(__file__).resolve().parent / "data" / "reports").iterdir())
+
+
+@pytest.mark.parametrize("path", REPORTS, ids=[p.name for p in REPORTS])
+def test_every_sample_report_analyses_to_the_schema(kb, path: Path) -> None:  # type: ignore[no-untyped-def]
     result = analyze_document(Document(text=path.read_text(encoding="utf-8"), source=str(path)), kb)
     jsonschema.validate(result, SCHEMA)
     assert len(result["attribution"]["report_claims"]) == len(result["claims"])
+
+
+@pytest.mark.parametrize(("path", "published", "basis"), [
+    (EXAMPLE, "2021-03-18", "front_matter"),     # "published:" in the front matter used to be ignored
+    (EXAMPLE.parents[1] / "tests" / "data" / "reports" / "cert-advisory-dated.txt", "2024-03-18", "body"),
+    (EXAMPLE.parents[1] / "tests" / "data" / "reports" / "vendor-note-front-matter.md", "2024-05-14", "front_matter"),
+])
+def test_ingested_reports_analyse_with_their_date_and_its_basis(analyse, path: Path, published: str,  # type: ignore[no-untyped-def]
+                                                                basis: str) -> None:
+    result = analyse(path)
+    jsonschema.validate(result, SCHEMA)
+    assert (result["document"]["published"], result["document"]["date_basis"]) == (published, basis)
+
+
+def test_the_schema_refuses_an_unknown_date(example_result: dict[str, Any]) -> None:
+    for published in (None, "", "sometime"):
+        broken = dict(example_result, document=dict(example_result["document"], published=published))
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(broken, SCHEMA)
 
 
 def test_a_report_that_cannot_attribute_says_so(kb) -> None:  # type: ignore[no-untyped-def]

@@ -43,6 +43,16 @@ def sources_citing(document: Document, kb: KnowledgeBase) -> list[str]:
     return found
 
 
+def _document_part(document: Document, published: str, date_basis: str) -> dict[str, Any]:
+    """What the analysis says about the document itself; ``published`` is always a real day (see ingest.dating)."""
+    part: dict[str, Any] = {"title": document.title, "source": document.source, "sha256": document.sha256,
+                            "published": published, "date_basis": date_basis, "media_type": document.media_type}
+    tlp = document.metadata.get("tlp")
+    if isinstance(tlp, str):
+        part["tlp"] = tlp     # from the report's own front matter: the default marking of its brief and exports
+    return part
+
+
 def analyze_document(document: Document, kb: KnowledgeBase, *, exclude_sources: Iterable[str] = ()) -> dict[str, Any]:
     """The full analysis of one document, as plain JSON-ready data (docs/analysis.schema.json)."""
     from threadline.attribute import attribute, observations_from_analysis
@@ -50,15 +60,16 @@ def analyze_document(document: Document, kb: KnowledgeBase, *, exclude_sources: 
     from threadline.extract.iocs import document_iocs
     from threadline.extract.sentences import split_sentences
     from threadline.extract.techniques import extract_techniques
+    from threadline.ingest.dating import document_date
 
     text = document.text
+    published, date_basis = document_date(document)
     sentences = split_sentences(text)
     found = extract_entities(text, kb, sentences=sentences, document=document)
     entities = found.to_dict()
     result: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "document": {"title": document.title, "source": document.source, "sha256": document.sha256,
-                     "published": document.published, "media_type": document.media_type},
+        "document": _document_part(document, published, date_basis),
         **{k: v for k, v in entities.items() if k != "claims"},
         "techniques": [t.to_dict() for t in extract_techniques(text, sentences=sentences, kb=kb,
                                                                 pages=document.pages)],

@@ -42,6 +42,10 @@ class Document:
     media_type: str = "text/plain"
     title: str | None = None
     published: str | None = None      # ISO 8601 date or datetime
+    # What ``published`` rests on: "front_matter", "metadata" (HTML meta, PDF info, feed entry, a caller's field),
+    # "body" (a "Date:" line near the top) or "ingested" (none of these: the day it was read). Kept in
+    # ``metadata["date_basis"]`` too, which every store keeps, and read back from there when not given.
+    date_basis: str | None = None
     author: str | None = None
     site: str | None = None
     pages: list[Page] = field(default_factory=list)
@@ -51,6 +55,8 @@ class Document:
     def __post_init__(self) -> None:
         if not self.sha256:
             self.sha256 = sha256_text(self.text)
+        if self.date_basis is None and isinstance(self.metadata.get("date_basis"), str):
+            self.date_basis = self.metadata["date_basis"]
 
     def page_at(self, offset: int) -> int | None:
         """The page number that holds a character offset, when the source has pages."""

@@ -62,6 +62,7 @@ def load_analyses(refs: list[str], *, db: str | None = None, store: bool = True,
                   allow_private: bool = False) -> list[dict[str, Any]]:
     """The analyses behind SOURCE_OR_ID arguments, in order."""
     from threadline.ingest.source import folder_files
+    from threadline.ingest.url import unsupported_scheme
 
     out: list[dict[str, Any]] = []
     for ref in refs:
@@ -86,7 +87,7 @@ def load_analyses(refs: list[str], *, db: str | None = None, store: bool = True,
         elif _HEX_ID.match(ref):
             out.append(stored_analysis(ref, db=db))
         else:
-            raise InputError("no such file, folder, URL or stored analysis id", where=ref)
+            raise unsupported_scheme(ref) or InputError("no such file, folder, URL or stored analysis id", where=ref)
     return out
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from threadline.extract.dates import REPORT_DATE, REPORT_PERIOD, find_dates
+from threadline.extract.dates import REPORT_DATE, REPORT_PERIOD, find_dates, report_date
 from threadline.extract.sentences import split_sentences
 
 
@@ -81,3 +83,38 @@ def test_a_date_in_a_heading_or_the_title_dates_the_report() -> None:
     hits = find_dates(plain, split_sentences(plain), title="Intrusions at water utilities, 2022-11-03")
     assert (hits[0][0].date, hits[0][0].event) == ("2022-11-03", REPORT_DATE)
     assert hits[1][0].event != REPORT_PERIOD
+
+
+ADVISORY = Path(__file__).resolve().parents[1] / "data" / "reports" / "cert-advisory-dated.txt"
+
+
+def test_a_date_line_at_the_top_dates_the_report_not_the_activity() -> None:
+    # "Date: 2024-03-18" used to be listed as an event called "date" among the actor's activity.
+    text = ADVISORY.read_text(encoding="utf-8")
+    events = {hit.text: hit.event for hit, _ in find_dates(text, split_sentences(text))}
+    assert events["2024-03-18"] == REPORT_DATE and events["2024-03-21"] == REPORT_DATE   # Date:, Last revised:
+    assert events["6 February 2024"] == "first confirmed compromise happened"
+    # The quoted lure's "Date:" is far below the header, after the prose began: an event of the campaign.
+    assert events["12 February 2024"] != REPORT_DATE
+    assert report_date(text) == "2024-03-18"       # the publication date, not the revision
+
+
+@pytest.mark.parametrize(("head", "day"), [
+    ("Date: 2024-03-18", "2024-03-18"),
+    ("# Kestrel returns\n\nPublished: March 18, 2024", "2024-03-18"),
+    ("Kestrel returns\n**Posted on** Monday, March 18, 2024 by the research team", "2024-03-18"),
+    ("Date: Mon, 18 Mar 2024 10:00:00 +0000", "2024-03-18"),
+    ("Release date: 18 March 2024", "2024-03-18"),
+    ("Datum | 18.03.2024\nDate | 18.03.2024", "2024-03-18"),
+    ("Published: 2024-03-18T10:00:00Z", "2024-03-18"),
+    ("Last updated: 2024-04-01\nPublished: 2024-03-18", "2024-03-18"),   # publication wins over update
+    ("Last updated: 2024-04-01", "2024-04-01"),
+    ("Date: 03/04/2024", None),             # day or month first? not guessed
+    ("Date: March 2024", None),             # not a day
+    ("Date: 2024-02-30", None),             # no such day
+    ("The operators were active.\nDate: 2024-03-18", "2024-03-18"),
+    ("Kestrel returns\nThe operators have been active against logistics firms in Germany since early March.\n"
+     "Date: 2024-03-18", None),             # below the first line of prose: part of the report, not its date
+])
+def test_report_date_from_a_labelled_line_near_the_top(head: str, day: str | None) -> None:
+    assert report_date(head + "\n\nThe loader was seen in 2023.") == day

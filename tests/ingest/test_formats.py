@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from threadline.errors import InputError
 from threadline.ingest import import_misp, import_stix, ingest, ingest_into
@@ -178,3 +183,22 @@ def test_markdown_that_starts_with_a_link(tmp_path: Path) -> None:
                     "- item two\n", encoding="utf-8")
     [doc] = ingest(str(path))
     assert doc.media_type == "text/markdown" and doc.title == "Findings"
+
+
+def test_html_reads_with_only_the_declared_dependencies(samples: Path, tmp_path: Path) -> None:
+    # trafilatura imports lxml.html.clean, which lxml 5.2+ ships as the separate lxml_html_clean: undeclared, HTML
+    # input failed on a fresh `pip install` ("lxml.html.clean module is now a separate project").
+    declared = {Requirement(r).name.lower().replace("-", "_") for r in importlib.metadata.requires("threadline") or []
+                if "extra ==" not in r}
+    importlib.import_module("lxml.html.clean")   # the module trafilatura needs, from the package below
+
+    providers = importlib.metadata.packages_distributions()
+    assert {p.lower().replace("-", "_") for p in providers["lxml_html_clean"]} <= declared
+    assert "trafilatura" in declared
+    # A fresh interpreter, as a user's shell runs it: the HTML reader loads and reads a page.
+    script = ("import sys; from threadline.ingest import ingest; [d] = ingest(sys.argv[1]); "
+              "print(d.title, d.published, d.date_basis, sep='|')")
+    done = subprocess.run([sys.executable, "-c", script, str(samples / "advisory.html")], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Lanternfish returns with a new loader|2025-08-19|metadata"

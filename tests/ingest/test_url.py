@@ -40,6 +40,30 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _drip(self, pieces: list[bytes]) -> None:
+        """One piece every 0.1 s: each read gets a byte long before any socket timeout, so only a deadline on
+        the whole fetch can end it (the whole answer takes 6 s)."""
+        try:
+            for piece in pieces:
+                if RELEASE.wait(0.1):
+                    return
+                self.wfile.write(piece)
+                self.wfile.flush()
+        except OSError:   # the client gave up: that is the point
+            pass
+        self.close_connection = True
+
+    def _dribble_body(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", "60")
+        self.end_headers()
+        self._drip([b"x"] * 60)
+
+    def _dribble_headers(self) -> None:
+        self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        self._drip([b"X-Pad: %d\r\n" % n for n in range(59)] + [b"Content-Length: 2\r\n\r\nok"])
+
     def do_GET(self) -> None:
         path = self.path
         if path == "/advisory.html":
@@ -57,6 +81,10 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/slow":
             RELEASE.wait(10)
             self._send(200, b"too late")
+        elif path == "/dribble":
+            self._dribble_body()
+        elif path == "/dribble-headers":
+            self._dribble_headers()
         elif path == "/big":
             self._send(200, b"A" * 50_000, "text/plain")
         elif path == "/big-chunked":
@@ -131,6 +159,25 @@ def test_timeout_is_a_one_line_error_not_a_hang(base: str, monkeypatch: pytest.M
     assert time.monotonic() - started < 3
 
 
+@pytest.mark.parametrize("path", ["/dribble", "/dribble-headers"])
+def test_a_slow_drip_of_bytes_cannot_outlast_the_deadline(base: str, path: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # The deadline used to be checked only after a full 64 KiB read, and never while the headers came in.
+    monkeypatch.setenv("THREADLINE_FETCH_TIMEOUT", "0.5")   # each wait; the whole fetch gets twice that
+    started = time.monotonic()
+    with pytest.raises(InputError) as info:
+        fetch(f"{base}{path}", allow_private=True)
+    assert time.monotonic() - started < 2
+    assert str(info.value) == (f"{base}{path}: timed out: the whole fetch took more than 1 s "
+                               "(twice the setting fetch_timeout)")
+
+
+def test_a_fast_body_within_the_deadline_is_read_whole(base: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THREADLINE_FETCH_TIMEOUT", "5")
+    assert fetch(f"{base}/big-chunked", allow_private=True)[0] == b"B" * 50_000
+    assert fetch(f"{base}/big", allow_private=True)[0] == b"A" * 50_000
+
+
 def test_redirect_from_a_public_host_to_loopback_is_refused(public: str, base: str) -> None:
     Handler.redirect_target = f"{base}/advisory.html"
     with pytest.raises(InputError) as info:
@@ -192,6 +239,20 @@ def test_connection_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_only_http_and_https(target: str) -> None:
     with pytest.raises(InputError, match="only http and https"):
         fetch(target)
+
+
+@pytest.mark.parametrize(("target", "scheme"), [("ftp://ftp.example/pub/report.pdf", "ftp"),
+                                                ("file:///etc/passwd", "file"), ("FTP://ftp.example/x", "ftp"),
+                                                ("taxii+https://taxii.example/api/", "taxii+https")])
+def test_other_schemes_are_unsupported_not_missing_files(target: str, scheme: str, run_cli) -> None:  # type: ignore[no-untyped-def]
+    # These used to be read as file names: "no such file", which sent users looking for a typo.
+    expected = f"{target}: unsupported URL scheme {scheme!r} (only http and https are fetched)"
+    with pytest.raises(InputError) as info:
+        ingest(target)
+    assert str(info.value) == expected
+    for command, *options in (("ingest",), ("analyze", "--no-store"), ("iocs",), ("export", "--format", "csv")):
+        code, _, err = run_cli(command, target, *options)
+        assert code == 2 and expected in err and "no such file" not in err, (command, err)
 
 
 @pytest.mark.parametrize(("address", "reason"), [

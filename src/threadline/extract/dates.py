@@ -7,15 +7,16 @@ month ranges ("March–May 2020") and bare years after a preposition ("in 2019",
 intervals ("2019/2021"). A sentence that dates itself by the one before ("This was followed by ...") gets an
 open interval after the earlier date ("2020-09/..") and ``relative_to``. A date in the title or a heading ("what
 our sensors saw in Q2 2023") dates the report, not an event in it: its event is ``REPORT_PERIOD`` (``REPORT_DATE``
-for a day).
+for a day). So does a labelled date line near the top ("Date: 2024-03-18", "Published: March 18, 2024", "Posted
+on ..."): :func:`report_date` reads it for the document's date, and its event is ``REPORT_DATE``.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 
-from threadline.extract.entities_lexicon import english_words
 from threadline.model import Sentence
 
 _MONTHS = {"january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7, "august": 8,
@@ -146,6 +147,9 @@ def _tidy(text: str) -> str:
     text = re.sub(r"\s+([,;:])", r"\1", text)
     text = re.sub(r"^(?:The|A|An)\s+", "", text)
     first = text.split(" ", 1)[0]
+    # Imported here: the lexicon loads the knowledge package, which ingest (a report_date user) does not need.
+    from threadline.extract.entities_lexicon import english_words
+
     words = english_words()
     # "Activities related to ..." -> "activities ...", but "RedDelta ..." stays
     low = first.lower()
@@ -180,9 +184,90 @@ def _is_heading(sentence: str, title: str | None) -> bool:
     return bool(title) and " ".join(sentence.split()).lower() == " ".join((title or "").split()).lower()
 
 
+# A report's own date line, as advisories, blogs and e-mailed notes carry it in their first lines.
+_PUBLISH_LABELS = (r"date|dated|report date|published(?: on| at)?|publication date|date published|first published|"
+                   r"originally published|posted(?: on)?|released(?: on)?|release date|issued(?: on)?|issue date")
+_UPDATE_LABELS = r"(?:last )?(?:updated|revised|modified)(?: on)?|revision date"
+_EMPHASIS = r"(?:\*\*|__|\*|_)?"
+_DATE_LINE = re.compile(rf"^[ \t>#|-]*{_EMPHASIS}(?P<label>{_PUBLISH_LABELS}|{_UPDATE_LABELS}){_EMPHASIS}"
+                        rf"(?:[ \t]*[:|–—-][ \t]*|[ \t]+){_EMPHASIS}[ \t]*(?P<value>[^\n]{{4,120}})$",
+                        re.IGNORECASE | re.MULTILINE)
+_WEEKDAY = re.compile(r"^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*\.?,?\s+", re.IGNORECASE)
+_NUMERIC_DAY = re.compile(r"^(?:(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})|"
+                          r"(?P<d2>\d{1,2})\.(?P<m2>\d{1,2})\.(?P<y2>\d{4}))(?![\d.])")
+_WRITTEN_DAY = tuple(p for name, p in _PATTERNS if name in ("dmy", "mdy"))
+# The head of a report: its title and header block, up to the first line of prose (a line of 12 words or more,
+# other than the first line and headings), at most 25 lines. A date line further down is part of the report (a
+# quoted e-mail's "Date:"), not its date.
+_HEAD_LINES = 25
+_HEAD_CHARS = 5000
+_PROSE_WORDS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class DateLine:
+    """A labelled date line at the top of a report: the day it states, the label, and the line's offsets."""
+
+    date: str            # YYYY-MM-DD
+    label: str
+    start: int
+    end: int
+    update: bool         # "Updated: ..." dates the report too, but a publication date is preferred
+
+
+def parse_day(value: str) -> str | None:
+    """``YYYY-MM-DD`` from a value that starts with a full date: ``2024-03-18``, ``2024-03-18T10:00Z``,
+    ``2024/03/18``, ``18.03.2024``, ``March 18, 2024``, ``18 March 2024``, ``Mon, 18 Mar 2024 10:00 +0000``.
+    Ambiguous forms (``03/04/2024``) and partial dates are None: a report's date must be a day."""
+    value = _WEEKDAY.sub("", value.strip().strip("*_` "))
+    numeric = _NUMERIC_DAY.match(value)
+    if numeric:
+        g = numeric.groupdict()
+        parts = (g["y"], g["m"], g["d"]) if g["y"] else (g["y2"], g["m2"], g["d2"])
+        year, month, day = (int(x) for x in parts)
+    else:
+        written = next((m for m in (p.match(value) for p in _WRITTEN_DAY) if m), None)
+        if written is None:
+            return None
+        year, month, day = int(written["y"]), _month(written["m"]), int(written["d"])
+    try:
+        return date(year, month, day).isoformat()
+    except ValueError:
+        return None
+
+
+def date_lines(text: str) -> list[DateLine]:
+    """The labelled date lines among the first lines of a text (``Date: 2024-03-18``, ``Posted on ...``)."""
+    head = text[:_HEAD_CHARS]
+    cut = 0
+    for count, line in enumerate(re.finditer(r"[^\n]*\S[^\n]*", head)):
+        if count and len(line.group().split()) >= _PROSE_WORDS and not _HEADING.match(line.group()) \
+                and not _DATE_LINE.fullmatch(line.group()):
+            break
+        cut = line.end()
+        if count + 1 >= _HEAD_LINES:
+            break
+    out: list[DateLine] = []
+    for match in _DATE_LINE.finditer(head, 0, cut):
+        day = parse_day(match["value"])
+        if day is not None:
+            label = " ".join(match["label"].lower().split())
+            update = re.fullmatch(_UPDATE_LABELS, label) is not None
+            out.append(DateLine(day, label, match.start(), match.end(), update))
+    return out
+
+
+def report_date(text: str) -> str | None:
+    """The day a report's own date line states near its top (a publication date before an update date)."""
+    lines = date_lines(text)
+    chosen = next((line for line in lines if not line.update), lines[0] if lines else None)
+    return chosen.date if chosen else None
+
+
 def find_dates(text: str, sentences: list[Sentence], *, title: str | None = None) -> list[tuple[DateHit, Sentence]]:
     """Every date in the text, with the sentence it is in; ``title`` is the document's, when known."""
     out: list[tuple[DateHit, Sentence]] = []
+    own = [(line.start, line.end) for line in date_lines(text)]
     previous: DateHit | None = None
     previous_index = -10
     for index, sentence in enumerate(sentences):
@@ -201,7 +286,8 @@ def find_dates(text: str, sentences: list[Sentence], *, title: str | None = None
         spans = tuple((a, b) for a, b, *_ in found)
         heading = bool(found) and _is_heading(sentence.text, title)
         for a, b, iso, qual, _ in found:
-            event = (REPORT_DATE if len(iso) == 10 else REPORT_PERIOD) if heading else \
+            dates_report = heading or any(x <= sentence.start + a < y for x, y in own)
+            event = (REPORT_DATE if len(iso) == 10 else REPORT_PERIOD) if dates_report else \
                 event_of(sentence.text, a, b, spans)
             hit = DateHit(iso, sentence.text[a:b], sentence.start + a, sentence.start + b, event, qual)
             out.append((hit, sentence))

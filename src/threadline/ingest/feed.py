@@ -68,9 +68,11 @@ def feed_documents(data: bytes, source: str, *, content_type: str = "") -> list[
         link = str(entry.get("link") or "")
         entry_id = str(entry.get("id") or link or index)
         author = entry.get("author")
+        # The entry's own date only: the feed's date is when the feed last changed, not when this entry appeared.
+        published = _iso(entry.get("published_parsed")) or _iso(entry.get("updated_parsed"))
         documents.append(Document(
             text=text, source=link or f"{source}#{entry_id}", media_type=media_type, title=title,
-            published=_iso(entry.get("published_parsed")) or _iso(entry.get("updated_parsed")),
+            published=published, date_basis="metadata" if published else None,
             author=str(author) if author else None, site=site,
             metadata={"feed": source, "feed_title": feed_title, "feed_format": parsed.get("version") or None,
                       "entry_id": entry_id, "tags": [str(t.get("term")) for t in entry.get("tags") or []

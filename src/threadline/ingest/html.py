@@ -142,4 +142,5 @@ def html_document(data: bytes, source: str, *, charset: str | None = None) -> Do
         match = _TITLE.search(data[:200_000])
         title = html_to_text(match.group(1)) if match else None
     return Document(text=text, source=source, media_type="text/html", title=title or None, published=date,
-                    author=author, site=_site(source, sitename, hostname), metadata={"extraction": method})
+                    date_basis="metadata" if date else None, author=author, site=_site(source, sitename, hostname),
+                    metadata={"extraction": method})

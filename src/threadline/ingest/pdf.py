@@ -130,5 +130,8 @@ def pdf_document(data: bytes, source: str) -> Document:
     if warnings.messages:
         metadata["pdf_warnings"] = warnings.messages
     title = info.get("title") or title_from_text(text)
+    # The info dictionary's creation date stands for the publication date: vendors make the PDF when they publish.
+    created = info.get("created")
     return Document(text=text, source=source, media_type="application/pdf", title=title,
+                    published=created, date_basis="metadata" if created else None,
                     author=info.get("author"), pages=pages, metadata=metadata)

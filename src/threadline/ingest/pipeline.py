@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from threadline.errors import InputError
+from threadline.ingest.dating import date_document
 from threadline.ingest.misp import misp_items
 from threadline.ingest.source import BAD_JSON, BINARY, FEED, HTML, JSON, MISP, PDF, STIX, Raw, read_source, sniff
 from threadline.ingest.stix import load_json, stix_items
@@ -42,7 +44,7 @@ def _summary(saved: SaveResult, doc: Document) -> dict[str, Any]:
     out: dict[str, Any] = {
         "sha256": saved.sha256, "status": "stored" if saved.stored else "already stored", "source": saved.source,
         "title": doc.title, "media_type": doc.media_type, "chars": len(doc.text), "pages": len(doc.pages),
-        "published": doc.published}
+        "published": doc.published, "date_basis": doc.date_basis}
     if "warning" in doc.metadata:
         out["warning"] = doc.metadata["warning"]
     return out
@@ -63,8 +65,9 @@ def _knowledge_refusal(kind: str, where: str) -> InputError:
                       f"(use import_{kind}() or `threadline ingest`)", where=where)
 
 
-def documents_from(raw: Raw, kind: str | None = None) -> list[Document]:
-    """Documents from bytes already read; ``kind`` as returned by :func:`sniff`."""
+def documents_from(raw: Raw, kind: str | None = None, *, now: datetime | None = None) -> list[Document]:
+    """Documents from bytes already read; ``kind`` as returned by :func:`sniff`. Each gets its date and its basis
+    (see :mod:`threadline.ingest.dating`); ``now``, the ingest time, defaults to the clock (tests pass one)."""
     # The PDF, HTML and feed readers (pypdf, trafilatura, feedparser) are imported in their branches: together
     # they are half a second of start-up that a command reading a text file should not pay.
     kind = kind or sniff(raw)
@@ -98,19 +101,22 @@ def documents_from(raw: Raw, kind: str | None = None) -> list[Document]:
             doc.metadata.setdefault("url", raw.url)
             if raw.content_type:
                 doc.metadata.setdefault("content_type", raw.content_type)
+    when = now or datetime.now(UTC)
+    for doc in docs:
+        date_document(doc, when)
     return docs
 
 
-def ingest(source: str, *, allow_private: bool = False) -> list[Document]:
+def ingest(source: str, *, allow_private: bool = False, now: datetime | None = None) -> list[Document]:
     """Documents from a path, ``-`` or URL: text/Markdown, HTML, PDF or an RSS/Atom feed (one per entry).
 
     STIX bundles and MISP events are knowledge, not documents: they raise an InputError that says so;
     use :func:`import_stix` / :func:`import_misp` or :func:`ingest_into`.
     """
-    return documents_from(read_source(source, allow_private=allow_private))
+    return documents_from(read_source(source, allow_private=allow_private), now=now)
 
 
-def ingest_into(store: Store, source: str, *, allow_private: bool = False) -> Outcome:
+def ingest_into(store: Store, source: str, *, allow_private: bool = False, now: datetime | None = None) -> Outcome:
     """Ingest one source into the store: documents are saved, STIX/MISP imported; nothing is written on error."""
     raw = read_source(source, allow_private=allow_private)
     kind = sniff(raw)
@@ -120,6 +126,6 @@ def ingest_into(store: Store, source: str, *, allow_private: bool = False) -> Ou
         result = store.save_knowledge(items, origin=kind, source=raw.source,
                                       source_document=hashlib.sha256(raw.data).hexdigest())
         return Outcome(source=source, kind=kind, imported=result)
-    docs = documents_from(raw, kind)
+    docs = documents_from(raw, kind, now=now)
     return Outcome(source=source, kind=kind, saved=store.save_documents(docs),
                    documents=docs)

@@ -12,7 +12,7 @@ from threadline import settings
 from threadline.errors import InputError
 from threadline.ingest.feed import is_feed
 from threadline.ingest.text import looks_binary
-from threadline.ingest.url import fetch_document
+from threadline.ingest.url import fetch_document, unsupported_scheme
 
 # Kinds of input, in the order they are recognised.
 PDF, HTML, FEED, STIX, MISP, JSON, TEXT, BINARY = "pdf", "html", "feed", "stix", "misp", "json", "text", "binary"
@@ -57,6 +57,9 @@ def _read_limited(handle: Any, where: str, limit: int) -> bytes:
 
 def read_source(source: str, *, allow_private: bool = False) -> Raw:
     """The bytes of a path, ``-`` (stdin) or http(s) URL; too big, missing or empty inputs are one-line errors."""
+    refused = unsupported_scheme(source)
+    if refused is not None:
+        raise refused
     if is_url(source):
         fetched = fetch_document(source, allow_private=allow_private)
         data = fetched.body

@@ -20,7 +20,6 @@ _GARBAGE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff\ue000-\uf8ff\U0
 _BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _MD_HINT = re.compile(r"^(\s{0,3}#{1,6}\s|\s*[-*+]\s|\s*\d+\.\s|```|>\s)|\[[^\]]+\]\([^)]+\)", re.MULTILINE)
-_FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
 # Page chrome that text copied from a web page often starts with ("Go to listing page", "Skip to content",
 # "Home > Blog > ..."): never a report's title.
 _CHROME = re.compile(r"^(?:(?:go|skip|back|return|jump) to\b|(?:view|see) all\b|(?:home|menu|search|share|print|"
@@ -145,45 +144,36 @@ def is_markdown(text: str, name: str) -> bool:
     return len(_MD_HINT.findall(text[:20_000])) >= 3
 
 
-def _front_matter(text: str) -> tuple[dict[str, str], str]:
-    """YAML-style ``key: value`` front matter, as Markdown reports written for static sites often carry."""
-    match = _FRONT_MATTER.match(text)
-    if not match:
-        return {}, text
-    fields: dict[str, str] = {}
-    for line in match.group(1).splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip() and not key.startswith((" ", "\t")):
-            fields[key.strip().lower()] = value.strip().strip("\"'")
-    return fields, text[match.end():]
-
-
 def title_from_text(text: str, lines: int = 10) -> str | None:
-    """The first line near the top that is not web-page chrome (the first line if all of them are)."""
-    candidates = [line.strip() for line in text[:20_000].split("\n") if line.strip()][:lines]
+    """The first line near the top that is not web-page chrome (the first line if all of them are); a line with
+    no letter or digit (a "---" rule, a row of "=") is never a title."""
+    candidates = [line.strip() for line in text[:20_000].split("\n") if any(c.isalnum() for c in line)][:lines]
     chosen = next((line for line in candidates if not _CHROME.match(line)), candidates[0] if candidates else "")
     return chosen[:200] or None
 
 
 def text_document(data: bytes, source: str, *, media_type: str | None = None,
                   charset: str | None = None) -> Document:
-    """A Document from text or Markdown bytes (``charset`` as declared by an HTTP server, if any)."""
+    """A Document from text or Markdown bytes (``charset`` as declared by an HTTP server, if any); front matter
+    (YAML, see :mod:`threadline.ingest.dating`) gives its title, author, date, source URL and TLP."""
+    from threadline.ingest.dating import FrontMatter, apply_front_matter, has_known_keys, read_front_matter
+
     raw, encoding = decode(data, source, charset)
     text = normalise(raw)
     markdown = media_type == "text/markdown" or (media_type is None and is_markdown(text, source))
-    fields: dict[str, str] = {}
-    if markdown:
-        fields, text = _front_matter(text)
-        text = text.strip("\n")
+    front = read_front_matter(text)
+    if not markdown and not has_known_keys(front):
+        front = FrontMatter(body=text)   # a plain text's opening "---" block is front matter only if it says so
+    text = front.body.strip("\n")
     if not text.strip():
-        raise InputError("no text in the file (only whitespace)", where=source)
-    title = fields.get("title")
-    if title is None:
-        heading = _MD_HEADING.search(text[:50_000]) if markdown else None   # the title is near the top
-        title = (heading.group(1).strip()[:200] or None) if heading else title_from_text(text)
+        raise InputError("no text in the file (only whitespace)" if not front.fields
+                         else "no text after the front matter", where=source)
+    heading = _MD_HEADING.search(text[:50_000]) if markdown else None   # the title is near the top
+    title = (heading.group(1).strip()[:200] or None) if heading else title_from_text(text)
     metadata: dict[str, object] = {"encoding": encoding}
     if encoding != "utf-8":
         metadata["warning"] = f"decoded as {encoding} (not UTF-8)"
-    return Document(text=text, source=source, media_type="text/markdown" if markdown else "text/plain",
-                    title=title, published=fields.get("date"), author=fields.get("author"),
-                    site=fields.get("site"), metadata=metadata)
+    doc = Document(text=text, source=source, media_type="text/markdown" if markdown else "text/plain",
+                   title=title, metadata=metadata)
+    apply_front_matter(doc, front)
+    return doc

@@ -4,10 +4,13 @@ by IP), timeouts, a size limit, a content-type check and a bounded number of red
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
+import re
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -17,6 +20,8 @@ from threadline.errors import InputError
 
 MAX_REDIRECTS = 5
 _CHUNK = 64 * 1024
+FETCHED_SCHEMES = ("http", "https")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 # What a report can be served as; octet-stream is common for PDFs and is sniffed afterwards.
 ALLOWED_CONTENT_TYPES = frozenset({
     "text/html", "application/xhtml+xml", "text/plain", "text/markdown", "text/x-markdown", "application/pdf",
@@ -35,6 +40,21 @@ class Fetched:
     content_type: str
     url: str
     redirects: int
+
+
+def url_scheme(source: str) -> str | None:
+    """The scheme of a ``scheme://...`` source (lower case), or None for a path (``C:\\x`` has no ``//``)."""
+    match = _SCHEME.match(source)
+    return match.group(1).lower() if match else None
+
+
+def unsupported_scheme(source: str) -> InputError | None:
+    """The error for a ``scheme://`` source that is not fetched (ftp, file, ...), or None when it may be fetched
+    or is not a URL at all: a path named "ftp://x" does not exist, and "no such file" would mislead."""
+    scheme = url_scheme(source)
+    if scheme is None or scheme in FETCHED_SCHEMES:
+        return None
+    return InputError(f"unsupported URL scheme {scheme!r} (only http and https are fetched)", where=source)
 
 
 def forbidden_reason(ip: IPAddress) -> str | None:
@@ -71,35 +91,94 @@ def tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+class _Deadline:
+    """The whole fetch's time limit (twice ``fetch_timeout``, which bounds each wait for the server). A socket
+    timeout bounds one read only, so a server that sends a byte a second would never trip it: a watchdog shuts the
+    socket down when the whole time is up, which ends any blocked read at once, however slowly bytes arrive
+    (status line, headers or body)."""
+
+    def __init__(self, wait: float) -> None:
+        self.wait = wait
+        self.seconds = 2 * wait
+        self.end = time.monotonic() + self.seconds
+        self.expired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(self.seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def socket_timeout(self) -> float:
+        """A wait's limit: ``fetch_timeout``, or less when the whole fetch has less left (never zero, which would
+        mean non-blocking)."""
+        return max(0.001, min(self.wait, self.end - time.monotonic()))
+
+    def check(self) -> None:
+        if self.expired or time.monotonic() >= self.end:
+            self.expired = True
+            raise TimeoutError
+
+    def watch(self, sock: socket.socket) -> None:
+        """The socket to shut down at the deadline (the current connection's)."""
+        with self._lock:
+            self._sock = sock
+            if self.expired:
+                self._shutdown()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):   # already closed
+                # socket.socket's own shutdown, not SSLSocket's, which would drop the TLS state under the reader
+                socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
 class _PinnedHTTP(http.client.HTTPConnection):
     """Connects to the address that was checked, not to whatever a second DNS answer says (DNS rebinding)."""
 
-    def __init__(self, host: str, port: int, ip: IPAddress, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
+    def __init__(self, host: str, port: int, ip: IPAddress, deadline: _Deadline) -> None:
+        super().__init__(host, port, timeout=deadline.socket_timeout())
         self.pinned_ip = str(ip)
+        self.deadline = deadline
+
+    def _open(self) -> socket.socket:
+        sock = socket.create_connection((self.pinned_ip, self.port), self.deadline.socket_timeout())
+        self.deadline.watch(sock)
+        return sock
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self.pinned_ip, self.port), self.timeout)
+        self.sock = self._open()
 
 
-class _PinnedHTTPS(http.client.HTTPSConnection):
+class _PinnedHTTPS(_PinnedHTTP):
     """TLS to the checked address, with the certificate verified against the host name (SNI as usual)."""
 
-    def __init__(self, host: str, port: int, ip: IPAddress, timeout: float) -> None:
+    default_port = http.client.HTTPS_PORT
+
+    def __init__(self, host: str, port: int, ip: IPAddress, deadline: _Deadline) -> None:
+        super().__init__(host, port, ip, deadline)
         self.tls = tls_context()
-        super().__init__(host, port, timeout=timeout, context=self.tls)
-        self.pinned_ip = str(ip)
 
     def connect(self) -> None:
-        sock = socket.create_connection((self.pinned_ip, self.port), self.timeout)
-        self.sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+        sock = self.tls.wrap_socket(self._open(), server_hostname=self.host, do_handshake_on_connect=False)
+        self.deadline.watch(sock)   # before the handshake: a server can drip that too
+        self.sock = sock
+        sock.do_handshake()
 
 
 def _target(url: str, allow_private: bool) -> tuple[str, str, int, IPAddress]:
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise InputError(f"only http and https URLs can be fetched, not {parts.scheme or 'a bare name'}",
-                         where=url)
+    if parts.scheme.lower() not in FETCHED_SCHEMES:
+        scheme = parts.scheme or url_scheme(url)
+        raise InputError(f"unsupported URL scheme {scheme!r} (only http and https are fetched)" if scheme
+                         else "not a URL (only http and https are fetched)", where=url)
     host = parts.hostname
     if not host:
         raise InputError("URL has no host", where=url)
@@ -125,15 +204,19 @@ def _request_path(url: str) -> str:
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
-def _read_body(response: http.client.HTTPResponse, url: str, max_bytes: int, deadline: float,
-               timeout: float) -> bytes:
+def _read_body(response: http.client.HTTPResponse, url: str, max_bytes: int, deadline: _Deadline) -> bytes:
+    """The body, read a buffer at a time (``read1``: whatever has arrived, never waiting for a full chunk) so the
+    deadline is checked between reads however slowly the bytes come."""
     chunks: list[bytes] = []
     size = 0
     while True:
-        if time.monotonic() > deadline:
-            raise InputError(f"timed out after {timeout:g} s while reading the response", where=url)
-        chunk = response.read(_CHUNK)
+        deadline.check()
+        chunk = response.read1(_CHUNK)
         if not chunk:
+            deadline.check()   # the watchdog's shutdown also ends a read with no bytes: that is a timeout
+            if response.length:   # read1 returns b"" at a premature end where read() would raise
+                raise InputError(f"connection closed after {size} bytes, {response.length} short of the "
+                                 "announced length", where=url)
             return b"".join(chunks)
         size += len(chunk)
         if size > max_bytes:
@@ -142,22 +225,35 @@ def _read_body(response: http.client.HTTPResponse, url: str, max_bytes: int, dea
 
 
 def fetch_document(url: str, *, allow_private: bool = False) -> Fetched:
-    """Fetch a URL under the SSRF rules; every problem is a one-line :class:`InputError` naming the URL."""
+    """Fetch a URL under the SSRF rules; every problem is a one-line :class:`InputError` naming the URL.
+
+    ``fetch_timeout`` bounds each wait for the server, and twice that the whole fetch (connecting, every
+    redirect, headers and body), however slowly the bytes arrive.
+    """
     timeout = settings.get_number("fetch_timeout")
     max_bytes = settings.get_int("fetch_max_bytes")
-    deadline = time.monotonic() + 2 * timeout   # a slow drip of bytes cannot hold a fetch forever
+    deadline = _Deadline(timeout)
+    try:
+        return _fetch(url, allow_private, deadline, max_bytes)
+    finally:
+        deadline.cancel()
+
+
+def _fetch(url: str, allow_private: bool, deadline: _Deadline, max_bytes: int) -> Fetched:
     current = url
     for redirects in range(MAX_REDIRECTS + 1):
         scheme, host, port, ip = _target(current, allow_private)
         cls = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
-        conn = cls(host, port, ip, timeout)
+        conn = cls(host, port, ip, deadline)
         try:
+            deadline.check()
             conn.request("GET", _request_path(current), headers={
                 "User-Agent": f"Threadline/{__version__} (CTI report ingestion)",
                 "Accept": "text/html, application/pdf, text/plain, application/xml, application/json;q=0.9, */*;q=0.5",
                 "Accept-Encoding": "identity",   # no decompression bombs
             })
             response = conn.getresponse()
+            deadline.check()
             if response.status in (301, 302, 303, 307, 308):
                 location = response.getheader("Location")
                 if not location:
@@ -175,21 +271,36 @@ def fetch_document(url: str, *, allow_private: bool = False) -> Fetched:
             if length and length.strip().isdigit() and int(length) > max_bytes:
                 raise InputError(f"response of {int(length)} bytes is larger than {max_bytes} "
                                  "(setting fetch_max_bytes)", where=current)
-            body = _read_body(response, current, max_bytes, deadline, timeout)
+            body = _read_body(response, current, max_bytes, deadline)
             return Fetched(body=body, content_type=content_type, url=current, redirects=redirects)
         except InputError:
             raise
-        except TimeoutError:
-            raise InputError(f"timed out after {timeout:g} s", where=current) from None
-        except ssl.SSLError as exc:
-            raise InputError(f"TLS error ({exc.reason or exc})", where=current) from None
-        except ConnectionRefusedError:
-            raise InputError("connection refused", where=current) from None
-        except (http.client.HTTPException, OSError) as exc:
-            raise InputError(f"fetch failed ({exc.__class__.__name__}: {exc})", where=current) from None
+        except Exception as exc:
+            if deadline.expired:
+                # Whatever the shut-down socket made the reader raise (EOF, reset, TLS error), it was the deadline.
+                raise InputError(f"timed out: the whole fetch took more than {deadline.seconds:g} s (twice the "
+                                 "setting fetch_timeout)", where=current) from None
+            if isinstance(exc, TimeoutError):
+                raise InputError(f"timed out after {deadline.wait:g} s waiting for the server (setting "
+                                 "fetch_timeout)", where=current) from None
+            failure = _failure(exc, current)
+            if failure is None:
+                raise
+            raise failure from None
         finally:
             conn.close()
     raise InputError(f"more than {MAX_REDIRECTS} redirects", where=url)
+
+
+def _failure(exc: Exception, url: str) -> InputError | None:
+    """A fetch failure as one line naming the URL; None for anything unexpected (a bug: raised as it is)."""
+    if isinstance(exc, ssl.SSLError):
+        return InputError(f"TLS error ({exc.reason or exc})", where=url)
+    if isinstance(exc, ConnectionRefusedError):
+        return InputError("connection refused", where=url)
+    if isinstance(exc, http.client.HTTPException | OSError):
+        return InputError(f"fetch failed ({exc.__class__.__name__}: {exc})", where=url)
+    return None
 
 
 def fetch(url: str, *, allow_private: bool = False) -> tuple[bytes, str]:
