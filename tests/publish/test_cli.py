@@ -66,3 +66,64 @@ def test_publish_from_files_and_folders(run_cli: Any, tmp_path: Path, fixture: s
     assert code == 0, err
     assert (out / "index.html").is_file() and "index.html" in stdout
     assert len(cli_publish.load_analyses([str(folder)])) == len(list((out / "briefings").glob("*.html"))) - 1
+
+
+def _one_line(err: str) -> bool:
+    return err.startswith("threadline: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_publish_into_the_current_site_is_refused(run_cli: Any, tmp_path: Path, fixture: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`publish --out .` from inside a site (or a folder above where we stand) would pull the folder from under
+    the shell: one line naming it, nothing changed."""
+    site = tmp_path / "site"
+    code, _, err = run_cli("publish", "--no-kb", "--out", str(site), fixture)
+    assert code == 0, err
+    before = tree(tmp_path)
+    (site / "sub").mkdir()
+    for where, out in ((site, "."), (site / "sub", ".."), (site / "sub", str(site))):
+        monkeypatch.chdir(where)
+        code, _, err = run_cli("publish", "--no-kb", "--out", out, fixture)
+        assert code == 2 and _one_line(err), (out, err)
+        assert "current folder" in err and out in err
+    (site / "sub").rmdir()
+    assert tree(tmp_path) == before
+
+
+def test_publish_into_a_folder_it_can_not_write(run_cli: Any, tmp_path: Path, fixture: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read-only folder: one line naming it, exit 2, nothing half-written. As root every folder is writable, so
+    the refusal the kernel would give is simulated where the site's folder is created."""
+    import os
+    import tempfile
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    if os.geteuid() == 0:
+        def refuse(*args: Any, **kwargs: Any) -> str:
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(tempfile, "mkdtemp", refuse)
+    try:
+        code, _, err = run_cli("publish", "--no-kb", "--out", str(locked / "site"), fixture)
+    finally:
+        locked.chmod(0o755)
+    assert code == 2 and _one_line(err), err
+    assert str(locked / "site") in err and ("not writable" in err or "Permission denied" in err)
+    assert list(locked.iterdir()) == []
+
+
+def test_publish_into_a_folder_that_is_not_a_site(run_cli: Any, tmp_path: Path, fixture: str) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine", encoding="utf-8")
+    (tmp_path / "file").write_text("a file", encoding="utf-8")
+    for out in (tmp_path / "mine", tmp_path / "file"):
+        code, _, err = run_cli("publish", "--no-kb", "--out", str(out), fixture)
+        assert code == 2 and _one_line(err) and str(out) in err, err
+    assert (tmp_path / "mine" / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dianxun-analysis.json", "file", "mine"]

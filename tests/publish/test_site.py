@@ -336,3 +336,14 @@ def test_filter_script_filters() -> None:
     assert runs[2]["shown"] == [False, True, False] and runs[2]["status"] == "1 of 3 briefings shown"
     assert runs[3]["shown"] == [True, False, True]
     assert runs[4]["shown"] == [True, True, True]
+
+
+def test_pages_show_evidence_and_attack_prose_as_text(built: Path, corpus: list[dict[str, Any]]) -> None:
+    """Indicators' evidence objects and ATT&CK markup (<code>, Markdown links, citation markers) never reach a page."""
+    from .test_readable import ATTACK_MARKUP, RAW_EVIDENCE
+
+    assert any(i.get("sentence") for a in corpus for i in a["iocs"])
+    for path in html_files(built):
+        text = path.read_text(encoding="utf-8")
+        assert not RAW_EVIDENCE.search(text), path
+        assert not ATTACK_MARKUP.search(text), path

@@ -277,8 +277,9 @@ def _remedies(a: dict[str, Any], kb: KnowledgeBase, entities: list[str], refs: R
         observed = [{"id": t.attack_id} for t, _ in kb.techniques_of(group.stix_id)]
         brief.basis = "actor"
         brief.remedies_for = f"{group.name} ({group.attack_id})"
+    # Advice for what the report describes comes first and in full; for techniques it only implies, the top few.
     brief.mitigations, brief.mitigations_more, brief.detections, brief.detections_more = remedies(
-        kb, observed, refs)
+        kb, observed, refs, limit=5 if brief.basis == "observed" else 3)
 
 
 def build_brief(analysis: dict[str, Any], kb: KnowledgeBase | None, *, tlp: str | None = None) -> Brief:

@@ -157,7 +157,7 @@ def _capped(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
     if len(items) <= MAX_EVENTS:
         return items, ""
     left = items[:-MAX_EVENTS]
-    first, last = str(left[0]["date"]), str(left[-1]["date"])
+    first, last = _start(str(left[0]["date"])), _start(str(left[-1]["date"]))
     span = f"{first} to {last}" if first != last else first
     return items[-MAX_EVENTS:], f"{more_text(len(left), 'earlier dated events')} ({span}) not shown."
 
