@@ -195,3 +195,18 @@ def test_every_list_cut_short_says_how_many_it_left_out(kb: Any, analyse: Analys
             assert f"+{brief.mitigations_more} more mitigations" in text
         if brief.detections_more:
             assert f"+{brief.detections_more} more detection strategies" in text
+
+
+def test_at_a_glance_says_when_an_unknown_actor_is_the_best_hypothesis(kb: Any, analyse: Analyse) -> None:
+    from threadline.publish.render import percent
+
+    analysis = analyse(REPORT)
+    attribution = analysis["attribution"]
+    top = max(attribution["candidates"], key=lambda c: c["probability"])
+    attribution["unknown_probability"] = max(0.6, top["probability"] + 0.1)
+    who = dict(build_brief(analysis, kb).glance)["Who"]
+    assert "actor not in its knowledge base more probable" in who
+    assert percent(attribution["unknown_probability"]) in who and top["name"] in who
+    attribution["unknown_probability"] = top["probability"] / 2
+    who = dict(build_brief(analysis, kb).glance)["Who"]
+    assert f"leads with {top['name']}" in who and "not in its knowledge base" not in who

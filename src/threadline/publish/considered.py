@@ -176,7 +176,14 @@ def _who(a: dict[str, Any], brief: Brief) -> str:
         top = candidates[0]
         who = f"{top.get('name')} ({top.get('attack_id')})" if top.get("attack_id") else str(top.get("name"))
         p = float(top.get("probability") or 0)
-        parts.append(f"Threadline's engine leads with {who} ({likelihood(p)}, {percent(p)})")
+        unknown = (a.get("attribution") or {}).get("unknown_probability")
+        if isinstance(unknown, int | float) and unknown > p:
+            # The engine's best known candidate is not its best hypothesis: saying only the former would mislead.
+            parts.append(f"Threadline's engine finds an actor not in its knowledge base more probable "
+                         f"({likelihood(unknown)}, {percent(unknown)}) than its best candidate, {who} "
+                         f"({likelihood(p)}, {percent(p)})")
+        else:
+            parts.append(f"Threadline's engine leads with {who} ({likelihood(p)}, {percent(p)})")
     text = "; ".join(parts)
     return text[:1].upper() + text[1:] + "."
 
