@@ -191,7 +191,8 @@ def _who(a: dict[str, Any], brief: Brief) -> str:
 def _what(brief: Brief) -> str:
     what = f"the campaign {join_words([n for n, _ in brief.campaigns])}" if brief.campaigns else "activity"
     against = f" against {join_words(capped(brief.sectors, 3))}" if brief.sectors else ""
-    counts = [f"{len(brief.techniques)} technique{'s' if len(brief.techniques) != 1 else ''} observed"]
+    n = len(brief.techniques)
+    counts = [f"{n} technique{'s' if n != 1 else ''} observed" if n else "no technique described"]
     if brief.inferred:
         counts.append(f"{len(brief.inferred)} known tool{'s' if len(brief.inferred) != 1 else ''} named")
     total = len(brief.indicators) + _count(brief.notes.get("indicators"))
