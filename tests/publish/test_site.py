@@ -18,7 +18,7 @@ from threadline.publish import site as site_module
 from threadline.publish.render import script_hash
 from threadline.publish.site import FILTER_SCRIPT, TACTIC_ORDER, publish
 
-from .conftest import DATA, HOSTILE, load_fixture
+from .conftest import DOCUMENTS, HOSTILE, REPORT
 
 
 class Page(HTMLParser):
@@ -55,29 +55,40 @@ def parse(path: Path) -> Page:
     return page
 
 
-def analyses() -> list[dict[str, Any]]:
-    """Our fixture, a hostile variant, an older one marked amber, and the hand-written export fixtures."""
-    base = load_fixture()
+def analyses(analyse: Any) -> list[dict[str, Any]]:
+    """Our report's analysis, a hostile variant, an older one marked amber, and the project's other documents."""
+    base = analyse(REPORT)
+    base["document"]["published"] = "2021-03-12"
     hostile = copy.deepcopy(base)
     hostile["document"].update(title=HOSTILE["title"], sha256="1" * 64, published="2023-05-02")
     hostile["campaigns"][0]["name"] = HOSTILE["title"]
-    hostile["actors"][0].update(name=HOSTILE["actor"], attack_id=None, mentions=[])
+    hostile["actors"][0].update(name=HOSTILE["actor"], attack_id=None, entity=None, mentions=[])
     hostile["sectors"][0]["name"] = "<svg onload=alert(3)>|x"
     hostile["techniques"][0]["name"] = "<script>alert(6)</script>"
+    hostile["iocs"][0]["sentence"]["text"] = HOSTILE["sentence"]
     older = copy.deepcopy(base)
     older["document"].update(title="An older note", sha256="2" * 64, published="2019-11-30")
     older["campaigns"] = []
     older["tlp"] = "amber"
-    out = [base, hostile, older]
-    out += [json.loads(p.read_text(encoding="utf-8")) for p in sorted((DATA / "analysis").glob("*.json"))]
-    return out
+    return [base, hostile, older, *(analyse(p) for p in DOCUMENTS)]
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, kb: Any) -> Path:
+def corpus(analyse: Any) -> list[dict[str, Any]]:
+    return analyses(analyse)
+
+
+@pytest.fixture
+def one(analyse: Any) -> dict[str, Any]:
+    fresh: dict[str, Any] = analyse(REPORT)
+    return fresh
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, kb: Any, corpus: list[dict[str, Any]]) -> Path:
     out = tmp_path_factory.mktemp("site") / "public"
-    result = publish(analyses(), out, kb)
-    assert result["briefings"] == len(analyses())
+    result = publish(copy.deepcopy(corpus), out, kb)
+    assert result["briefings"] == len(corpus)
     return out
 
 
@@ -85,11 +96,18 @@ def html_files(root: Path) -> list[Path]:
     return sorted(root.rglob("*.html"))
 
 
-def test_pages_exist(built: Path) -> None:
+def _observed(corpus: list[dict[str, Any]]) -> list[str]:
+    return sorted({t["id"] for a in corpus for t in a["techniques"] if not t.get("inferred")})
+
+
+def test_pages_exist(built: Path, corpus: list[dict[str, Any]]) -> None:
+    observed = _observed(corpus)
+    assert any("." in t for t in observed)
+    parents = {t.split(".")[0] for t in observed}
     for rel in ("index.html", "matrix.html", "actors.html", "techniques.html", "actors/G0129.html",
-                "techniques/T1189.html", "techniques/T1583.html", "techniques/T1583.001.html"):
+                *(f"techniques/{t}.html" for t in [*observed, *parents])):
         assert (built / rel).is_file(), rel
-    assert len(list((built / "briefings").glob("*.html"))) == len(analyses())
+    assert len(list((built / "briefings").glob("*.html"))) == len(corpus)
 
 
 def test_every_link_resolves_and_no_external_assets(built: Path) -> None:
@@ -144,10 +162,10 @@ def test_report_text_is_escaped_everywhere(built: Path) -> None:
     assert "&lt;svg onload=alert(3)&gt;/x" in index                  # "|" can not split a filter value
 
 
-def test_listing_is_newest_first_and_filterable(built: Path) -> None:
+def test_listing_is_newest_first_and_filterable(built: Path, corpus: list[dict[str, Any]]) -> None:
     page = parse(built / "index.html")
     items = [a for t, a in page.tags if t == "li" and "data-tlp" in a]
-    assert len(items) == len(analyses())
+    assert len(items) == len(corpus)
     links = [a["href"] for t, a in page.tags if t == "a" and a.get("href", "").startswith("briefings/")]
     dates = []
     for href in dict.fromkeys(links):
@@ -157,7 +175,8 @@ def test_listing_is_newest_first_and_filterable(built: Path) -> None:
     assert dates == sorted(dates, reverse=True)
     assert any("amber" in a["data-tlp"].split("|") for a in items)
     assert any("Mustang Panda" in a["data-actor"].split("|") for a in items)
-    assert any("T1189" in a["data-technique"].split("|") for a in items)
+    technique = corpus[0]["techniques"][0]["id"]
+    assert any(technique in a["data-technique"].split("|") for a in items)
     form = next(a for t, a in page.tags if t == "form")
     assert "hidden" in form                                           # shown only when the script runs
     csp = next(a["content"] for t, a in page.tags if t == "meta" and a.get("http-equiv"))
@@ -166,7 +185,7 @@ def test_listing_is_newest_first_and_filterable(built: Path) -> None:
         assert f"filter-{key}" in page.ids
 
 
-def test_actor_page(built: Path) -> None:
+def test_actor_page(built: Path, corpus: list[dict[str, Any]]) -> None:
     text = (built / "actors" / "G0129.html").read_text(encoding="utf-8")
     assert "TA416" in text and "MITRE ATT&amp;CK G0129" in text and "Proofpoint TA416" in text   # alias sources
     timeline = re.search(r'<ol class="timeline">(.*?)</ol>', text, flags=re.S)
@@ -174,16 +193,17 @@ def test_actor_page(built: Path) -> None:
     entries = re.findall(r"<strong>([^<]+)</strong>", timeline.group(1))
     assert "2020-08" in entries and any(e.startswith("2023-07-01") for e in entries)
     assert entries == sorted(entries)
-    assert "../techniques/T1189.html" in text
+    assert f"../techniques/{corpus[0]['techniques'][0]['id']}.html" in text
 
 
-def test_matrix_heatmap(built: Path, kb: Any) -> None:
+def test_matrix_heatmap(built: Path, kb: Any, corpus: list[dict[str, Any]]) -> None:
     page = parse(built / "matrix.html")
     text = (built / "matrix.html").read_text(encoding="utf-8")
     headers = re.findall(r'<th scope="col">([^<]+)</th>', text)
     names = {t.shortname: t.name for t in kb.attack.tactics.values()}
     assert headers == [names[s] for s in TACTIC_ORDER]
-    cell = re.search(r'<td class="h(\d)"><a href="techniques/T1189.html">', text)
+    parent = corpus[0]["techniques"][0]["id"].split(".")[0]
+    cell = re.search(rf'<td class="h(\d)"><a href="techniques/{parent}.html">', text)
     assert cell is not None and int(cell.group(1)) >= 1
     assert re.search(r'<td class="h0"><span>T1001 ', text)            # unobserved techniques are shown, uncoloured
     assert sum(1 for t, a in page.tags if t == "a" and a.get("href", "").startswith("techniques/")) >= 5
@@ -194,17 +214,18 @@ def tree(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_deterministic(built: Path, tmp_path: Path, kb: Any) -> None:
+def test_deterministic(built: Path, tmp_path: Path, kb: Any, corpus: list[dict[str, Any]]) -> None:
     again = tmp_path / "again"
-    publish(analyses(), again, kb)
+    publish(copy.deepcopy(corpus), again, kb)
     assert tree(again) == tree(built)
 
 
-def test_atomic_replace_and_failure(tmp_path: Path, kb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_atomic_replace_and_failure(tmp_path: Path, kb: Any, monkeypatch: pytest.MonkeyPatch, one: dict[str, Any],
+                                    corpus: list[dict[str, Any]]) -> None:
     out = tmp_path / "site"
-    publish([load_fixture()], out, kb)
+    publish([one], out, kb)
     (out / "stale.html").write_text("old", encoding="utf-8")
-    publish([load_fixture()], out, kb)
+    publish([one], out, kb)
     assert not (out / "stale.html").exists()
     before = tree(out)
 
@@ -213,21 +234,21 @@ def test_atomic_replace_and_failure(tmp_path: Path, kb: Any, monkeypatch: pytest
 
     monkeypatch.setattr(site_module.SiteWriter, "matrix", boom)
     with pytest.raises(RuntimeError):
-        publish(analyses(), out, kb)
+        publish(copy.deepcopy(corpus), out, kb)
     assert tree(out) == before                                        # the old site is untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]     # and no temporary folder is left
 
 
-def test_refuses_to_replace_a_folder_it_did_not_write(tmp_path: Path, kb: Any) -> None:
+def test_refuses_to_replace_a_folder_it_did_not_write(tmp_path: Path, kb: Any, one: dict[str, Any]) -> None:
     (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
     with pytest.raises(InputError, match="not a Threadline site"):
-        publish([load_fixture()], tmp_path, kb)
+        publish([one], tmp_path, kb)
     assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine"
 
 
-def test_duplicate_documents_rejected(tmp_path: Path, kb: Any) -> None:
+def test_duplicate_documents_rejected(tmp_path: Path, kb: Any, one: dict[str, Any]) -> None:
     with pytest.raises(InputError, match="same document"):
-        publish([load_fixture(), load_fixture()], tmp_path / "s", kb)
+        publish([one, copy.deepcopy(one)], tmp_path / "s", kb)
 
 
 def _luminance(hex_colour: str) -> float:
@@ -247,9 +268,9 @@ def test_heatmap_colours_have_sufficient_contrast(built: Path) -> None:
         assert (light + 0.05) / (dark + 0.05) >= 4.5, f"heat level {level}: {background} on {colour}"
 
 
-def test_site_without_knowledge_base(tmp_path: Path) -> None:
+def test_site_without_knowledge_base(tmp_path: Path, one: dict[str, Any]) -> None:
     out = tmp_path / "site"
-    result = publish([load_fixture()], out, None)
+    result = publish([one], out, None)
     assert result["briefings"] == 1
     assert "No knowledge base was used" in (out / "matrix.html").read_text(encoding="utf-8")
     actor = (out / "actors" / "G0129.html").read_text(encoding="utf-8")
@@ -264,9 +285,9 @@ def test_pages_parse_without_html5_errors(built: Path) -> None:
         assert not parser.errors, (path, parser.errors[:3])
 
 
-def test_report_ids_never_become_paths(tmp_path: Path, kb: Any) -> None:
-    a = load_fixture()
-    a["actors"][0].update(attack_id="../../../escape", name="../../x", mentions=[])
+def test_report_ids_never_become_paths(tmp_path: Path, kb: Any, one: dict[str, Any]) -> None:
+    a = one
+    a["actors"][0].update(attack_id="../../../escape", entity=None, name="../../x", mentions=[])
     out = tmp_path / "site"
     for knowledge in (kb, None):
         publish([a], out, knowledge)
@@ -315,3 +336,14 @@ def test_filter_script_filters() -> None:
     assert runs[2]["shown"] == [False, True, False] and runs[2]["status"] == "1 of 3 briefings shown"
     assert runs[3]["shown"] == [True, False, True]
     assert runs[4]["shown"] == [True, True, True]
+
+
+def test_pages_show_evidence_and_attack_prose_as_text(built: Path, corpus: list[dict[str, Any]]) -> None:
+    """Indicators' evidence objects and ATT&CK markup (<code>, Markdown links, citation markers) never reach a page."""
+    from .test_readable import ATTACK_MARKUP, RAW_EVIDENCE
+
+    assert any(i.get("sentence") for a in corpus for i in a["iocs"])
+    for path in html_files(built):
+        text = path.read_text(encoding="utf-8")
+        assert not RAW_EVIDENCE.search(text), path
+        assert not ATTACK_MARKUP.search(text), path

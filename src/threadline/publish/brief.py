@@ -1,5 +1,6 @@
-"""A briefing in the seed's shape, built from one analysis and the knowledge base: details, the campaign, a pinch
-of history, how to stay safe, and all things considered — every fact citing numbered references."""
+"""A briefing in the seed's shape, built from one analysis and the knowledge base: a summary with who, what, how
+sure and what to do, the campaign, a pinch of history, how to stay safe, and all things considered — every fact
+citing numbered references, every list capped with a count of what it left out."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from threadline.errors import InputError
 from threadline.export.common import check_analysis, normalise_tlp
 from threadline.knowledge.base import KnowledgeBase
 from threadline.model import deterministic_id
+from threadline.publish.considered import at_a_glance, considered
 from threadline.publish.facts import (
     ActorSeen,
     Fact,
@@ -19,19 +21,25 @@ from threadline.publish.facts import (
     Reference,
     References,
     TechniqueSeen,
+    evidence_key,
     join_words,
     merge,
+    more_text,
 )
-from threadline.publish.history import actor_history, resolve_entity
-from threadline.publish.render import Defanger, html_env, likelihood, md_env, percent
+from threadline.publish.history import actor_history, dated_events, resolve_entity
+from threadline.publish.render import Defanger, html_env, md_env
 from threadline.publish.staysafe import Remedy, remedies
 
-WEAK_LEAD = 0.45        # below ICD-203 "roughly even chance": the engine's leader is itself unlikely
 ATTACK_TECHNIQUE_URL = "https://attack.mitre.org/techniques/{}/"
-STRENGTH_WORDS = {"attributed": "attributes the activity to", "suspected": "suspects",
-                  "overlaps": "reports overlaps with", "denied": "rejects a link to",
-                  "unknown": "mentions, without attributing the activity to it,"}
 ROLE_WORDS = {"attributed": "attributes the activity to", "named": "names", "mentioned": "mentions"}
+ROLE_ORDER = {"attributed": 0, "named": 1, "mentioned": 2}
+# A briefing is read, not searched: every list is capped and says how many it left out ("+N more"); the full
+# lists are in the analysis and its exports.
+MAX_NAMES = 10          # names in one sentence (targets, lures, software)
+MAX_ACTORS = 5          # actors in "Diving into details"
+MAX_INDICATORS = 20
+MAX_INFERRED = 12       # technique ids listed per software named
+MAX_SOFTWARE = 6        # software whose known techniques are listed
 
 
 @dataclass
@@ -45,7 +53,8 @@ class Brief:
     published: str | None
     source: str | None
     source_title: str | None
-    details: list[Fact] = field(default_factory=list)
+    details: list[Fact] = field(default_factory=list)          # the summary paragraph
+    glance: list[tuple[str, str]] = field(default_factory=list)  # who, what, how sure, what to do
     campaign: list[Fact] = field(default_factory=list)
     timeline: list[Fact] = field(default_factory=list)
     techniques: list[TechniqueSeen] = field(default_factory=list)        # described in the report's own words
@@ -53,13 +62,14 @@ class Brief:
     # "observed", the listing's counts and the site's heatmap never count a tool's whole ATT&CK entry.
     inferred: list[InferredFrom] = field(default_factory=list)
     indicators: list[Indicator] = field(default_factory=list)
-    history_source: list[Fact] = field(default_factory=list)
+    history_source: list[Fact] = field(default_factory=list)   # dated events before the campaign began
     history_kb: list[Fact] = field(default_factory=list)
     mitigations: list[Remedy] = field(default_factory=list)
     mitigations_more: int = 0
-    # Whose techniques "Stay safe" covers: the report's own, or (when it names none) those ATT&CK records for the
-    # actor it names, e.g. "Mustang Panda (G0129)".
-    remedies_for: str | None = None
+    # Whose techniques "Stay safe" covers: "observed" (the report's), "software" (ATT&CK's for the software it
+    # names, when it describes none) or "actor" (ATT&CK's for the actor it names, when it names neither).
+    basis: str = "observed"
+    remedies_for: str | None = None      # "Mustang Panda (G0129)" or "the software named (…)"
     source_advice: list[Fact] = field(default_factory=list)   # what the report itself recommends
     detections: list[Remedy] = field(default_factory=list)
     detections_more: int = 0
@@ -71,10 +81,18 @@ class Brief:
     countries: list[str] = field(default_factory=list)
     campaigns: list[tuple[str, str | None]] = field(default_factory=list)   # (name, first seen) for timelines
     kb_used: bool = True
+    # "+N more …" notes of the lists cut short, by section: timeline, history, indicators, software, hypotheses.
+    notes: dict[str, str] = field(default_factory=dict)
 
 
 def _names(items: list[dict[str, Any]], key: str = "name") -> list[str]:
-    return list(dict.fromkeys(str(i[key]).strip() for i in items if str(i.get(key) or "").strip()))
+    """The distinct names of items, first spelling kept ("Government" and "government" are one sector)."""
+    out: dict[str, str] = {}
+    for item in items:
+        name = " ".join(str(item.get(key) or "").split())
+        if name:
+            out.setdefault(name.casefold(), name)
+    return list(out.values())
 
 
 def _slug(text: str) -> str:
@@ -91,34 +109,53 @@ def _actor_key(kb: KnowledgeBase | None, actor: dict[str, Any]) -> tuple[str, st
     return (f"misp-{entity[5:]}" if entity.startswith("misp:") else entity), entity
 
 
+def _keys(items: Any) -> set[tuple[Any, ...]]:
+    return {evidence_key(e) for e in items or [] if isinstance(e, dict)}
+
+
+def _shown(names: list[str], limit: int = MAX_NAMES, joiner: str = "and") -> str:
+    """Names as words, at most ``limit`` of them, the others counted."""
+    cut = [*names[:limit], more_text(len(names) - limit)] if len(names) > limit else names
+    return join_words(cut) if joiner == "and" else "; ".join(cut)
+
+
+def _actors(a: dict[str, Any]) -> list[dict[str, Any]]:
+    return sorted(a.get("actors") or [], key=lambda x: ROLE_ORDER.get(str(x.get("role")), 3))
+
+
 def _details(a: dict[str, Any], subject: str, refs: References, brief: Brief) -> None:
+    """The summary paragraph: what, against whom, since when, and whom the source names."""
     campaigns = a.get("campaigns") or []
-    camp_refs = merge(*(refs.evidence_list(c.get("evidence")) for c in campaigns))
+    camp_keys = set().union(*(_keys(c.get("evidence")) for c in campaigns)) if campaigns else set()
     # Only sectors stated in the same sentences as the campaign are "its" targets here; the others (often the
     # actor's earlier victims) are listed under the campaign with their own evidence.
-    sectors = [s for s in a.get("sectors") or []
-               if set(refs.evidence_list(s.get("evidence"))) & set(camp_refs)] if campaigns else []
+    sectors = [s for s in a.get("sectors") or [] if _keys(s.get("evidence")) & camp_keys]
     names = _names(sectors)
     what = f"{join_words(_names(campaigns))} is a campaign" if campaigns else f"The report {subject} describes activity"
-    target = f" targeting the {join_words(names)} sector{'s' if len(names) > 1 else ''}" if names else ""
-    brief.details.append(Fact(f"{what}{target}.", camp_refs))
-    first = [c for c in campaigns if c.get("first_seen")]
+    target = f" targeting the {_shown(names)} sector{'s' if len(names) > 1 else ''}" if names else ""
+    numbers, more = refs.cite(*(c.get("evidence") for c in campaigns))
+    brief.details.append(Fact(f"{what}{target}.", numbers, more=more))
     dates = {str(d.get("date")): d for d in a.get("dates") or [] if d.get("date")}
-    for camp in first:
+    for camp in (c for c in campaigns if c.get("first_seen")):
         when = dates.get(str(camp["first_seen"]))
         said = f"{when['text']} ({camp['first_seen']})" if when and when.get("text") else str(camp["first_seen"])
-        ev = refs.evidence_list(when.get("evidence")) if when else refs.evidence_list(camp.get("evidence"))
-        brief.details.append(Fact(f"The first activity of {camp['name']} was observed in {said}.", ev))
-    for actor in a.get("actors") or []:
+        numbers, more = refs.cite(when.get("evidence") if when else camp.get("evidence"))
+        brief.details.append(Fact(f"The first activity of {camp['name']} was observed in {said}.", numbers, more=more))
+    actors = _actors(a)
+    for actor in actors[:MAX_ACTORS]:
         role = str(actor.get("role") or "mentioned")
         mentions = [m for m in _names([{"n": m} for m in actor.get("mentions") or []], "n") if m != actor["name"]]
-        aka = f", also called {join_words(mentions)} in the source" if mentions else ""
+        aka = f", also called {_shown(mentions)} in the source" if mentions else ""
         aid = f" ({actor['attack_id']})" if actor.get("attack_id") else ""
         words = ROLE_WORDS.get(role, "mentions")
         if role == "attributed" and _only_suspected(a, actor):     # "assess with moderate confidence ... linked to"
             words = "tentatively attributes the activity to"
-        brief.details.append(Fact(f"The source {words} {actor['name']}{aid}{aka}.",
-                                  refs.evidence_list(actor.get("evidence"))))
+        numbers, more = refs.cite(actor.get("evidence"))
+        brief.details.append(Fact(f"The source {words} {actor['name']}{aid}{aka}.", numbers, more=more))
+    if len(actors) > MAX_ACTORS:
+        rest = _names(actors[MAX_ACTORS:])
+        brief.details.append(Fact(f"It also mentions {_shown(rest, 3)}.", refs.cite(actors[MAX_ACTORS].get(
+            "evidence"), limit=1)[0], more=len(actors) - MAX_ACTORS - 1))
 
 
 def _only_suspected(a: dict[str, Any], actor: dict[str, Any]) -> bool:
@@ -129,44 +166,40 @@ def _only_suspected(a: dict[str, Any], actor: dict[str, Any]) -> bool:
     return strengths == {"suspected"}
 
 
+def _listed(brief: Brief, refs: References, label: str, items: list[dict[str, Any]], key: str = "text",
+            joiner: str = "and") -> None:
+    """One fact for a whole list (lures, goals, targets), its names capped, citing the names shown."""
+    names = _names(items, key)
+    if not names:
+        return
+    shown = {n.casefold() for n in names[:MAX_NAMES]}
+    numbers, more = refs.cite(*(i.get("evidence") for i in items if " ".join(str(i.get(key)).split()).casefold()
+                                in shown))
+    brief.campaign.append(Fact(f"{label}: {_shown(names, joiner=joiner)}.", numbers, more=more))
+
+
 def _campaign(a: dict[str, Any], kb: KnowledgeBase | None, refs: References, brief: Brief) -> None:
-    for lure in a.get("lures") or []:
-        brief.campaign.append(Fact(f"Lure: {lure.get('text')}.", refs.evidence_list(lure.get("evidence"))))
-    for goal in a.get("goals") or []:
-        brief.campaign.append(Fact(f"Goal: {goal.get('text')}.", refs.evidence_list(goal.get("evidence"))))
-    for capability in a.get("capabilities") or []:   # generic malware the source names ("info stealers")
-        brief.campaign.append(Fact(f"Malware used: {capability.get('text')}.",
-                                   refs.evidence_list(capability.get("evidence"))))
+    _listed(brief, refs, "Lures", a.get("lures") or [], joiner=";")
+    _listed(brief, refs, "Goals", a.get("goals") or [], joiner=";")
+    _listed(brief, refs, "Malware used", a.get("capabilities") or [])   # generic malware named ("info stealers")
     software = a.get("software") or []
     if software:
         names: list[str] = []
         sw_refs: list[tuple[int, ...]] = []
-        for sw in software:
+        for sw in software[:MAX_NAMES]:
             obj = kb.by_attack_id.get(str(sw.get("attack_id") or "")) if kb is not None else None
             names.append(f"{sw['name']} ({sw['attack_id']})" if sw.get("attack_id") else str(sw["name"]))
-            sw_refs.append(merge(refs.evidence_list(sw.get("evidence")), (refs.attack(obj),) if obj else ()))
-        brief.campaign.append(Fact(f"Malware and tools: {join_words(names)}.", merge(*sw_refs)))
+            sw_refs.append(merge(refs.evidence_list(sw.get("evidence"), limit=1), (refs.attack(obj),) if obj else ()))
+        shown = [*dict.fromkeys(names), *([more_text(len(software) - MAX_NAMES)] if len(software) > MAX_NAMES else [])]
+        brief.campaign.append(Fact(f"Malware and tools: {join_words(shown)}.", merge(*sw_refs)))
     for key in ("sectors", "countries", "regions"):
-        items = a.get(key) or []
-        if items:
-            numbers = merge(*(refs.evidence_list(i.get("evidence")) for i in items))
-            brief.campaign.append(Fact(f"Targeted {key}: {join_words(_names(items))}.", numbers))
-    _timeline(a, refs, brief)
+        _listed(brief, refs, f"Targeted {key}", a.get(key) or [], key="name")
+    dated = dated_events(a, refs)
+    brief.timeline, brief.history_source = dated.timeline, dated.earlier
+    brief.notes.update({k: v for k, v in (("timeline", dated.timeline_note), ("history", dated.earlier_note)) if v})
+    if not brief.published and dated.published:
+        brief.published = dated.published       # the report's own "Date:" line, when nothing else dates it
     _observed(a, kb, refs, brief)
-
-
-def _timeline(a: dict[str, Any], refs: References, brief: Brief) -> None:
-    """Dated events, oldest first; those other than the campaign's start are also the source's own history."""
-    campaign_start = {str(c.get("first_seen")) for c in a.get("campaigns") or [] if c.get("first_seen")}
-    for item in sorted(a.get("dates") or [], key=lambda d: (str(d.get("date") or ""), str(d.get("text") or ""))):
-        numbers = refs.evidence_list(item.get("evidence"))
-        quote = " ".join(str(e.get("text") or "") for e in item.get("evidence") or [] if isinstance(e, dict))
-        event = str(item.get("event") or "activity reported")
-        fact = Fact(f"{item.get('text') or item.get('date')}: {event}.", numbers, refs.defang(quote) or None,
-                    str(item.get("date") or "") or None)
-        brief.timeline.append(fact)
-        if str(item.get("date")) not in campaign_start:
-            brief.history_source.append(fact)
 
 
 def _software_label(source: str) -> str:
@@ -179,7 +212,7 @@ def _software_label(source: str) -> str:
 
 def _observed(a: dict[str, Any], kb: KnowledgeBase | None, refs: References, brief: Brief) -> None:
     """Techniques (with their ATT&CK objects) and indicators (defanged), each citing its sentence."""
-    by_software: dict[str, tuple[list[TechniqueSeen], list[int]]] = {}
+    by_software: dict[str, tuple[list[TechniqueSeen], list[Any]]] = {}
     for tech in a.get("techniques") or []:
         tid = str(tech.get("id") or "").upper()
         obj = kb.by_attack_id.get(tid) if kb is not None else None
@@ -194,124 +227,59 @@ def _observed(a: dict[str, Any], kb: KnowledgeBase | None, refs: References, bri
         # Known from the software's ATT&CK entry: cited once per software (its naming sentence), each id linked to
         # ATT&CK, so that a tool with 70 techniques does not add 70 references.
         seen = TechniqueSeen(tid, name, tuple(tech.get("tactics") or ()), True, url, ())
-        naming = refs.evidence_list((tech.get("evidence") or [])[:1])
         for source in tech.get("sources") or ["software"]:
             if str(source).startswith("software"):
-                items, numbers_of = by_software.setdefault(_software_label(str(source)), ([], []))
+                items, naming = by_software.setdefault(_software_label(str(source)), ([], []))
                 items.append(seen)
-                numbers_of.extend(n for n in naming if n not in numbers_of)
-    brief.inferred = [InferredFrom(name, tuple(items), tuple(numbers)) for name, (items, numbers) in
-                      sorted(by_software.items(), key=lambda kv: (-len(kv[1][0]), kv[0]))]
-    for ioc in a.get("iocs") or []:
-        where = {"text": ioc.get("sentence"), "start": ioc.get("start"), "end": ioc.get("end"),
-                 "page": ioc.get("page")}
-        number = refs.evidence(where, reuse_sentence=True) if ioc.get("sentence") else None
+                naming.extend((tech.get("evidence") or [])[:1])
+    ranked = sorted(by_software.items(), key=lambda kv: (-len(kv[1][0]), kv[0]))
+    brief.inferred = [InferredFrom(name, tuple(items[:MAX_INFERRED]), refs.evidence_list(naming, limit=1),
+                                   max(0, len(items) - MAX_INFERRED))
+                      for name, (items, naming) in ranked[:MAX_SOFTWARE]]
+    if len(ranked) > MAX_SOFTWARE:
+        brief.notes["software"] = f"{more_text(len(ranked) - MAX_SOFTWARE, 'more software')} named, with " \
+                                  f"{sum(len(i) for _, (i, _n) in ranked[MAX_SOFTWARE:])} known techniques."
+    # Indicators nothing flags first: those are the ones to act on; the probably benign follow.
+    iocs = sorted(a.get("iocs") or [], key=lambda i: bool(i.get("flags") or i.get("warninglists")))
+    for ioc in iocs[:MAX_INDICATORS]:
+        number = refs.evidence(where, reuse_sentence=True) if (where := _ioc_evidence(ioc)) else None
         flags = tuple(str(f) for f in ioc.get("flags") or []) + tuple(
             f"warning list: {w}" for w in ioc.get("warninglists") or [])
         brief.indicators.append(Indicator(str(ioc.get("type")), refs.defang(str(ioc.get("value"))),
                                           tuple(dict.fromkeys(flags)), (number,) if number else ()))
+    if len(iocs) > MAX_INDICATORS:
+        flagged = sum(1 for i in iocs[MAX_INDICATORS:] if i.get("flags") or i.get("warninglists"))
+        brief.notes["indicators"] = (f"{more_text(len(iocs) - MAX_INDICATORS, 'more indicators')} ({flagged} "
+                                     "flagged as probably benign): `threadline iocs` or an export lists them all.")
 
 
-def _confidence_words(conf: Any) -> str | None:
-    if isinstance(conf, str):
-        return conf
-    if isinstance(conf, dict):
-        if conf.get("words"):
-            return str(conf["words"])
-        if conf.get("level"):
-            return f"{conf['level']} confidence"
+def _ioc_evidence(ioc: dict[str, Any]) -> dict[str, Any] | None:
+    """An indicator's sentence as evidence: an evidence object {text, start, end, page, document} (the analysis
+    shape since schema 2), or the sentence as a string with the indicator's own offsets (older analyses)."""
+    sentence = ioc.get("sentence")
+    if isinstance(sentence, dict):
+        return sentence if sentence.get("text") or sentence.get("start") is not None else None
+    if isinstance(sentence, str) and sentence.strip():
+        return {"text": sentence, "start": ioc.get("start"), "end": ioc.get("end"), "page": ioc.get("page")}
     return None
 
 
-def _considered(a: dict[str, Any], kb: KnowledgeBase | None, refs: References, brief: Brief) -> None:
-    for item in a.get("advice") or []:
-        brief.source_advice.append(Fact(f"The source recommends {item.get('text')}.",
-                                        refs.evidence_list(item.get("evidence"))))
-    for item in a.get("assessments") or []:
-        brief.considered.append(Fact(f"The source assesses: {item.get('text')}.",
-                                     refs.evidence_list(item.get("evidence"))))
-    claimed: set[str] = set()
-    for claim in a.get("claims") or []:
-        ev = refs.evidence_list(claim.get("evidence"))
-        basis = [str(b) for b in claim.get("basis") or []]
-        on = f" on the basis of {join_words(basis)}" if basis else ""
-        verb = STRENGTH_WORDS.get(str(claim.get("strength")), "mentions")
-        said = (f"The source {verb} {claim.get('actor')}{on}." if claim.get("actor")
-                else "The source does not attribute the activity to any known actor.")
-        brief.considered.append(Fact(said, ev))
-        for caveat in claim.get("caveats") or []:
-            brief.considered.append(Fact(f"Caveat stated by the source: {caveat}.", ev))
-        if claim.get("attack_id"):
-            claimed.add(str(claim["attack_id"]).upper())
-    attribution = a.get("attribution") or {}
-    candidates = sorted(attribution.get("candidates") or [], key=lambda c: -float(c.get("probability") or 0))
-    words = _confidence_words(attribution.get("confidence"))
-    if candidates:
-        top = candidates[0]
-        brief.considered.append(_candidate_fact(top, kb, refs, words, lead=True))
-        top_id = str(top.get("attack_id") or "").upper()
-        if claimed and top_id:
-            p = float(top.get("probability") or 0)
-            if top_id in claimed:
-                said = "The engine's leading hypothesis agrees with the source's attribution."
-            elif p < WEAK_LEAD:
-                # An "unlikely" leader is no counter-claim: the engine favours nobody, it does not contradict.
-                said = (f"The engine favours no actor (its leading candidate is {likelihood(p)}): the evidence it "
-                        "could weigh neither supports nor contradicts the source's attribution.")
-            else:
-                said = "The engine's leading hypothesis differs from the source's attribution; treat both with caution."
-            brief.considered.append(Fact(said, brief.considered[-1].refs))
-        for other in candidates[1:]:
-            brief.hypotheses.append(_candidate_fact(other, kb, refs, None, lead=False))
-    elif attribution:
-        brief.considered.append(Fact("The attribution engine found no candidate in the knowledge base."))
-    unknown = attribution.get("unknown_probability")
-    if isinstance(unknown, int | float):
-        brief.hypotheses.append(Fact(f"An actor not in the knowledge base: {likelihood(unknown)} "
-                                     f"({percent(unknown)})."))
-    conf = attribution.get("confidence")
-    for reason in (conf.get("reasons") or conf.get("caveats") or []) if isinstance(conf, dict) else []:
-        brief.considered.append(Fact(f"Caveat on confidence: {reason}."))
-    for item in attribution.get("disagreements") or []:
-        text = item if isinstance(item, str) else (item.get("text") or item.get("message") or item.get("reason"))
-        if text:
-            brief.considered.append(Fact(f"Disagreement: {text}."))
-
-
-def _shared_label(item: Any) -> str:
-    """"T1070.003 Clear Command History", "country MM", "sector Higher education" for one shared observation."""
-    if not isinstance(item, dict):
-        return str(item)
-    kind, ident, name = str(item.get("kind") or ""), str(item.get("id") or ""), str(item.get("name") or "")
-    if kind in ("technique", "software"):
-        return f"{ident} {name}".strip() if name and name != ident else ident
-    return f"{kind} {name or ident}".strip()
-
-
-def _candidate_fact(cand: dict[str, Any], kb: KnowledgeBase | None, refs: References, words: str | None,
-                    *, lead: bool) -> Fact:
-    aid = str(cand.get("attack_id") or "").upper()
-    obj = kb.by_attack_id.get(aid) if kb is not None and aid else None
-    numbers = [refs.attack(obj)] if obj is not None else []
-    ev = cand.get("evidence") or {}
-    items = ev.get("shared") or [] if isinstance(ev, dict) else []
-    # The engine gives each shared item as {kind, id, name}; older analyses give bare ids or names.
-    ids = [str(s.get("id") if isinstance(s, dict) else s) for s in items]
-    shared = [_shared_label(s) for s in items]
-    for sid in ids:
-        other = kb.by_attack_id.get(sid.upper()) if kb is not None else None
-        if other is not None:
-            numbers.append(refs.attack(other))
-    p = float(cand.get("probability") or 0.0)
-    who = f"{cand.get('name')} ({aid})" if aid else str(cand.get("name"))
-    basis = f", on shared {join_words(shared)}" if shared else ""
-    if lead:
-        conf = f" with {words}" if words else ""
-        text = f"Threadline's attribution engine assesses{conf} that the activity is {likelihood(p)} " \
-               f"({percent(p)}) to be the work of {who}{basis}."
-    else:
-        text = f"{who}: {likelihood(p)} ({percent(p)}){basis}."
-    return Fact(text, tuple(dict.fromkeys(numbers)))
+def _remedies(a: dict[str, Any], kb: KnowledgeBase, entities: list[str], refs: References, brief: Brief) -> None:
+    """Mitigations and detections for the techniques the report describes; when it describes none, for those
+    ATT&CK records for the software it names, then for the actor it names (each labelled as such)."""
+    techniques = a.get("techniques") or []
+    observed = [t for t in techniques if not t.get("inferred")]
+    if not observed and brief.inferred:
+        observed = [t for t in techniques if t.get("inferred")]
+        brief.basis = "software"
+        brief.remedies_for = f"the software named ({_shown([i.software for i in brief.inferred], 3)})"
+    elif not observed and entities and (group := kb.group(entities[0])) is not None:
+        observed = [{"id": t.attack_id} for t, _ in kb.techniques_of(group.stix_id)]
+        brief.basis = "actor"
+        brief.remedies_for = f"{group.name} ({group.attack_id})"
+    # Advice for what the report describes comes first and in full; for techniques it only implies, the top few.
+    brief.mitigations, brief.mitigations_more, brief.detections, brief.detections_more = remedies(
+        kb, observed, refs, limit=5 if brief.basis == "observed" else 3)
 
 
 def build_brief(analysis: dict[str, Any], kb: KnowledgeBase | None, *, tlp: str | None = None) -> Brief:
@@ -345,23 +313,18 @@ def build_brief(analysis: dict[str, Any], kb: KnowledgeBase | None, *, tlp: str 
         brief.actors.append(ActorSeen(page_key, str(actor["name"]), entity if entity and entity[0] == "G" else None,
                                       str(actor.get("role") or "mentioned"), said))
     if kb is not None:
-        entities = []
+        entities: list[str] = []
         for actor in actors:
             if actor.get("role") in ("attributed", "named"):
                 entity = resolve_entity(kb, actor)
                 if entity is not None and entity not in entities:
                     entities.append(entity)
+        techniques = a.get("techniques") or []
         for entity in entities:
-            brief.history_kb.extend(actor_history(kb, entity, a.get("techniques") or [], refs, doc.get("published")))
-        observed = [t for t in a.get("techniques") or [] if not t.get("inferred")] or a.get("techniques") or []
-        if not observed and entities and kb.group(entities[0]) is not None:
-            group = kb.group(entities[0])
-            assert group is not None
-            observed = [{"id": t.attack_id} for t, _ in kb.techniques_of(group.stix_id)]
-            brief.remedies_for = f"{group.name} ({group.attack_id})"
-        brief.mitigations, brief.mitigations_more, brief.detections, brief.detections_more = remedies(
-            kb, observed, refs)
-    _considered(a, kb, refs, brief)
+            brief.history_kb.extend(actor_history(kb, entity, techniques, refs, brief.published))
+        _remedies(a, kb, entities, refs, brief)
+    considered(a, kb, refs, brief)
+    brief.glance = at_a_glance(a, brief)
     brief.references = refs.items
     _defang_all(brief, defang)
     return brief
@@ -373,6 +336,8 @@ def _defang_all(brief: Brief, defang: Defanger) -> None:
                  "source_advice"):
         facts: list[Fact] = getattr(brief, name)
         facts[:] = [replace(f, text=defang(f.text), quote=defang(f.quote) if f.quote else None) for f in facts]
+    brief.glance = [(label, defang(text)) for label, text in brief.glance]
+    brief.notes = {k: defang(v) for k, v in brief.notes.items()}
     brief.techniques = [replace(t, name=defang(t.name)) for t in brief.techniques]
     brief.inferred = [replace(i, software=defang(i.software),
                               techniques=tuple(replace(t, name=defang(t.name)) for t in i.techniques))

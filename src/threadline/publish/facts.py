@@ -10,6 +10,7 @@ from threadline.knowledge.attack import AttackObject, Citation
 from threadline.knowledge.galaxies import ThreatActor
 from threadline.publish.render import Defanger
 
+MAX_CITES = 3       # source sentences cited for one fact; a report repeating a sentence 150 times is cited 3 times
 
 @dataclass(frozen=True)
 class Reference:
@@ -31,6 +32,7 @@ class Fact:
     refs: tuple[int, ...] = ()
     quote: str | None = None
     date: str | None = None
+    more: int = 0           # further supporting sentences, counted rather than cited ("+N more")
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ class InferredFrom:
 
     software: str                      # "Cobalt Strike (S0154)"
     techniques: tuple[TechniqueSeen, ...]
-    refs: tuple[int, ...]              # the sentences naming the software
+    refs: tuple[int, ...]              # the sentence naming the software
+    more: int = 0                      # its further known techniques, counted rather than listed
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ class References:
 
         ``reuse_sentence``: an indicator's sentence already cited (with the sentence's own offsets) keeps its number.
         """
-        text = " ".join(str(ev.get("text") or "").split())
+        text = " ".join(evidence_text(ev).split())
         if reuse_sentence and text in self._by_text:
             return self._by_text[text]
         start, end, page = ev.get("start"), ev.get("end"), ev.get("page")
@@ -109,9 +112,22 @@ class References:
         self._by_text.setdefault(text, number)
         return number
 
-    def evidence_list(self, items: Any) -> tuple[int, ...]:
-        numbers = [self.evidence(ev) for ev in (items or []) if isinstance(ev, dict)]
-        return tuple(dict.fromkeys(n for n in numbers if n is not None))
+    def cite(self, *groups: Any, limit: int = MAX_CITES) -> tuple[tuple[int, ...], int]:
+        """(reference numbers of the first ``limit`` distinct sentences of these evidence lists, how many more).
+
+        Only the sentences cited get a reference, so the list at the end stays as long as what the briefing
+        shows."""
+        distinct: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for items in groups:
+            for ev in items or []:
+                if isinstance(ev, dict):
+                    distinct.setdefault(evidence_key(ev), ev)
+        found = list(distinct.values())
+        numbers = [self.evidence(ev) for ev in found[:limit]]
+        return tuple(dict.fromkeys(n for n in numbers if n is not None)), max(0, len(found) - limit)
+
+    def evidence_list(self, items: Any, limit: int = MAX_CITES) -> tuple[int, ...]:
+        return self.cite(items, limit=limit)[0]
 
     def attack(self, obj: AttackObject) -> int:
         label = f"MITRE ATT&CK {obj.attack_id}: {obj.name}"
@@ -126,6 +142,32 @@ class References:
         if cite.description and cite.description != cite.source_name:
             label = f"{cite.source_name}: {' '.join(cite.description.split())}"
         return self._add(("citation", cite.source_name), lambda n: Reference(n, "citation", label, url=cite.url))
+
+
+def evidence_key(ev: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two pieces of evidence the same sentence: its offsets and its text."""
+    return ev.get("start"), ev.get("end"), " ".join(evidence_text(ev).split())
+
+
+def more_text(count: int, what: str = "more") -> str:
+    """"+3 more" for a list cut short; "" when nothing was left out."""
+    return f"+{count} {what}" if count > 0 else ""
+
+
+def capped(words: list[str], limit: int) -> list[str]:
+    """The first ``limit`` words and, when some are left out, "+N more" as the last word."""
+    return [*words[:limit], more_text(len(words) - limit)] if len(words) > limit else list(words)
+
+
+def evidence_text(value: Any) -> str:
+    """The text of evidence, whatever shape it came in: an evidence object (its ``text``, itself possibly an
+    evidence object), a plain string, or nothing. Never the object's repr, which would put offsets and hashes in
+    front of a reader."""
+    for _ in range(3):             # an evidence object wrapped in another one, at most a few levels deep
+        if not isinstance(value, dict):
+            break
+        value = value.get("text")
+    return value if isinstance(value, str) else ""
 
 
 def merge(*groups: tuple[int, ...] | list[int]) -> tuple[int, ...]:

@@ -83,8 +83,9 @@ class Defanger:
 
 # ---- Markdown escaping -------------------------------------------------------------------------------------
 # Every ASCII punctuation character CommonMark lets a backslash escape and that can start markup inline.
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~&^=$\"])")
-_MD_LINE_START = re.compile(r"^(\s*)(\d+)([.)])|^(\s*)([-:])")
+# "+" and "-" start a list item only at the start of a line, where _MD_LINE_START escapes them ("+3 more" stays).
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#!|~&^=$\"])")
+_MD_LINE_START = re.compile(r"^(\s*)(\d+)([.)])|^(\s*)([-:+])")
 
 
 def md_escape(text: object) -> str:

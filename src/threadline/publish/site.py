@@ -257,15 +257,33 @@ def _briefs(items: Iterable[Brief | dict[str, Any]], kb: KnowledgeBase | None, t
 
 
 def _check_target(out: Path) -> None:
+    """Refuse, before anything is written, a target the site can not (or must not) replace."""
     if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a directory", where=str(out))
+        raise InputError("exists and is not a directory; choose another --out", where=str(out))
+    here = Path.cwd().resolve()
+    target = out.resolve()
+    if target == here or target in here.parents:
+        # Replacing the folder we stand in would pull it from under the shell (and everything below it).
+        raise InputError("is the current folder or contains it; run publish from outside it or choose another "
+                         "--out", where=str(out))
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
         raise InputError("exists, is not empty and is not a Threadline site; choose another --out", where=str(out))
+    folder = next(p for p in target.parents if p.exists())     # where the new site (or its folders) is created
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"can not write the site: the folder {folder} is not writable", where=str(out))
+
+
+def _write_error(out: Path, exc: OSError) -> InputError:
+    reason = exc.strerror or exc.__class__.__name__
+    return InputError(f"can not write the site ({reason}); nothing was changed", where=str(out))
 
 
 def publish(items: Iterable[Brief | dict[str, Any]], out_dir: str | Path, kb: KnowledgeBase | None, *,
             tlp: str | None = None) -> dict[str, Any]:
-    """Write the site for briefings (or analyses, built into briefings) to ``out_dir``, replacing it atomically."""
+    """Write the site for briefings (or analyses, built into briefings) to ``out_dir``, replacing it atomically.
+
+    Every check that can fail comes before the first write; a write that fails anyway (a full disk, a read-only
+    file system) is one line naming the folder, and leaves the old site, if any, as it was."""
     out = Path(out_dir)
     _check_target(out)
     briefs = _briefs(items, kb, tlp)
@@ -276,8 +294,12 @@ def publish(items: Iterable[Brief | dict[str, Any]], out_dir: str | Path, kb: Kn
                          where="publish")
     entries = sorted((_entry(b) for b in briefs), key=lambda e: (e.brief.title.lower(), e.brief.id))
     entries.sort(key=lambda e: e.when, reverse=True)   # stable: newest first, then by title; undated last
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    target = out.resolve()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as exc:
+        raise _write_error(out, exc) from None
     try:
         writer = SiteWriter(tmp, kb)
         writer.index(entries)
@@ -288,13 +310,20 @@ def publish(items: Iterable[Brief | dict[str, Any]], out_dir: str | Path, kb: Kn
         (tmp / MARKER).write_text("Written by `threadline publish`; replaced as a whole on the next run.\n",
                                   encoding="utf-8")
         os.chmod(tmp, 0o755)   # mkdtemp makes it private; a published site is meant to be read
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-            out.rename(old)
-            tmp.rename(out)
+        if target.exists():
+            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+            target.rename(old)
+            try:
+                tmp.rename(target)
+            except OSError:
+                old.rename(target)          # put the old site back before reporting
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
-            tmp.rename(out)
+            tmp.rename(target)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _write_error(out, exc) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
