@@ -364,6 +364,25 @@ def test_the_date_a_document_states_reaches_its_exports(pipeline: Pipeline, doc:
         assert all(row["first_seen"] == expected for row in rows), "CSV first_seen"
 
 
+def test_stix_objects_shared_by_reports_change_only_with_a_new_modified(pipeline: Pipeline) -> None:
+    """STIX versioning, as OpenCTI or a TAXII server applies it: an object id with the same ``modified`` in two
+    bundles is the same version, so its content must be identical; report-specific text belongs on objects the
+    report owns. Checked across the bundles of every document that exported (the others fail their own test)."""
+    seen: dict[tuple[str, str], tuple[str, str]] = {}
+    conflicts: set[str] = set()
+    for doc in DOCUMENTS:
+        for output in pipeline.run(doc).outputs.get("stix", []):
+            if output.result.code != 0 or not output.path.is_file():
+                continue
+            for obj in json.loads(output.text()).get("objects", []):
+                key = (obj["id"], str(obj.get("modified") or obj.get("created") or ""))
+                content = json.dumps(obj, sort_keys=True)
+                first = seen.setdefault(key, (content, _name(doc)))
+                if first[0] != content:
+                    conflicts.add(f"{obj['id']} (modified {key[1] or 'absent'}): {first[1]} and {_name(doc)}")
+    assert not conflicts, "same id and modified, different content:\n" + "\n".join(sorted(conflicts)[:20])
+
+
 def test_publish_builds_a_site_of_every_analysis(pipeline: Pipeline) -> None:
     """Last: the site of everything the documents above stored (each is run first if it has not been)."""
     stored: set[str] = set()
