@@ -11,7 +11,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from threadline.cli import app
-from threadline.cli.common import console, err_console, plain, print_json, record_field, record_text, run_jsonl
+from threadline.cli.common import (
+    FailFast,
+    console,
+    err_console,
+    plain,
+    print_json,
+    record_field,
+    record_text,
+    run_jsonl,
+)
 from threadline.cli.ingest import expand_sources
 from threadline.errors import InputError, ThreadlineError
 from threadline.model import Document
@@ -107,6 +116,7 @@ def analyze(
     ] = None,
     allow_private: Annotated[bool, typer.Option(
         "--allow-private", help="Allow URLs on private, loopback and link-local addresses.")] = False,
+    fail_fast: FailFast = False,
 ) -> None:
     """Everything about a report: indicators, techniques, actors, victims, dates, claims, attribution."""
     from threadline.analysis import analyze_document
@@ -128,7 +138,7 @@ def analyze(
                 doc = Document(text=text, source=record_field(record, "source", jsonl) or f"jsonl:{record['id']}",
                                title=record_field(record, "title", jsonl),
                                published=record_field(record, "published", jsonl))
-                own = exclude_sources_of(record, where=f"{jsonl}: record {record['id']!r}")
+                own = exclude_sources_of(record, where=f"record {record['id']!r}")
                 if store is not None:
                     store.save_document(doc)
                 result = analyze_document(doc, kb, exclude_sources=[*excluded, *own])
@@ -136,7 +146,7 @@ def analyze(
                     save_analysis(store, result)
                 return result
 
-            run_jsonl(jsonl, handle)
+            run_jsonl(jsonl, handle, fail_fast=fail_fast)
             return
         targets = expand_sources(sources or [])
         results: list[dict[str, Any]] = []

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from threadline.cli import app as app
-from threadline.cli.common import console, plain, print_json, record_field, record_text, run_jsonl
+from threadline.cli.common import FailFast, console, plain, print_json, record_field, record_text, run_jsonl
 from threadline.cli.ingest import expand_sources
 from threadline.errors import InputError
 from threadline.extract.iocs import Indicator, document_iocs, extract_iocs
@@ -58,12 +58,13 @@ def iocs(
              'lines {"id", "iocs": [...]} out.')] = None,
     allow_private: Annotated[bool, typer.Option(
         "--allow-private", help="Allow URL sources on private, loopback and link-local addresses.")] = False,
+    fail_fast: FailFast = False,
 ) -> None:
     """Extract indicators of compromise: refanged, normalised, with evidence and false-positive flags."""
     if jsonl is not None:
         if sources:
             raise InputError("give either SOURCE files or --jsonl, not both", where="iocs")
-        run_jsonl(jsonl, lambda record: _batch_line(record, jsonl))
+        run_jsonl(jsonl, lambda record: _batch_line(record, jsonl), fail_fast=fail_fast)
         return
     if not sources:
         raise InputError("no SOURCE given (a report file, a URL, or --jsonl FILE|-)", where="iocs")

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from threadline.cli import app
-from threadline.cli.common import console, err_console, plain, print_json, record_text, run_jsonl
+from threadline.cli.common import FailFast, console, err_console, plain, print_json, record_text, run_jsonl
 from threadline.cli.ingest import expand_sources
 from threadline.errors import InputError
 from threadline.model import Page
@@ -64,6 +64,7 @@ def techniques(
     = False,
     allow_private: Annotated[bool, typer.Option(
         "--allow-private", help="Allow URL sources on private, loopback and link-local addresses.")] = False,
+    fail_fast: FailFast = False,
 ) -> None:
     """ATT&CK techniques in reports, each with its supporting sentences (or marked inferred from named software)."""
     if jsonl is not None:
@@ -71,7 +72,7 @@ def techniques(
             hits = _hits(record_text(record, jsonl))
             return {"techniques": [h for h in hits if not (no_inferred and h["inferred"])]}
 
-        run_jsonl(jsonl, handle)
+        run_jsonl(jsonl, handle, fail_fast=fail_fast)
         return
     if not sources:
         raise InputError("give report files, or --jsonl FILE|-", where="techniques")
