@@ -3,7 +3,8 @@
 - an analysis JSON file, or a folder of them;
 - a STIX 2.1 bundle Threadline wrote (imported back to an analysis);
 - a report (text, Markdown, HTML, PDF, feed, URL), which is ingested and analysed on the spot (and stored);
-- the SHA-256 (or a prefix of 8+ hex digits) of a document analysed earlier, looked up in the store.
+- the SHA-256 (or a unique prefix of 7+ hex digits, as `analyze` shows it) of a document analysed earlier, looked
+  up in the store.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from threadline.errors import InputError
 
-_HEX_ID = re.compile(r"^[0-9a-fA-F]{8,64}$")
+_HEX_ID = re.compile(r"^[0-9a-fA-F]{7,64}$")
 
 
 def _is_analysis_file(path: Path) -> bool:

@@ -30,10 +30,13 @@ from threadline.publish.render import defang_generic, defang_value
 def _summary(result: dict[str, Any]) -> None:
     """The analysis for a human: who, what, to whom, when, how sure."""
     doc = result["document"]
-    console.rule(f"[bold]{plain(defang_generic(doc.get('title') or doc['source']))}[/bold]  ({doc['sha256'][:12]})")
+    # The title wraps on a line of its own: inside the rule it was cropped at 80 columns, and the id with it.
+    console.rule()
+    console.print(f"[bold]{plain(defang_generic(doc.get('title') or doc['source']))}[/bold]", overflow="fold")
     facts = Table(show_header=False, box=None)
-    facts.add_column(style="bold")
-    facts.add_column()
+    facts.add_column(style="bold", no_wrap=True)
+    facts.add_column(overflow="fold")
+    facts.add_row("id", doc["sha256"][:12])          # what brief and export take (7+ digits will do)
 
     def names(key: str, label: str = "name") -> str:
         return plain(", ".join(str(i.get(label) or i.get("name")) for i in result.get(key, [])) or "—")
