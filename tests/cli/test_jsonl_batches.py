@@ -47,7 +47,7 @@ def test_bad_lines_are_reported_and_the_others_processed(  # type: ignore[no-unt
                           f"threadline: {path}:4: record 'r4': {says}",
                           f"threadline: {path}:6: not UTF-8 text",
                           f"threadline: {path}:7: expected an object with an \"id\""]
-    assert errors[4:] == [f"threadline: {path}: 4 of 7 records failed (see above); the others were processed"]
+    assert errors[4:] == [f"threadline: {path}: 4 of 7 records failed (lines 2, 4, 6, 7); the others were processed"]
 
 
 @pytest.mark.parametrize(("command", "extra", "good", "refused", "says"), BATCHES)

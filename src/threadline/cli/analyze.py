@@ -15,11 +15,14 @@ from threadline.cli.common import (
     FailFast,
     console,
     err_console,
+    listing,
+    new_table,
     plain,
     print_json,
     record_field,
     record_text,
     run_jsonl,
+    shorten,
 )
 from threadline.cli.ingest import expand_sources
 from threadline.errors import InputError, ThreadlineError
@@ -62,13 +65,9 @@ def _summary(result: dict[str, Any]) -> None:
     iocs = [i for i in result["iocs"] if not i.get("flags")]
     if result["iocs"]:
         console.print(f"[bold]indicators[/bold]: {len(iocs)} to act on, {len(result['iocs']) - len(iocs)} flagged: "
-                      + plain(", ".join(defang_value(i["type"], i["value"]) for i in iocs[:15])))
-    for claim in result["claims"]:
-        said = (f"{plain(claim['strength'])} to {plain(claim['actor'])}" if claim.get("actor")
-                else "the activity is not attributed to any known actor")
-        console.print(f"[bold]the report claims[/bold]: {said}"
-                      + (f" (basis: {plain(', '.join(claim.get('basis') or []))})" if claim.get("basis") else "")
-                      + (f"; caveat: {plain('; '.join(claim['caveats']))}" if claim.get("caveats") else ""))
+                      + plain(listing([defang_value(i["type"], i["value"]) for i in iocs], 15)))
+    for line, count in _claim_lines(result["claims"]).items():
+        console.print(f"[bold]the report claims[/bold]: {line}" + (f" ({count} sentences)" if count > 1 else ""))
     attribution = result["attribution"]
     top = attribution["candidates"][:3]
     words = attribution.get("confidence") or {}
@@ -77,20 +76,35 @@ def _summary(result: dict[str, Any]) -> None:
     console.print("[bold]engine's view[/bold]: " + plain(", ".join(
         f"{c['name']} ({c['attack_id']}) {c['probability']:.0%}" for c in top) or "no candidate")
         + f"; unknown actor {attribution['unknown_probability']:.0%}{lead}", highlight=False)
-    for line in attribution.get("disagreements") or []:
-        text = line if isinstance(line, str) else line.get("message") or line.get("text") or str(line)
+    disagreements = [line if isinstance(line, str) else line.get("message") or line.get("text") or str(line)
+                     for line in attribution.get("disagreements") or []]
+    for text in dict.fromkeys(disagreements):     # a repeated claim used to print its disagreement as often
         console.print(f"[yellow]disagreement[/yellow]: {plain(text)}", highlight=False)
+
+
+_CLAIM_WORDS = {"attributed": "attributed to", "suspected": "suspected to be", "overlaps": "overlaps with",
+                "denied": "not the work of"}
+
+
+def _claim_lines(claims: list[dict[str, Any]]) -> Counter[str]:
+    """One line per distinct claim, in order, with how many sentences make it: a report that repeats a claim
+    printed the same line twice."""
+    lines: Counter[str] = Counter()
+    for claim in claims:
+        said = (f"{_CLAIM_WORDS.get(claim['strength'], plain(claim['strength']) + ' to')} {plain(claim['actor'])}"
+                if claim.get("actor") else "the activity is not attributed to any known actor")
+        lines[said + (f" (basis: {plain(', '.join(claim.get('basis') or []))})" if claim.get("basis") else "")
+              + (f"; caveat: {plain('; '.join(claim['caveats']))}" if claim.get("caveats") else "")] += 1
+    return lines
 
 
 def _techniques(techniques: list[dict[str, Any]], shown: int = 30) -> None:
     """Techniques the text supports, strongest first; those only inferred from named software as one line."""
     found = sorted((t for t in techniques if not t.get("inferred")), key=lambda t: -float(t["score"]))
     if found:
-        table = Table(title="ATT&CK techniques in the text")
-        for column in ("id", "name", "score", "evidence"):
-            table.add_column(column)
+        table = new_table("id", "name", "score", "evidence", title="ATT&CK techniques in the text")
         for t in found[:shown]:
-            evidence = t["evidence"][0]["text"][:90] if t.get("evidence") else ""
+            evidence = shorten(t["evidence"][0]["text"], 160) if t.get("evidence") else ""
             table.add_row(t["id"], plain(t["name"]), f"{t['score']:.2f}", plain(defang_generic(evidence)))
         console.print(table)
         if len(found) > shown:
@@ -100,7 +114,7 @@ def _techniques(techniques: list[dict[str, Any]], shown: int = 30) -> None:
         by_software = Counter(s.split(" ", 2)[-1] for t in inferred for s in t.get("sources", [])
                               if s.startswith("software "))
         console.print(f"[bold]inferred from named software[/bold] (its ATT&CK entry, not the text): {len(inferred)} "
-                      "techniques, " + plain(", ".join(f"{name} {n}" for name, n in by_software.most_common(8)))
+                      "techniques, " + plain(listing([f"{name} {n}" for name, n in by_software.most_common()], 8))
                       + " (--json lists them)", highlight=False)
 
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from threadline.errors import InputError, ThreadlineError
+from threadline.export import FORMATS
 
 console = Console()
 err_console = Console(stderr=True)
@@ -24,6 +28,38 @@ FailFast = Annotated[bool, typer.Option("--fail-fast", help="Batch: stop at the 
 def plain(value: object) -> str:
     """Untrusted text (a report, imported knowledge) for Rich: its brackets are shown, never read as markup."""
     return escape(str(value))
+
+
+# A sentence ends at . ! or ? before a space, but not after "e.g" or "i.e" (a mitigation was cut at "(e.g.").
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)[.!?][)\"”’]*(?=\s)")
+
+
+def shorten(text: str, limit: int) -> str:
+    """Text for a terminal, at most about ``limit`` characters: whole sentences when they fit, else whole words,
+    and "…" wherever something was left out (a description used to stop mid-sentence with no mark)."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    ends = [m.end() for m in _SENTENCE_END.finditer(text, 0, limit + 1)]
+    if ends and ends[-1] >= limit // 2:
+        return text[:ends[-1]] + " …"
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:(") + "…"
+
+
+def listing(items: list[str], limit: int) -> str:
+    """Items joined by commas, at most ``limit`` of them, saying how many more there are ("+52 more")."""
+    shown = ", ".join(items[:limit])
+    return shown + (f", +{len(items) - limit} more" if len(items) > limit else "")
+
+
+def new_table(*columns: str, title: str | None = None, **options: Any) -> Table:
+    """A table that fits the screen: every cell wraps (long words fold), none is cropped with "…"."""
+    table = Table(title=title, title_justify="left", **options)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
 
 
 def print_json(obj: Any) -> None:
@@ -118,7 +154,8 @@ def run_jsonl(source: str, handle: Callable[[dict[str, Any]], dict[str, Any]], *
     ends the batch, as before. A record's output is built in full before it is written, so stdout never holds half
     of one. Returns the number of records written.
     """
-    written = failed = 0
+    written = 0
+    failed: list[str] = []
     for number, item in read_jsonl(source):
         try:
             if isinstance(item, ThreadlineError):
@@ -127,7 +164,7 @@ def run_jsonl(source: str, handle: Callable[[dict[str, Any]], dict[str, Any]], *
         except ThreadlineError as exc:
             if fail_fast:
                 raise type(exc)(_at_line(exc, source, number)) from None
-            failed += 1
+            failed.append(str(number))
             print(f"threadline: {_at_line(exc, source, number)}", file=sys.stderr, flush=True)
             continue
         sys.stdout.write(line)
@@ -135,7 +172,19 @@ def run_jsonl(source: str, handle: Callable[[dict[str, Any]], dict[str, Any]], *
         written += 1
     if failed:
         if written:     # with nothing written, the error lines already say everything
-            print(f"threadline: {jsonl_name(source)}: {failed} of {failed + written} records failed (see above); "
-                  "the others were processed", file=sys.stderr)
+            lines = ("line " if len(failed) == 1 else "lines ") + listing(failed, 10)
+            print(f"threadline: {jsonl_name(source)}: {len(failed)} of {len(failed) + written} records failed "
+                  f"({lines}); the others were processed", file=sys.stderr)
         raise typer.Exit(2)
     return written
+
+
+class BriefFormat(StrEnum):
+    """`brief --format`: a choice, so that a wrong value gets the usage error that lists the formats."""
+
+    md = "md"
+    html = "html"
+
+
+# `export --format`, built from the exporters' registry so that a new format is still one entry there.
+ExportFormatName = StrEnum("ExportFormatName", {name: name for name in FORMATS})  # type: ignore[misc]
