@@ -102,3 +102,13 @@ def test_a_wrong_format_is_a_usage_error_listing_the_choices(run_cli, tmp_path: 
     code, out, err = run_cli(command, str(tmp_path / "never-read.md"), "--format", wrong)
     assert code == 2 and out == "" and "Usage: threadline" in err
     assert "Invalid value for '--format'" in err and choices in err and "never-read" not in err
+
+
+@pytest.mark.parametrize("ref", ["ftp://example.com/report.txt", "file:///etc/hostname", "FTP://example.com/a"])
+def test_an_unsupported_url_scheme_says_so(run_cli, ref: str) -> None:  # type: ignore[no-untyped-def]
+    # brief and export said "no such file, folder, URL or stored analysis id".
+    for args in (["brief", ref], ["export", ref, "--format", "csv"]):
+        code, out, err = run_cli(*args)
+        scheme = ref.split(":", 1)[0]
+        assert code == 2 and out == ""
+        assert err == f"threadline: {ref}: unsupported URL scheme '{scheme}' (only http and https are fetched)\n"
