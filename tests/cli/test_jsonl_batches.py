@@ -68,3 +68,12 @@ def test_a_good_batch_exits_zero_and_stdin_is_named(kb, run_cli) -> None:  # typ
     assert [json.loads(line)["id"] for line in out.splitlines()] == ["a"]
     code, out, err = run_cli("iocs", "--jsonl", "-", stdin=json.dumps({"id": "a", "text": TEXT}) + "\n")
     assert code == 0 and err == "" and json.loads(out)["iocs"]
+
+
+@pytest.mark.parametrize("command", ["analyze", "techniques", "iocs", "attribute"])
+def test_a_batch_and_files_together_are_refused(run_cli, tmp_path: Path, command: str) -> None:  # type: ignore[no-untyped-def]
+    # techniques and attribute ignored the files given beside --jsonl.
+    report = tmp_path / "report.txt"
+    report.write_text(TEXT, encoding="utf-8")
+    code, out, err = run_cli(command, str(report), "--jsonl", "-", stdin=json.dumps({"id": "a", "text": TEXT}))
+    assert code == 2 and out == "" and "not both" in err and len(err.splitlines()) == 1

@@ -74,6 +74,9 @@ def attribute(
     """Rank ATT&CK intrusion sets for observations, with calibrated probabilities and ICD-203 wording."""
     extra = list(exclude_source or [])
     if jsonl is not None:
+        if observations is not None:        # the file was silently ignored
+            raise InputError("give either an OBSERVATIONS.json file or --jsonl, not both", where="attribute")
+
         def handle(record: dict[str, Any]) -> dict[str, Any]:
             return _attribute(record, extra, f"record {record['id']!r}")
 

@@ -82,6 +82,9 @@ def techniques(
 ) -> None:
     """ATT&CK techniques in reports, each with its supporting sentences (or marked inferred from named software)."""
     if jsonl is not None:
+        if sources:         # the files were silently ignored
+            raise InputError("give either SOURCE files or --jsonl, not both", where="techniques")
+
         def handle(record: dict[str, Any]) -> dict[str, Any]:
             hits = _hits(record_text(record, jsonl))
             return {"techniques": [h for h in hits if not (no_inferred and h["inferred"])]}
