@@ -38,7 +38,8 @@ def brief_command(
     sources: Annotated[list[str], typer.Argument(
         metavar="SOURCE_OR_ID",
         help="Reports (analysed on the spot), stored document ids, analysis JSON files or folders.")],
-    fmt: Annotated[BriefFormat, typer.Option("--format", "-f", case_sensitive=False)] = BriefFormat.md,
+    fmt: Annotated[BriefFormat, typer.Option("--format", "-f", case_sensitive=False, help="Markdown or HTML.")
+                   ] = BriefFormat.md,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to FILE (one source) or into DIR (several)."
                                              )] = None,
     tlp: Annotated[str | None, typer.Option("--tlp", help="TLP 2.0 marking (clear, green, amber, amber+strict, "
