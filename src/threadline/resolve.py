@@ -3,7 +3,8 @@
 - an analysis JSON file, or a folder of them;
 - a STIX 2.1 bundle Threadline wrote (imported back to an analysis);
 - a report (text, Markdown, HTML, PDF, feed, URL), which is ingested and analysed on the spot (and stored);
-- the SHA-256 (or a prefix of 8+ hex digits) of a document analysed earlier, looked up in the store.
+- the SHA-256 (or a unique prefix of 7+ hex digits, as `analyze` shows it) of a document analysed earlier, looked
+  up in the store.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 
 from threadline.errors import InputError
 
-_HEX_ID = re.compile(r"^[0-9a-fA-F]{8,64}$")
+_HEX_ID = re.compile(r"^[0-9a-fA-F]{7,64}$")
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 def _is_analysis_file(path: Path) -> bool:
@@ -82,7 +84,10 @@ def load_analyses(refs: list[str], *, db: str | None = None, store: bool = True,
                 out.append(_from_file(path))
             else:
                 out.extend(_analyse_report(ref, db=db, store=store, allow_private=allow_private))
-        elif ref.lower().startswith(("http://", "https://")):
+        elif url := _URL.match(ref):
+            if url.group(1).lower() not in ("http", "https"):      # it said "no such file" for ftp:// and file://
+                raise InputError(f"unsupported URL scheme {url.group(1)!r} (only http and https are fetched)",
+                                 where=ref)
             out.extend(_analyse_report(ref, db=db, store=store, allow_private=allow_private))
         elif _HEX_ID.match(ref):
             out.append(stored_analysis(ref, db=db))

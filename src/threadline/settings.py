@@ -115,9 +115,13 @@ def sqlalchemy_url(db: str) -> str:
     return db if "://" in db else "sqlite:///" + str(Path(db).expanduser().resolve())
 
 
+def shown_default(default: str) -> str:
+    """A default as the docs and ``threadline settings`` show it: the home folder as ``~``, the same for everyone."""
+    return default.replace(str(Path.home()), "~")
+
+
 def as_markdown() -> str:
     """The settings table as Markdown, for docs/settings.md."""
     rows = ["| setting | environment variable | default | what it does |", "|---|---|---|---|"]
-    rows += [f"| `{s.name}` | `{s.env}` | `{s.default.replace(str(Path.home()), '~')}` | {s.help} |"
-             for s in SETTINGS]
+    rows += [f"| `{s.name}` | `{s.env}` | `{shown_default(s.default)}` | {s.help} |" for s in SETTINGS]
     return "\n".join(rows) + "\n"

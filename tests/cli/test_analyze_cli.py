@@ -45,7 +45,7 @@ def test_bad_inputs_are_one_line_errors(run_cli, tmp_path: Path) -> None:  # typ
     code, _, err = run_cli("analyze", str(empty), "--no-store")
     assert code == 2 and "empty.txt" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli("analyze", "--jsonl", "-", "--no-store", stdin="not json\n")
-    assert code == 2 and "line 1" in err
+    assert code == 2 and err == "threadline: <stdin>:1: not JSON (Expecting value)\n"   # FILE:LINE: problem
     code, _, err = run_cli("analyze")
     assert code == 2
 

@@ -76,7 +76,7 @@ def test_bad_input_is_one_line_and_writes_nothing(content: str, message: str, tm
 def test_unknown_format_and_tlp(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     source = str(DATA / "dianxun.json")
     assert run(monkeypatch, "export", source, "--format", "pdf") == 2
-    assert "unknown export format 'pdf'" in capsys.readouterr().err
+    assert "'pdf' is not one of 'stix', 'misp'" in capsys.readouterr().err    # a usage error listing the choices
     assert run(monkeypatch, "export", source, "--format", "misp", "--tlp", "orange") == 2
     assert "unknown TLP level" in capsys.readouterr().err
     with pytest.raises(InputError):

@@ -75,3 +75,16 @@ def test_analysis_stored_on_postgres_and_idempotent(pg_store: Store, kb) -> None
     assert documents_with(pg_store, "actor", "G0129") == [doc.sha256]
     back = get_analysis(pg_store, doc.sha256[:12])
     assert back["document"]["sha256"] == doc.sha256 and back["campaigns"] == result["campaigns"]   # Unicode intact
+
+
+def test_processes_creating_the_schema_at_once_all_store(pg_store: Store) -> None:
+    from tests.store.test_concurrency import PROCESSES, ingest_at_once
+
+    pg_store.close()
+    engine = create_engine(URL)
+    with engine.begin() as conn:       # an empty database again, which every process then finds at once
+        conn.execute(text(f"DROP TABLE IF EXISTS {', '.join([*Base.metadata.tables, 'alembic_version'])} CASCADE"))
+    engine.dispose()
+    assert ingest_at_once(URL) == {n: "stored" for n in range(PROCESSES)}
+    with open_store(URL) as store:
+        assert store.count_documents() == PROCESSES

@@ -11,7 +11,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from threadline.cli import app
-from threadline.cli.common import console, err_console, plain, print_json, record_field, record_text, run_jsonl
+from threadline.cli.common import (
+    FailFast,
+    console,
+    err_console,
+    listing,
+    new_table,
+    plain,
+    print_json,
+    record_field,
+    record_text,
+    run_jsonl,
+    shorten,
+)
 from threadline.cli.ingest import expand_sources
 from threadline.errors import InputError, ThreadlineError
 from threadline.model import Document
@@ -21,10 +33,13 @@ from threadline.publish.render import defang_generic, defang_value
 def _summary(result: dict[str, Any]) -> None:
     """The analysis for a human: who, what, to whom, when, how sure."""
     doc = result["document"]
-    console.rule(f"[bold]{plain(defang_generic(doc.get('title') or doc['source']))}[/bold]  ({doc['sha256'][:12]})")
+    # The title wraps on a line of its own: inside the rule it was cropped at 80 columns, and the id with it.
+    console.rule()
+    console.print(f"[bold]{plain(defang_generic(doc.get('title') or doc['source']))}[/bold]", overflow="fold")
     facts = Table(show_header=False, box=None)
-    facts.add_column(style="bold")
-    facts.add_column()
+    facts.add_column(style="bold", no_wrap=True)
+    facts.add_column(overflow="fold")
+    facts.add_row("id", doc["sha256"][:12])          # what brief and export take (7+ digits will do)
 
     def names(key: str, label: str = "name") -> str:
         return plain(", ".join(str(i.get(label) or i.get("name")) for i in result.get(key, [])) or "—")
@@ -50,13 +65,9 @@ def _summary(result: dict[str, Any]) -> None:
     iocs = [i for i in result["iocs"] if not i.get("flags")]
     if result["iocs"]:
         console.print(f"[bold]indicators[/bold]: {len(iocs)} to act on, {len(result['iocs']) - len(iocs)} flagged: "
-                      + plain(", ".join(defang_value(i["type"], i["value"]) for i in iocs[:15])))
-    for claim in result["claims"]:
-        said = (f"{plain(claim['strength'])} to {plain(claim['actor'])}" if claim.get("actor")
-                else "the activity is not attributed to any known actor")
-        console.print(f"[bold]the report claims[/bold]: {said}"
-                      + (f" (basis: {plain(', '.join(claim.get('basis') or []))})" if claim.get("basis") else "")
-                      + (f"; caveat: {plain('; '.join(claim['caveats']))}" if claim.get("caveats") else ""))
+                      + plain(listing([defang_value(i["type"], i["value"]) for i in iocs], 15)))
+    for line, count in _claim_lines(result["claims"]).items():
+        console.print(f"[bold]the report claims[/bold]: {line}" + (f" ({count} sentences)" if count > 1 else ""))
     attribution = result["attribution"]
     top = attribution["candidates"][:3]
     words = attribution.get("confidence") or {}
@@ -65,20 +76,35 @@ def _summary(result: dict[str, Any]) -> None:
     console.print("[bold]engine's view[/bold]: " + plain(", ".join(
         f"{c['name']} ({c['attack_id']}) {c['probability']:.0%}" for c in top) or "no candidate")
         + f"; unknown actor {attribution['unknown_probability']:.0%}{lead}", highlight=False)
-    for line in attribution.get("disagreements") or []:
-        text = line if isinstance(line, str) else line.get("message") or line.get("text") or str(line)
+    disagreements = [line if isinstance(line, str) else line.get("message") or line.get("text") or str(line)
+                     for line in attribution.get("disagreements") or []]
+    for text in dict.fromkeys(disagreements):     # a repeated claim used to print its disagreement as often
         console.print(f"[yellow]disagreement[/yellow]: {plain(text)}", highlight=False)
+
+
+_CLAIM_WORDS = {"attributed": "attributed to", "suspected": "suspected to be", "overlaps": "overlaps with",
+                "denied": "not the work of"}
+
+
+def _claim_lines(claims: list[dict[str, Any]]) -> Counter[str]:
+    """One line per distinct claim, in order, with how many sentences make it: a report that repeats a claim
+    printed the same line twice."""
+    lines: Counter[str] = Counter()
+    for claim in claims:
+        said = (f"{_CLAIM_WORDS.get(claim['strength'], plain(claim['strength']) + ' to')} {plain(claim['actor'])}"
+                if claim.get("actor") else "the activity is not attributed to any known actor")
+        lines[said + (f" (basis: {plain(', '.join(claim.get('basis') or []))})" if claim.get("basis") else "")
+              + (f"; caveat: {plain('; '.join(claim['caveats']))}" if claim.get("caveats") else "")] += 1
+    return lines
 
 
 def _techniques(techniques: list[dict[str, Any]], shown: int = 30) -> None:
     """Techniques the text supports, strongest first; those only inferred from named software as one line."""
     found = sorted((t for t in techniques if not t.get("inferred")), key=lambda t: -float(t["score"]))
     if found:
-        table = Table(title="ATT&CK techniques in the text")
-        for column in ("id", "name", "score", "evidence"):
-            table.add_column(column)
+        table = new_table("id", "name", "score", "evidence", title="ATT&CK techniques in the text")
         for t in found[:shown]:
-            evidence = t["evidence"][0]["text"][:90] if t.get("evidence") else ""
+            evidence = shorten(t["evidence"][0]["text"], 160) if t.get("evidence") else ""
             table.add_row(t["id"], plain(t["name"]), f"{t['score']:.2f}", plain(defang_generic(evidence)))
         console.print(table)
         if len(found) > shown:
@@ -88,7 +114,7 @@ def _techniques(techniques: list[dict[str, Any]], shown: int = 30) -> None:
         by_software = Counter(s.split(" ", 2)[-1] for t in inferred for s in t.get("sources", [])
                               if s.startswith("software "))
         console.print(f"[bold]inferred from named software[/bold] (its ATT&CK entry, not the text): {len(inferred)} "
-                      "techniques, " + plain(", ".join(f"{name} {n}" for name, n in by_software.most_common(8)))
+                      "techniques, " + plain(listing([f"{name} {n}" for name, n in by_software.most_common()], 8))
                       + " (--json lists them)", highlight=False)
 
 
@@ -107,6 +133,7 @@ def analyze(
     ] = None,
     allow_private: Annotated[bool, typer.Option(
         "--allow-private", help="Allow URLs on private, loopback and link-local addresses.")] = False,
+    fail_fast: FailFast = False,
 ) -> None:
     """Everything about a report: indicators, techniques, actors, victims, dates, claims, attribution."""
     from threadline.analysis import analyze_document
@@ -128,7 +155,7 @@ def analyze(
                 doc = Document(text=text, source=record_field(record, "source", jsonl) or f"jsonl:{record['id']}",
                                title=record_field(record, "title", jsonl),
                                published=record_field(record, "published", jsonl))
-                own = exclude_sources_of(record, where=f"{jsonl}: record {record['id']!r}")
+                own = exclude_sources_of(record, where=f"record {record['id']!r}")
                 if store is not None:
                     store.save_document(doc)
                 result = analyze_document(doc, kb, exclude_sources=[*excluded, *own])
@@ -136,7 +163,7 @@ def analyze(
                     save_analysis(store, result)
                 return result
 
-            run_jsonl(jsonl, handle)
+            run_jsonl(jsonl, handle, fail_fast=fail_fast)
             return
         targets = expand_sources(sources or [])
         results: list[dict[str, Any]] = []

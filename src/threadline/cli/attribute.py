@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from threadline.cli import app
-from threadline.cli.common import console, plain, print_json, run_jsonl
+from threadline.cli.common import FailFast, console, plain, print_json, run_jsonl
 from threadline.errors import InputError
 
 
@@ -69,16 +69,18 @@ def attribute(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     jsonl: Annotated[str | None, typer.Option("--jsonl", help="Batch: JSON lines {id, <fields>, exclude_sources?} "
                                               "in (FILE or -), {id, candidates, ...} out.")] = None,
+    fail_fast: FailFast = False,
 ) -> None:
     """Rank ATT&CK intrusion sets for observations, with calibrated probabilities and ICD-203 wording."""
     extra = list(exclude_source or [])
     if jsonl is not None:
-        name = "<stdin>" if jsonl == "-" else jsonl
+        if observations is not None:        # the file was silently ignored
+            raise InputError("give either an OBSERVATIONS.json file or --jsonl, not both", where="attribute")
 
         def handle(record: dict[str, Any]) -> dict[str, Any]:
-            return _attribute(record, extra, f"{name}: record {record['id']!r}")
+            return _attribute(record, extra, f"record {record['id']!r}")
 
-        run_jsonl(jsonl, handle)
+        run_jsonl(jsonl, handle, fail_fast=fail_fast)
         return
     if observations is None:
         raise InputError("give an OBSERVATIONS.json file, or --jsonl FILE|-", where="attribute")

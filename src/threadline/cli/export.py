@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from threadline.cli import app
+from threadline.cli.common import ExportFormatName
 from threadline.errors import InputError
 from threadline.export import FORMATS, get_format
 from threadline.export.common import normalise_tlp, write_atomic
@@ -29,7 +30,8 @@ def export_command(
     source: Annotated[str, typer.Argument(
         metavar="SOURCE_OR_ID",
         help="A report (analysed now), a stored document id, an analysis JSON file or a STIX 2.1 bundle.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(FORMATS)}.")],
+    fmt: Annotated[ExportFormatName, typer.Option("--format", "-f", case_sensitive=False, help=", ".join(
+        f"{f.name}: {f.help}" for f in FORMATS.values()) + ".")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here (atomically) instead of stdout.")]
     = None,
     tlp: Annotated[str, typer.Option("--tlp", help="TLP 2.0 level: clear, green, amber, amber+strict, red.")]
@@ -37,7 +39,7 @@ def export_command(
     no_kb: Annotated[bool, typer.Option("--no-kb", help="Do not enrich from the knowledge base.")] = False,
 ) -> None:
     """Export an analysis for the tools analysts use: OpenCTI/TAXII, MISP, the Navigator, SIEMs, blocklists."""
-    export_format = get_format(fmt)
+    export_format = get_format(str(fmt))
     level = normalise_tlp(tlp)
     analysis = load_source(source)
     kb = None

@@ -5,10 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from threadline.cli import app as app
-from threadline.cli.common import console, plain, print_json, record_field, record_text, run_jsonl
+from threadline.cli.common import (
+    FailFast,
+    console,
+    new_table,
+    plain,
+    print_json,
+    record_field,
+    record_text,
+    run_jsonl,
+    shorten,
+)
 from threadline.cli.ingest import expand_sources
 from threadline.errors import InputError
 from threadline.extract.iocs import Indicator, document_iocs, extract_iocs
@@ -30,20 +39,19 @@ def _batch_line(record: dict[str, Any], where: str) -> dict[str, Any]:
     return {"iocs": [hit.to_dict() for hit in extract_iocs(text, source_url=source_url)]}
 
 
-def _table(source: str, hits: list[Indicator]) -> Table:
-    table = Table(title=f"{plain(source)}: {len(hits)} indicators "
-                        f"({sum(1 for h in hits if not h.flags)} unflagged)", title_justify="left")
-    table.add_column("type", no_wrap=True, min_width=6)
-    table.add_column("value (defanged)", overflow="fold", ratio=3, min_width=20)
-    table.add_column("flags", overflow="fold", ratio=1, min_width=8)
-    table.add_column("sentence", overflow="fold", ratio=2, min_width=16)
+def _show(source: str, hits: list[Indicator]) -> None:
+    """The indicators of one document; every cell wraps at any width (the table was wider than 80 columns and lost
+    its right side), the supporting sentence is shortened at a word with "…"."""
+    title = f"{plain(source)}: {len(hits)} indicators ({sum(1 for h in hits if not h.flags)} unflagged)"
+    if not hits:
+        console.print(title, highlight=False)
+        return
+    table = new_table("type", "value (defanged)", "flags", "sentence", title=title, show_lines=True)
     for hit in hits:
-        sentence = hit.sentence.text if hit.sentence else ""
-        if len(sentence) > 100:
-            sentence = sentence[:97] + "..."
+        sentence = shorten(hit.sentence.text, 200) if hit.sentence else ""
         table.add_row(hit.type, plain(defang_value(hit.type, hit.value)), ", ".join(hit.flags),
                       plain(defang_generic(sentence)), style="dim" if hit.flags else None)
-    return table
+    console.print(table)
 
 
 @app.command("iocs")
@@ -58,12 +66,13 @@ def iocs(
              'lines {"id", "iocs": [...]} out.')] = None,
     allow_private: Annotated[bool, typer.Option(
         "--allow-private", help="Allow URL sources on private, loopback and link-local addresses.")] = False,
+    fail_fast: FailFast = False,
 ) -> None:
     """Extract indicators of compromise: refanged, normalised, with evidence and false-positive flags."""
     if jsonl is not None:
         if sources:
             raise InputError("give either SOURCE files or --jsonl, not both", where="iocs")
-        run_jsonl(jsonl, lambda record: _batch_line(record, jsonl))
+        run_jsonl(jsonl, lambda record: _batch_line(record, jsonl), fail_fast=fail_fast)
         return
     if not sources:
         raise InputError("no SOURCE given (a report file, a URL, or --jsonl FILE|-)", where="iocs")
@@ -75,6 +84,6 @@ def iocs(
                 results.append({"source": document.source, "sha256": document.sha256,
                                 "iocs": [hit.to_dict() for hit in hits]})
             else:
-                console.print(_table(document.source, hits))
+                _show(document.source, hits)
     if as_json:
         print_json(results)

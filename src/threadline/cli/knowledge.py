@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from threadline.cli import app
-from threadline.cli.common import console, plain, print_json
+from threadline.cli.common import console, listing, new_table, plain, print_json, shorten
 from threadline.errors import InputError
 from threadline.knowledge import index
 from threadline.knowledge.profiles import lookup_actor, lookup_technique
@@ -22,29 +22,30 @@ app.add_typer(kb_app, name="kb")
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
-def _names(items: list[dict[str, Any]], key: str = "name", limit: int = 0) -> str:
-    names = [str(i[key]) for i in items]
-    if limit and len(names) > limit:
-        return plain(", ".join(names[:limit])) + f" … (+{len(names) - limit})"
-    return plain(", ".join(names))
+LISTED = 25          # items of a list shown before "+N more" (--json lists every one)
 
 
-def _show_candidates(result: dict[str, Any]) -> None:
-    table = Table(title=f"\"{plain(result['query'])}\" names several actors: none is picked for you")
-    for column in ("ATT&CK", "name", "asserted by"):
-        table.add_column(column)
+def _names(items: list[dict[str, Any]], key: str = "name", limit: int = LISTED) -> str:
+    return plain(listing([str(i[key]) for i in items], limit))
+
+
+def _show_candidates(result: dict[str, Any], kind: str) -> None:
+    """The entries a shared name stands for; ``kind`` is what they are ("actors", "techniques")."""
+    sources = any(c.get("matched_by") for c in result["candidates"])
+    table = new_table("ATT&CK", "name", *(["asserted by"] if sources else []),
+                      title=f"\"{plain(result['query'])}\" names several {kind}: none is picked for you")
     for c in result["candidates"]:
         table.add_row(plain(c.get("attack_id") or c.get("id") or "—"), plain(c["name"]),
-                      plain("; ".join(str(s["source"]) for s in c.get("matched_by", []))))
+                      *([plain("; ".join(str(s["source"]) for s in c.get("matched_by", [])))] if sources else []))
     console.print(table)
 
 
-def _answered(result: dict[str, Any], json_out: bool) -> bool:
+def _answered(result: dict[str, Any], json_out: bool, kind: str) -> bool:
     """JSON, or the candidates of a shared name, is the whole answer; otherwise the caller prints a profile."""
     if json_out:
         print_json(result)
     elif result.get("ambiguous"):
-        _show_candidates(result)
+        _show_candidates(result, kind)
     return json_out or bool(result.get("ambiguous"))
 
 
@@ -53,22 +54,20 @@ def actor(name: Annotated[str, typer.Argument(help="Any name or alias, or an ATT
           json_out: JsonFlag = False) -> None:
     """Who is NAME? One intrusion set under every vendor's alias, with who asserts each name."""
     result = lookup_actor(index.load_kb(), name)
-    if _answered(result, json_out):
+    if _answered(result, json_out, "actors"):
         return
     title = f"{result['name']}" + (f" ({result['attack_id']})" if result["attack_id"] else " (MISP only)")
     console.print(f"[bold]{plain(title)}[/bold]" + (f"  {plain(result['url'])}" if result["url"] else ""))
     if result["description"]:
-        console.print(plain(result["description"][:600]) + ("…" if len(result["description"]) > 600 else ""))
-    table = Table(title="Names and who asserts them", show_lines=False)
-    table.add_column("name")
-    table.add_column("sources")
+        console.print(plain(shorten(result["description"], 600)))
+    table = new_table("name", "sources", title="Names and who asserts them")
     for alias in result["aliases"] + result["related_actors"]:
         table.add_row(plain(alias["name"]), plain("; ".join(
             str(s["source"]) + (f" ({s['likelihood']})" if s.get("likelihood") else "") for s in alias["sources"])))
     console.print(table)
     facts = Table(show_header=False, box=None)
-    facts.add_column(style="bold")
-    facts.add_column()
+    facts.add_column(style="bold", no_wrap=True)
+    facts.add_column(overflow="fold")
     facts.add_row("country", plain(result["country"] or "unknown"))
     facts.add_row("targets sectors", plain(", ".join(result["targeted_sectors"]) or "—"))
     facts.add_row("targets countries", plain(", ".join(result["targeted_countries"]) or "—"))
@@ -85,18 +84,20 @@ def technique(id_or_name: Annotated[str, typer.Argument(help="T1566.001 or a tec
               json_out: JsonFlag = False) -> None:
     """An ATT&CK technique: tactics, sub-techniques, mitigations, detection strategies, groups that use it."""
     result = lookup_technique(index.load_kb(), id_or_name)
-    if _answered(result, json_out):
+    if _answered(result, json_out, "techniques"):
         return
     console.print(f"[bold]{plain(result['id'])} {plain(result['name'])}[/bold]  {plain(result['url'] or '')}")
     if result.get("revoked_id"):
         console.print(plain(f"({result['revoked_id']} was revoked by ATT&CK; {result['id']} replaced it)"))
     console.print(plain(f"tactics: {', '.join(result['tactics'])}; platforms: {', '.join(result['platforms'])}"))
-    console.print(plain(result["description"][:800]))
+    console.print(plain(shorten(result["description"], 800)))
     for key, label in (("subtechniques", "sub-techniques"), ("mitigations", "mitigations"),
                        ("detection_strategies", "detection strategies"), ("groups", "groups using it")):
         items = result[key]
         console.print(f"[bold]{label}[/bold] ({len(items)}): " +
-                      plain(", ".join(f"{i['id']} {i['name']}" for i in items[:25]) or "—"))
+                      (plain(listing([f"{i['id']} {i['name']}" for i in items], LISTED)) or "—"))
+    if any(len(result[key]) > LISTED for key in ("subtechniques", "mitigations", "detection_strategies", "groups")):
+        console.print("(--json lists every one)", style="dim")
 
 
 @kb_app.command("stats")
@@ -111,9 +112,9 @@ def kb_stats(json_out: JsonFlag = False) -> None:
         print_json(info)
         return
     table = Table(title=f"Knowledge base: ATT&CK Enterprise {kb.attack.version}, MISP galaxies "
-                        f"{kb.galaxies.version}")
-    table.add_column("what")
-    table.add_column("count", justify="right")
+                        f"{kb.galaxies.version}", title_justify="left")
+    table.add_column("what", overflow="fold")
+    table.add_column("count", justify="right", no_wrap=True)
     for key, value in info["counts"].items():
         table.add_row(key.replace("_", " "), str(value))
     console.print(table)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column
 
 from threadline import __version__, settings
 from threadline.cli import app
-from threadline.cli.common import console, err_console, plain, print_json
+from threadline.cli.common import console, err_console, new_table, plain, print_json
 
 
 @app.command("settings")
@@ -28,11 +28,16 @@ def show_settings(json_out: Annotated[bool, typer.Option("--json")] = False,
     if json_out:
         print_json(rows)
     else:
-        table = Table(title="Settings (CLI option > environment variable > default)")
-        for column in ("name", "env", "value", "help"):
-            table.add_column(column)
+        # Name, variable and what it does share a cell (the variable is never folded), and a value equal to the
+        # default says so instead of repeating it: the table fits 80 columns (it cut variables to "THREADLINE_FE…").
+        table = new_table("default", "value", show_lines=True,
+                          title="Settings (CLI option > environment variable > default)")
+        width = max(len(s.env) for s in settings.SETTINGS)
+        table.columns.insert(0, Column("setting", width=width, overflow="fold"))
         for row in rows:
-            table.add_row(row["name"], row["env"], plain(row["value"]), row["help"])
+            value = "[dim](default)[/dim]" if row["value"] == row["default"] else plain(row["value"] or "(empty)")
+            table.add_row(f"[bold]{row['name']}[/bold]\n{row['env']}\n[dim]{plain(row['help'])}[/dim]",
+                          plain(settings.shown_default(str(row["default"])) or "(empty)"), value)
         console.print(table)
     for problem in problems.values():
         err_console.print(f"threadline: {plain(problem)}", highlight=False)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from threadline.cli import app
+from threadline.cli.common import BriefFormat
 from threadline.errors import InputError
 from threadline.export.common import normalise_tlp, write_atomic
 
@@ -37,7 +38,8 @@ def brief_command(
     sources: Annotated[list[str], typer.Argument(
         metavar="SOURCE_OR_ID",
         help="Reports (analysed on the spot), stored document ids, analysis JSON files or folders.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="md or html.")] = "md",
+    fmt: Annotated[BriefFormat, typer.Option("--format", "-f", case_sensitive=False, help="Markdown or HTML.")
+                   ] = BriefFormat.md,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to FILE (one source) or into DIR (several)."
                                              )] = None,
     tlp: Annotated[str | None, typer.Option("--tlp", help="TLP 2.0 marking (clear, green, amber, amber+strict, "
@@ -48,8 +50,6 @@ def brief_command(
     """A briefing in the seed's shape: details, the campaign, a pinch of history, stay safe, all things considered."""
     from threadline.publish.brief import build_brief, render_brief
 
-    if fmt not in ("md", "html"):
-        raise InputError(f"unknown format {fmt!r} (expected md or html)", where="--format")
     level = normalise_tlp(tlp) if tlp is not None else None
     analyses = load_analyses(sources)
     kb = _kb(no_kb)

@@ -6,10 +6,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from threadline.cli import app
-from threadline.cli.common import console, err_console, plain, print_json, record_text, run_jsonl
+from threadline.cli.common import (
+    FailFast,
+    console,
+    err_console,
+    new_table,
+    plain,
+    print_json,
+    record_text,
+    run_jsonl,
+    shorten,
+)
 from threadline.cli.ingest import expand_sources
 from threadline.errors import InputError
 from threadline.model import Page
@@ -34,22 +43,27 @@ def _hits(text: str, pages: list[Page] | None = None) -> list[dict[str, Any]]:
     return [h.to_dict() for h in extract_techniques(text, pages=pages)]
 
 
+NONE_FOUND = "no ATT&CK technique found in the text"
+
+
 def _table(label: str, hits: list[dict[str, Any]]) -> None:
-    table = Table(title=f"ATT&CK techniques in {plain(defang_generic(label))}", show_lines=True)
-    for column, style in (("id", "bold"), ("name", ""), ("tactics", "dim"), ("score", ""), ("evidence", "")):
-        table.add_column(column, style=style, overflow="fold")
+    title = f"ATT&CK techniques in {plain(defang_generic(label))}"
+    if not hits:            # an empty table said nothing
+        console.print(f"{title}: {NONE_FOUND}", highlight=False)
+        return
+    table = new_table("id", "name", "tactics", "score", "evidence", title=title, show_lines=True)
     # What the text says, strongest first; then what named software implies (ATT&CK), by id.
     for hit in sorted(hits, key=lambda h: (bool(h["inferred"]), -float(h["score"]) if not h["inferred"] else 0.0,
                                            h["id"])):
         first = hit["evidence"][0] if hit["evidence"] else None
-        quote = plain(f"“{defang_generic(first['text'][:220])}”") if first else ""
+        quote = plain(f"“{defang_generic(shorten(first['text'], 220))}”") if first else ""
         if first and first.get("page"):
             quote += f" (p. {first['page']})"
         if hit["inferred"]:
             software = plain(", ".join(s[9:] for s in hit["sources"] if s.startswith("software")))
-            quote = f"[italic]inferred from {software}" \
-                    f"[/italic]: {quote}"
-        table.add_row(hit["id"], plain(hit["name"]), ", ".join(hit["tactics"]), f"{hit['score']:.2f}", quote)
+            quote = f"[italic]inferred from {software}[/italic]: {quote}"
+        table.add_row(f"[bold]{hit['id']}[/bold]", plain(hit["name"]), f"[dim]{', '.join(hit['tactics'])}[/dim]",
+                      f"{hit['score']:.2f}", quote)
     console.print(table)
 
 
@@ -64,14 +78,18 @@ def techniques(
     = False,
     allow_private: Annotated[bool, typer.Option(
         "--allow-private", help="Allow URL sources on private, loopback and link-local addresses.")] = False,
+    fail_fast: FailFast = False,
 ) -> None:
     """ATT&CK techniques in reports, each with its supporting sentences (or marked inferred from named software)."""
     if jsonl is not None:
+        if sources:         # the files were silently ignored
+            raise InputError("give either SOURCE files or --jsonl, not both", where="techniques")
+
         def handle(record: dict[str, Any]) -> dict[str, Any]:
             hits = _hits(record_text(record, jsonl))
             return {"techniques": [h for h in hits if not (no_inferred and h["inferred"])]}
 
-        run_jsonl(jsonl, handle)
+        run_jsonl(jsonl, handle, fail_fast=fail_fast)
         return
     if not sources:
         raise InputError("give report files, or --jsonl FILE|-", where="techniques")
@@ -85,8 +103,7 @@ def techniques(
         return
     for result in results:
         title = str(result["title"] or "")
-        label = result["source"] + (f" ({title[:60]}…)" if len(title) > 60 else f" ({title})" if title and
-                                    title != result["source"] else "")
+        label = result["source"] + (f" ({shorten(title, 100)})" if title and title != result["source"] else "")
         _table(label, result["techniques"])
 
 

@@ -91,7 +91,7 @@ def save_analysis(store: Store, analysis: dict[str, Any]) -> bool:
 
 
 def get_analysis(store: Store, ref: str) -> dict[str, Any]:
-    """A stored analysis by document SHA-256 or an unambiguous prefix of at least 8 hex digits."""
+    """A stored analysis by document SHA-256 or a unique prefix of at least 7 hex digits."""
     with _session(store) as session:
         row = by_id_or_prefix(session, AnalysisRow, AnalysisRow.document_id, ref)
         if row is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -12,12 +13,13 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from threadline.errors import NotFoundError, StoreError
+from threadline.errors import InputError, NotFoundError, StoreError
 from threadline.model import Document, Page
 from threadline.store.models import DocumentRow, KnowledgeObjectRow
 from threadline.store.records import ImportResult, KnowledgeItem, SaveResult
 
 T = TypeVar("T")
+_HEX = re.compile(r"[0-9a-f]+")
 
 
 class _Conflict(Exception):
@@ -42,15 +44,36 @@ def _newer(candidate: str | None, current: str | None) -> bool:
     return current is None or candidate > current
 
 
+MIN_PREFIX = 7          # as git abbreviates; `analyze` and `ingest` show 12
+_SHOWN_CANDIDATES = 5
+
+
+def _distinct_prefixes(ids: Sequence[str]) -> list[str]:
+    """The ids cut to the shortest length (at least 12) that still tells them apart."""
+    length = 12
+    while length < 64 and len({i[:length] for i in ids}) < len(ids):
+        length += 4
+    return [i[:length] for i in ids]
+
+
 def by_id_or_prefix(session: Session, model: type[T], column: Any, ref: str) -> T | None:
-    """A row by its SHA-256 key, or by an unambiguous prefix of at least 8 hex digits (as git abbreviates)."""
+    """A row by its SHA-256 key, or by a unique prefix of at least 7 hex digits (as git abbreviates).
+
+    A prefix several rows share is a one-line :class:`InputError` that lists them, so the user can pick one.
+    """
     key = ref.strip().lower()
     row = session.get(model, key)
-    if row is None and 8 <= len(key) < 64:
-        rows = session.scalars(select(model).where(column.startswith(key)).limit(2)).all()
-        if len(rows) > 1:
-            raise NotFoundError("ambiguous document id prefix", where=ref)
-        row = rows[0] if rows else None
+    if row is None and MIN_PREFIX <= len(key) < 64 and _HEX.fullmatch(key):   # hex only: no LIKE wildcards
+        ids = list(session.scalars(select(column).where(column.startswith(key)).order_by(column)
+                                   .limit(_SHOWN_CANDIDATES + 1)))
+        if len(ids) > 1:
+            total = len(ids) if len(ids) <= _SHOWN_CANDIDATES else int(
+                session.scalar(select(func.count()).select_from(model).where(column.startswith(key))) or 0)
+            shown = ", ".join(_distinct_prefixes(ids[:_SHOWN_CANDIDATES]))
+            more = f" and {total - _SHOWN_CANDIDATES} more" if total > _SHOWN_CANDIDATES else ""
+            raise InputError(f"ambiguous id prefix: {total} stored ids start with it ({shown}{more}); "
+                             "give more digits", where=ref)
+        row = session.get(model, ids[0]) if ids else None
     return row
 
 
@@ -125,7 +148,7 @@ class Store:
         return results
 
     def get_document(self, sha256: str) -> Document:
-        """A stored document by its SHA-256 or an unambiguous prefix of at least 8 hex digits."""
+        """A stored document by its SHA-256 or a unique prefix of at least 7 hex digits."""
         with self._transaction() as session:
             row = by_id_or_prefix(session, DocumentRow, DocumentRow.id, sha256)
             if row is None:
