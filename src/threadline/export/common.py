@@ -216,6 +216,13 @@ def ioc_sentence(ioc: dict[str, Any]) -> str:
     return evidence_text(ioc.get("sentence"))
 
 
+def analytic_confidence(confidence: Any) -> str:
+    """The engine's analytic confidence word (``analytic_confidence``; ``level`` in older analyses), lower case."""
+    if not isinstance(confidence, dict):
+        return ""
+    return str(confidence.get("analytic_confidence") or confidence.get("level") or "").strip().lower()
+
+
 def attack_url(attack_id: str) -> str:
     """The attack.mitre.org page of a technique, group, software or campaign id."""
     aid = attack_id.upper()

@@ -34,6 +34,7 @@ from threadline.export.common import (
     Analysis,
     Defanger,
     analysis_time,
+    analytic_confidence,
     evidence_sentences,
     ioc_sentence,
     normalise_tlp,
@@ -65,13 +66,6 @@ PRODUCER_UUID = deterministic_id("identity", "threadline").split("--", 1)[1]
 def likelihood(probability: float) -> str:
     """The ICD-203 / MISP estimative-language word for a probability."""
     return next(word for bound, word in LIKELIHOOD if probability < bound)
-
-
-def analytic_confidence(confidence: Any) -> str:
-    """The engine's analytic confidence word (``analytic_confidence``; ``level`` in older analyses), lower case."""
-    if not isinstance(confidence, dict):
-        return ""
-    return str(confidence.get("analytic_confidence") or confidence.get("level") or "").strip().lower()
 
 
 def _uuid(*key: str) -> str:
