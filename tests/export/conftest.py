@@ -54,6 +54,6 @@ def refanged_values(analysis: dict[str, Any]) -> list[str]:
 
 def ioc(analysis: dict[str, Any], value: str) -> dict[str, Any]:
     """The analysis's indicator with this value (a test that names one fails clearly when it is missing)."""
-    found = [i for i in analysis["iocs"] if i["value"] == value]
+    found: list[dict[str, Any]] = [i for i in analysis["iocs"] if i["value"] == value]
     assert found, f"{value} not among {[i['value'] for i in analysis['iocs']]}"
     return found[0]

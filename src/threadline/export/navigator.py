@@ -89,6 +89,30 @@ def _entries(tech: dict[str, Any], source: str, defang: Defanger,
     return [{**entry, "tactic": t} for t in tactics]
 
 
+def _show_subtechniques(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Open the parent of every sub-technique found (``showSubtechniques``), adding an unscored parent entry where
+    the report did not name the parent: renderers such as mitreattack-python's SVG and Excel exporters hide a
+    sub-technique under a closed parent, whatever the layout's ``expandedSubtechniques`` says."""
+    def key(entry: dict[str, Any]) -> tuple[str, str | None]:
+        return str(entry["techniqueID"]), entry.get("tactic")
+
+    present = {key(e): e for e in entries}
+    added: list[dict[str, Any]] = []
+    for entry in entries:
+        parent_id, dot, _ = entry["techniqueID"].partition(".")
+        if not dot:
+            continue
+        parent = {"techniqueID": parent_id, **({"tactic": entry["tactic"]} if "tactic" in entry else {})}
+        found = present.get(key(parent))
+        if found is None:
+            found = {**parent, "enabled": True, "color": "", "comment": "", "metadata": [], "links": [],
+                     "showSubtechniques": True}
+            present[key(parent)] = found
+            added.append(found)
+        found["showSubtechniques"] = True
+    return entries + added
+
+
 def layer_name(title: str) -> str:
     """A layer name that is also a valid Excel sheet name: forbidden characters become " - ", at most 31 long."""
     clean = " ".join(_SHEET_FORBIDDEN.sub(" - ", title).replace("'", "’").split()).strip(" -")
@@ -102,7 +126,8 @@ def layer_of(analysis: Analysis, kb: KnowledgeBase | None = None, *, tlp: str = 
     source = str(doc.get("source") or "")
     defang = Defanger(iocs)
     title = defang(doc.get("title") or source or "Threadline analysis")
-    techniques = [e for t in analysis.get("techniques") or [] for e in _entries(t, source, defang, kb)]
+    techniques = _show_subtechniques([e for t in analysis.get("techniques") or []
+                                      for e in _entries(t, source, defang, kb)])
     layer_links = [{"label": "Source report", "url": source}] if source.startswith(("http://", "https://")) else []
     return {
         "name": layer_name(title),
