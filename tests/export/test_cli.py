@@ -11,11 +11,19 @@ from typing import Any
 import pytest
 
 import threadline.cli.export  # noqa: F401  (registers the command until cli/__init__ imports it)
-from tests.export.conftest import DATA
+from tests.export.conftest import HERON
 from threadline.cli import main
 from threadline.errors import InputError
 from threadline.export import FORMATS, get_format
 from threadline.export.common import write_atomic
+
+
+@pytest.fixture
+def heron_file(heron: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The current analysis of the SILENT HERON report, as ``analyze`` would save it."""
+    path = tmp_path_factory.mktemp("analysis") / "silent-heron.json"
+    path.write_text(json.dumps(heron, ensure_ascii=False, indent=2), encoding="utf-8")
+    return path
 
 
 def run(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
@@ -28,9 +36,10 @@ def run(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
-def test_each_format_to_a_file(fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_format_to_a_file(fmt: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                               heron_file: Path) -> None:
     out = tmp_path / f"heron{FORMATS[fmt].extension}"
-    source = str(DATA / "silent_heron.json")
+    source = str(heron_file)
     assert run(monkeypatch, "export", source, "--format", fmt, "--out", str(out), "--tlp", "green") == 0
     first = out.read_bytes()
     assert first
@@ -40,13 +49,14 @@ def test_each_format_to_a_file(fmt: str, tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_stdout_and_bundle_as_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+                                     capsys: pytest.CaptureFixture[str], heron: dict[str, Any]) -> None:
+    """A report analysed on the spot -> a STIX bundle -> CSV from the bundle: every indicator comes through."""
     bundle = tmp_path / "bundle.json"
-    assert run(monkeypatch, "export", str(DATA / "dianxun.json"), "-f", "stix", "-o", str(bundle)) == 0
+    assert run(monkeypatch, "export", str(HERON), "-f", "stix", "-o", str(bundle)) == 0
     capsys.readouterr()
     assert run(monkeypatch, "export", str(bundle), "--format", "csv") == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("type,value,defanged") and len(lines) == 7
+    assert lines[0].startswith("type,value,defanged") and len(lines) == 1 + len(heron["iocs"])
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -73,8 +83,9 @@ def test_bad_input_is_one_line_and_writes_nothing(content: str, message: str, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["analysis.json", "out.json"]
 
 
-def test_unknown_format_and_tlp(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    source = str(DATA / "dianxun.json")
+def test_unknown_format_and_tlp(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                heron_file: Path) -> None:
+    source = str(heron_file)
     assert run(monkeypatch, "export", source, "--format", "pdf") == 2
     assert "'pdf' is not one of 'stix', 'misp'" in capsys.readouterr().err    # a usage error listing the choices
     assert run(monkeypatch, "export", source, "--format", "misp", "--tlp", "orange") == 2
@@ -104,15 +115,49 @@ def test_write_atomic_into_a_missing_folder_or_onto_a_folder(tmp_path: Path) -> 
         write_atomic(tmp_path, "x")
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_write_atomic_honours_the_umask(umask: int, tmp_path: Path) -> None:
+    """The file gets the mode open() would give it (0666 less the umask), not mkstemp's 0600; atomic still."""
+    old = os.umask(umask)
+    try:
+        write_atomic(tmp_path / "new.json", "{}")
+        plain = tmp_path / "plain.json"
+        with plain.open("w", encoding="utf-8") as handle:
+            handle.write("{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.json").stat().st_mode & 0o777 == 0o666 & ~umask == plain.stat().st_mode & 0o777
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.json", "plain.json"]
+
+
+def test_write_atomic_keeps_an_existing_files_mode(tmp_path: Path) -> None:
+    target = tmp_path / "shared.csv"
+    target.write_text("old", encoding="utf-8")
+    target.chmod(0o640)
+    write_atomic(target, "new")
+    assert target.read_text(encoding="utf-8") == "new" and target.stat().st_mode & 0o777 == 0o640
+
+
+def test_export_out_file_is_readable_as_the_umask_allows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         heron_file: Path) -> None:
+    out = tmp_path / "heron.csv"
+    old = os.umask(0o022)
+    try:
+        assert run(monkeypatch, "export", str(heron_file), "--format", "csv", "--out", str(out)) == 0
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644
+
+
 def test_oversized_input_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+                                    capsys: pytest.CaptureFixture[str], heron_file: Path) -> None:
     monkeypatch.setenv("THREADLINE_MAX_INPUT_BYTES", "100")
-    assert run(monkeypatch, "export", str(DATA / "dianxun.json"), "--format", "csv") == 2
+    assert run(monkeypatch, "export", str(heron_file), "--format", "csv") == 2
     assert "larger than max_input_bytes (100 bytes)" in capsys.readouterr().err
 
 
 @pytest.mark.slow
-def test_identical_across_processes_and_hash_seeds(tmp_path: Path) -> None:
+def test_identical_across_processes_and_hash_seeds(tmp_path: Path, heron_file: Path) -> None:
     """Byte-identical output even when Python's set order changes (stix2 keeps custom properties in a set)."""
     import subprocess
 
@@ -124,7 +169,7 @@ def test_identical_across_processes_and_hash_seeds(tmp_path: Path) -> None:
     digests = []
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        done = subprocess.run([sys.executable, "-c", script, str(DATA / "silent_heron.json")], env=env,
+        done = subprocess.run([sys.executable, "-c", script, str(heron_file)], env=env,
                               capture_output=True, text=True, check=True, timeout=300)
         digests.append(json.loads(done.stdout))
     assert digests[0] == digests[1]

@@ -5,18 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from threadline.export.stix import analysis_from_bundle, export_stix
 from threadline.ingest import ingest_into
 from threadline.store import open_store
 
-FIXTURE = Path(__file__).resolve().parents[1] / "data" / "analysis" / "dianxun.json"
 
-
-def test_export_ingest_rebuild_export(tmp_path: Path) -> None:
-    analysis = json.loads(FIXTURE.read_text(encoding="utf-8"))
-    exported = export_stix(analysis)
-    bundle_file = tmp_path / "dianxun.stix.json"
+@pytest.mark.parametrize("kb_or_not", ["kb", "no-kb"])
+def test_export_ingest_rebuild_export(analysis: dict[str, Any], kb: Any, kb_or_not: str, tmp_path: Path) -> None:
+    exported = export_stix(analysis, kb if kb_or_not == "kb" else None)
+    bundle_file = tmp_path / "report.stix.json"
     bundle_file.write_text(exported, encoding="utf-8")
     bundle = json.loads(exported)
     with open_store(tmp_path / "empty.db") as store:
@@ -29,4 +30,6 @@ def test_export_ingest_rebuild_export(tmp_path: Path) -> None:
     by_id = {o["id"]: o for o in bundle["objects"]}
     assert {o["id"]: o for o in stored} == by_id                 # every object, every property
     rebuilt = {"type": "bundle", "id": bundle["id"], "objects": stored}
-    assert json.loads(export_stix(analysis_from_bundle(rebuilt)))["objects"] == bundle["objects"]
+    back = analysis_from_bundle(rebuilt)
+    assert back == analysis                                      # the evidence of every item came through
+    assert json.loads(export_stix(back, kb if kb_or_not == "kb" else None))["objects"] == bundle["objects"]

@@ -1,4 +1,12 @@
-"""What every exporter shares: reading and checking an analysis, fixed timestamps, TLP, defanging, atomic writes."""
+"""What every exporter shares: reading and checking an analysis, its timestamp, TLP, defanging, atomic writes.
+
+The timestamp of an export (STIX ``published``/``created``, the MISP event date, the CSV ``first_seen``, the Sigma
+rule date) is the document's date: ``document.published``, which the analysis always fills with its basis in
+``document.date_basis`` (front matter, document metadata, a date line in the body, or the ingest time). An analysis
+stored before that field existed may lack it: then the ingested or analysed time it carries is used, else the
+current time (UTC, whole seconds). The epoch is never used: a 1970 date in a STIX bundle or a MISP event reads as a
+real date and sorts the report before every other; the current time at least says "known since now".
+"""
 
 from __future__ import annotations
 
@@ -24,8 +32,8 @@ TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "red")
 
 TECHNIQUE_ID = re.compile(r"^[Tt]\d{4}(\.\d{3})?$")
 
-# Used only when a document has neither a published nor an ingested date, so output stays reproducible.
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Where an analysis may record when it was ingested or analysed, for analyses stored without a published date.
+FALLBACK_TIME_KEYS = ("ingested", "ingested_at", "retrieved", "analysed", "analysed_at", "analyzed_at")
 
 
 def check_analysis(data: Any, where: str = "analysis") -> Analysis:
@@ -101,13 +109,14 @@ def parse_when(value: Any) -> datetime | None:
 
 
 def analysis_time(analysis: Analysis) -> datetime:
-    """The one timestamp every exported object carries: published, else ingested, else the epoch (reproducible)."""
+    """The timestamp of the report's objects: published, else ingested or analysed, else now (see the docstring)."""
     doc = analysis.get("document") or {}
-    for key in ("published", "ingested", "retrieved"):
-        when = parse_when(doc.get(key))
-        if when is not None:
-            return when.replace(microsecond=(when.microsecond // 1000) * 1000)
-    return EPOCH
+    for key in ("published", *FALLBACK_TIME_KEYS):
+        for where in (doc, analysis):
+            when = parse_when(where.get(key))
+            if when is not None:
+                return when.replace(microsecond=(when.microsecond // 1000) * 1000)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def stix_time(when: datetime) -> str:
@@ -183,13 +192,35 @@ def truncate(text: str, limit: int) -> str:
     return cut + "…"
 
 
+def evidence_text(evidence: Any) -> str:
+    """The text of an evidence item (``{text, start, end, ...}``) or of a plain string (older analyses); else ""."""
+    if isinstance(evidence, str):
+        return evidence
+    if isinstance(evidence, dict) and isinstance(evidence.get("text"), str):
+        return str(evidence["text"])
+    return ""
+
+
 def evidence_sentences(item: dict[str, Any]) -> list[str]:
     """The distinct evidence texts of an analysis item, in order."""
     seen: list[str] = []
     for ev in item.get("evidence") or []:
-        if isinstance(ev, dict) and isinstance(ev.get("text"), str) and ev["text"] not in seen:
-            seen.append(ev["text"])
+        text = evidence_text(ev)
+        if text and text not in seen:
+            seen.append(text)
     return seen
+
+
+def ioc_sentence(ioc: dict[str, Any]) -> str:
+    """The sentence an indicator was found in, as text (an evidence object now, a string in older analyses)."""
+    return evidence_text(ioc.get("sentence"))
+
+
+def analytic_confidence(confidence: Any) -> str:
+    """The engine's analytic confidence word (``analytic_confidence``; ``level`` in older analyses), lower case."""
+    if not isinstance(confidence, dict):
+        return ""
+    return str(confidence.get("analytic_confidence") or confidence.get("level") or "").strip().lower()
 
 
 def attack_url(attack_id: str) -> str:
@@ -199,8 +230,20 @@ def attack_url(attack_id: str) -> str:
     return f"https://attack.mitre.org/{kind}/{aid.replace('.', '/')}"
 
 
+def _umask() -> int:
+    """The process umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | Path, content: str) -> None:
-    """Write a file through a temporary sibling and a rename, so a failure never leaves half a file."""
+    """Write a file through a temporary sibling and a rename, so a failure never leaves half a file.
+
+    The file gets the mode ``open()`` would give it: an existing file keeps its mode, a new one gets 0666 less the
+    umask. (mkstemp creates its temporary file 0600, which would leave an export unreadable to the analyst's group
+    whatever their umask says.)
+    """
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
@@ -208,12 +251,17 @@ def write_atomic(path: str | Path, content: str) -> None:
     if target.is_dir():
         raise InputError("is a directory, not a file", where=str(target))
     try:
+        mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~_umask()
+    except OSError:
+        mode = 0o666 & ~_umask()
+    try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
         raise InputError(f"cannot write here ({exc.strerror})", where=str(directory)) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(content)
+            os.fchmod(handle.fileno(), mode)
         os.replace(tmp, target)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)

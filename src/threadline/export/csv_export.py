@@ -3,18 +3,34 @@
 Columns: type, value (refanged: this file is for machines such as blocklists), defanged (for people), first_seen
 (the report's date: when the source first made the indicator public), source (the report's location), warninglists
 and flags (``;``-separated; an empty flags cell means the indicator is fit for detection), and the report title.
-Values are written as extracted, never prefixed against spreadsheet formulas: that would corrupt the blocklist.
+
+No cell is one a spreadsheet would run as a formula (CSV injection): a cell that starts with ``=``, ``+``, ``-``,
+``@``, a tab or a carriage return, and is not a plain number such as ``-1``, gets a leading single quote, as the
+OWASP CSV-injection guidance says. The titles and sentences of a report are written by someone else, and a CSV of
+indicators is opened in a spreadsheet as often as it is fed to a blocklist. Indicator values almost never start so
+(no domain, address, hash or URL does); a file name or registry value that does keeps its quote, and a tool that
+reads the file should strip a leading ``'`` from such a cell.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 
 from threadline.export.common import Analysis, analysis_time, defanged_of, normalise_tlp
 from threadline.knowledge.base import KnowledgeBase
 
 COLUMNS = ("type", "value", "defanged", "first_seen", "source", "warninglists", "flags", "report")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^[+-]?(?:\d+(?:[.,]\d+)*|\d*\.\d+)(?:[eE][+-]?\d+)?$")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """The cell with a leading ``'`` if a spreadsheet would treat it as a formula (a plain number is left as is)."""
+    if cell.startswith(FORMULA_START) and not _NUMBER.match(cell):
+        return "'" + cell
+    return cell
 
 
 def export_csv(analysis: Analysis, kb: KnowledgeBase | None = None, *, tlp: str = "clear") -> str:
@@ -26,7 +42,8 @@ def export_csv(analysis: Analysis, kb: KnowledgeBase | None = None, *, tlp: str 
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for ioc in analysis.get("iocs") or []:
-        writer.writerow([ioc["type"], ioc["value"], defanged_of(ioc), first_seen,
-                         doc.get("source") or "", "; ".join(map(str, ioc.get("warninglists") or [])),
-                         "; ".join(map(str, ioc.get("flags") or [])), doc.get("title") or ""])
+        row = [ioc["type"], ioc["value"], defanged_of(ioc), first_seen, doc.get("source") or "",
+               "; ".join(map(str, ioc.get("warninglists") or [])), "; ".join(map(str, ioc.get("flags") or [])),
+               doc.get("title") or ""]
+        writer.writerow([spreadsheet_safe(str(cell)) for cell in row])
     return buffer.getvalue()

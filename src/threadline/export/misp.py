@@ -7,6 +7,11 @@ Decisions (the issue is silent on them):
   galaxy's own spelling when the knowledge base links one, mitre-intrusion-set, mitre-attack-pattern,
   mitre-malware / mitre-tool as "Name - ID") and, with the knowledge base, as ``Galaxy`` objects holding the
   exact clusters (MISP's mitre clusters reuse ATT&CK's STIX uuids), so no instance has to guess by name.
+- A galaxy tag names only a cluster the installed ``pymispgalaxies`` galaxy has, with the galaxy's own value
+  (found by ATT&CK uuid, else ATT&CK id, else exact value): the ATT&CK snapshot is newer than the pinned galaxy
+  and renames techniques ("DLL" was "DLL Search Order Hijacking"), and a tag naming a missing cluster is a dead
+  tag in MISP. What the galaxy lacks becomes a free ``threadline:`` tag with the ATT&CK name and id
+  (``threadline:attack-pattern="Local Storage Discovery - T1680"``), so the fact is kept and searchable.
 - Estimative language: the top attribution candidate's probability becomes an ICD-203 likelihood tag and the
   engine's confidence level a confidence-in-analytic-judgment tag.
 - Distribution follows the TLP level (clear: all communities, green: connected communities, amber and
@@ -29,7 +34,9 @@ from threadline.export.common import (
     Analysis,
     Defanger,
     analysis_time,
+    analytic_confidence,
     evidence_sentences,
+    ioc_sentence,
     normalise_tlp,
     truncate,
 )
@@ -80,12 +87,16 @@ def _linked_misp_actors(actor: dict[str, Any], kb: KnowledgeBase) -> list[Threat
 def _actor_tags(actor: dict[str, Any], kb: KnowledgeBase | None) -> list[str]:
     aid = actor.get("attack_id")
     tags: list[str] = []
-    misp_names = [a.value for a in _linked_misp_actors(actor, kb)] if kb is not None else []
-    for name in misp_names or [actor["name"]]:
-        tags.append(f'misp-galaxy:threat-actor="{name}"')
+    linked = _linked_misp_actors(actor, kb) if kb is not None else []
+    for misp in linked:
+        tags.append(galaxy_tag("threat-actor", misp.value, misp.uuid))
+    if not linked:
+        tags.append(galaxy_tag("threat-actor", actor["name"]))
     if aid:
         group = kb.group(aid) if kb is not None else None
-        tags.append(f'misp-galaxy:mitre-intrusion-set="{group.name if group else actor["name"]} - {aid.upper()}"')
+        uuid = group.stix_id.split("--")[1] if group else None
+        tags.append(galaxy_tag("mitre-intrusion-set", f"{group.name if group else actor['name']} - {aid.upper()}",
+                               uuid, aid))
     return tags
 
 
@@ -95,7 +106,7 @@ def _sector_tag(name: str, kb: KnowledgeBase | None) -> str | None:
     wanted = normalise(name)
     for sector in kb.galaxies.sectors:
         if wanted in {normalise(sector.value), *(normalise(s) for s in sector.synonyms)}:
-            return f'misp-galaxy:sector="{sector.value}"'
+            return galaxy_tag("sector", sector.value)
     return None
 
 
@@ -107,6 +118,43 @@ def _galaxy_definition(kind: str) -> dict[str, Any]:
     return {k: data[k] for k in ("uuid", "name", "type", "namespace", "description", "version") if k in data}
 
 
+@functools.cache
+def _galaxy_index(kind: str) -> dict[str, str]:
+    """The values of an installed MISP galaxy's clusters, keyed by value, by uuid and by ATT&CK external id."""
+    path = Path(pymispgalaxies.__file__).parent / "data" / "misp-galaxy" / "clusters" / f"{kind}.json"
+    if not path.is_file():
+        return {}
+    index: dict[str, str] = {}
+    for cluster in json.loads(path.read_text(encoding="utf-8")).get("values") or []:
+        value = cluster.get("value")
+        if not isinstance(value, str):
+            continue
+        index.setdefault(f"value:{value}", value)
+        if cluster.get("uuid"):
+            index.setdefault(f"uuid:{cluster['uuid']}", value)
+        external = (cluster.get("meta") or {}).get("external_id")
+        if isinstance(external, str):
+            index.setdefault(f"id:{external.upper()}", value)
+    return index
+
+
+def galaxy_value(kind: str, value: str, uuid: str | None = None, attack_id: str | None = None) -> str | None:
+    """The installed galaxy's value for a cluster (by uuid, ATT&CK id, then exact value); None if it lacks it."""
+    index = _galaxy_index(kind)
+    for key in (f"uuid:{uuid}" if uuid else "", f"id:{attack_id.upper()}" if attack_id else "", f"value:{value}"):
+        if key in index:
+            return index[key]
+    return None
+
+
+def galaxy_tag(kind: str, value: str, uuid: str | None = None, attack_id: str | None = None) -> str:
+    """A ``misp-galaxy:`` tag when the installed galaxy has the cluster, else a free ``threadline:`` tag."""
+    found = galaxy_value(kind, value, uuid, attack_id)
+    if found is not None:
+        return f'misp-galaxy:{kind}="{found}"'
+    return f'threadline:{kind.removeprefix("mitre-")}="{value}"'
+
+
 def _clusters(analysis: Analysis, kb: KnowledgeBase) -> dict[str, list[dict[str, Any]]]:
     """Galaxy -> clusters for the actors, software and techniques the knowledge base identifies.
 
@@ -115,8 +163,11 @@ def _clusters(analysis: Analysis, kb: KnowledgeBase) -> dict[str, list[dict[str,
     """
     out: dict[str, list[dict[str, Any]]] = {}
 
-    def add(kind: str, uuid: str, value: str, description: str) -> None:
-        cluster = {"uuid": uuid, "type": kind, "value": value, "tag_name": f'misp-galaxy:{kind}="{value}"',
+    def add(kind: str, uuid: str, value: str, description: str, attack_id: str | None = None) -> None:
+        found = galaxy_value(kind, value, uuid, attack_id)
+        if found is None:       # the installed galaxy lacks it: MISP would hold a cluster nobody else has
+            return
+        cluster = {"uuid": uuid, "type": kind, "value": found, "tag_name": f'misp-galaxy:{kind}="{found}"',
                    "description": truncate(description, 500), "default": True}
         if cluster["uuid"] not in {c["uuid"] for c in out.setdefault(kind, [])}:
             out[kind].append(cluster)
@@ -126,18 +177,20 @@ def _clusters(analysis: Analysis, kb: KnowledgeBase) -> dict[str, list[dict[str,
         if actor.get("role") not in ("named", "attributed") or group is None:
             continue
         add("mitre-intrusion-set", group.stix_id.split("--")[1], f"{group.name} - {group.attack_id}",
-            group.description)
+            group.description, group.attack_id)
         for misp in _linked_misp_actors(actor, kb):
             add("threat-actor", misp.uuid, misp.value, misp.description or misp.value)
     for sw in analysis.get("software") or []:
         obj = kb.by_attack_id.get(str(sw.get("attack_id") or "").upper())
         if isinstance(obj, Software):
-            add(f"mitre-{obj.kind}", obj.stix_id.split("--")[1], f"{obj.name} - {obj.attack_id}", obj.description)
+            add(f"mitre-{obj.kind}", obj.stix_id.split("--")[1], f"{obj.name} - {obj.attack_id}", obj.description,
+                obj.attack_id)
     for tech in analysis.get("techniques") or []:
         found = kb.technique(tech["id"])
         if found:
             t = found[0]
-            add("mitre-attack-pattern", t.stix_id.split("--")[1], f"{t.name} - {t.attack_id}", t.description)
+            add("mitre-attack-pattern", t.stix_id.split("--")[1], f"{t.name} - {t.attack_id}", t.description,
+                t.attack_id)
     return out
 
 
@@ -202,11 +255,14 @@ def event_of(analysis: Analysis, kb: KnowledgeBase | None = None, *, tlp: str = 
             obj = kb.by_attack_id.get(sid) if kb is not None else None
             kind = obj.kind if isinstance(obj, Software) else sw.get("kind")
             name = obj.name if isinstance(obj, Software) else sw["name"]
-            tag(f'misp-galaxy:mitre-{"tool" if kind == "tool" else "malware"}="{name} - {sid}"')
+            uuid = obj.stix_id.split("--")[1] if isinstance(obj, Software) else None
+            tag(galaxy_tag(f"mitre-{'tool' if kind == 'tool' else 'malware'}", f"{name} - {sid}", uuid, sid))
     for tech in analysis.get("techniques") or []:
         found = kb.technique(tech["id"]) if kb is not None else []
         name = found[0].name if found else (tech.get("name") or tech["id"])
-        tag(f'misp-galaxy:mitre-attack-pattern="{name} - {tech["id"].upper()}"')
+        uuid = found[0].stix_id.split("--")[1] if found else None
+        tid = found[0].attack_id if found else tech["id"].upper()
+        tag(galaxy_tag("mitre-attack-pattern", f"{name} - {tid}", uuid, tid))
     for sector in analysis.get("sectors") or []:
         sector_tag = _sector_tag(sector["name"], kb)
         if sector_tag:
@@ -220,7 +276,7 @@ def event_of(analysis: Analysis, kb: KnowledgeBase | None = None, *, tlp: str = 
         kind, category = ATTRIBUTE_TYPES.get(ioc["type"], ("text", "Other"))   # no MISP type: kept as text
         flags = [str(f) for f in ioc.get("flags") or []]
         lists = [str(w) for w in ioc.get("warninglists") or []]
-        note = defang(str(ioc.get("sentence") or ""))
+        note = defang(ioc_sentence(ioc))
         if flags:
             note = f"Flagged ({', '.join(flags)}{': ' + '; '.join(lists) if lists else ''}). {note}"
         to_ids = False if flags or kind == "text" else None
@@ -236,7 +292,7 @@ def event_of(analysis: Analysis, kb: KnowledgeBase | None = None, *, tlp: str = 
             misp_galaxy.from_dict(**_galaxy_definition(kind), GalaxyCluster=clusters)
             event.add_galaxy(misp_galaxy)
     confidence = attribution.get("confidence")
-    level_word = str(confidence.get("level") or "").lower() if isinstance(confidence, dict) else ""
+    level_word = analytic_confidence(confidence)
     if level_word in ("low", "moderate", "high"):
         tag(f'estimative-language:confidence-in-analytic-judgment="{level_word}"')
     return event

@@ -4,11 +4,20 @@ Decisions: one entry per (technique, tactic) so a multi-tactic technique is scor
 score is the extractor's confidence on 0-100; the comment is the first evidence sentence (defanged, truncated);
 ``metadata`` lists every evidence sentence with its offsets and page, and ``links`` point to the ATT&CK page and,
 for a web source, to the evidence itself with a text fragment (``#:~:text=``) so a click lands on the sentence.
+
+The layer is checked against mitreattack-python, the library that reads, filters and renders layers:
+- no ``filters`` object: an empty platform list is refused there (and hides every technique in the Navigator),
+  and leaving it out means "all platforms of the domain";
+- metadata items are numbered (``evidence 1``, ``location 1``) rather than separated by ``divider`` entries,
+  which the format allows but the library skips with a warning for every technique;
+- the name is short and free of ``: \\ / ? * [ ]``, because it becomes the sheet name of the Excel export
+  (at most 31 characters, none of those); the full title is in the description.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -27,6 +36,8 @@ NAVIGATOR_VERSION = "5.1.0"
 ATTACK_VERSION = "18"
 DOMAIN = "enterprise-attack"
 COMMENT_LIMIT = 300
+NAME_LIMIT = 31           # an Excel sheet name's limit: mitreattack-python's to_xlsx names the sheet after the layer
+_SHEET_FORBIDDEN = re.compile(r"[:\\/?*\[\]]+")
 FRAGMENT_WORDS = 8        # words of the sentence used in a text-fragment link: enough to be unique, still short
 
 
@@ -56,16 +67,15 @@ def _entries(tech: dict[str, Any], source: str, defang: Defanger,
     sentences = [defang(s) for s in evidence_sentences(tech)]
     metadata: list[dict[str, Any]] = []
     links: list[dict[str, Any]] = [{"label": f"ATT&CK {tid}", "url": attack_url(tid)}]
-    for n, ev in enumerate(e for e in tech.get("evidence") or [] if isinstance(e, dict)):
+    for n, ev in enumerate((e for e in tech.get("evidence") or [] if isinstance(e, dict)), 1):
         text = defang(str(ev.get("text") or ""))
-        if n:
-            metadata.append({"divider": True})
-        metadata.append({"name": "evidence", "value": text})
+        metadata.append({"name": f"evidence {n}", "value": text})
         where = f"characters {ev.get('start')}-{ev.get('end')}"
-        metadata.append({"name": "location", "value": where + (f", page {ev['page']}" if ev.get("page") else "")})
+        metadata.append({"name": f"location {n}",
+                         "value": where + (f", page {ev['page']}" if ev.get("page") else "")})
         link = _fragment_link(source, str(ev.get("text") or ""))
         if link:
-            links.append({"label": f"Evidence {n + 1} in the source", "url": link})
+            links.append({"label": f"Evidence {n} in the source", "url": link})
     if tech.get("inferred"):
         metadata.append({"name": "inferred", "value": "yes: implied by the text, not stated"})
     entry: dict[str, Any] = {"techniqueID": tid, "enabled": True, "color": "",
@@ -79,6 +89,36 @@ def _entries(tech: dict[str, Any], source: str, defang: Defanger,
     return [{**entry, "tactic": t} for t in tactics]
 
 
+def _show_subtechniques(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Open the parent of every sub-technique found (``showSubtechniques``), adding an unscored parent entry where
+    the report did not name the parent: renderers such as mitreattack-python's SVG and Excel exporters hide a
+    sub-technique under a closed parent, whatever the layout's ``expandedSubtechniques`` says."""
+    def key(entry: dict[str, Any]) -> tuple[str, str | None]:
+        return str(entry["techniqueID"]), entry.get("tactic")
+
+    present = {key(e): e for e in entries}
+    added: list[dict[str, Any]] = []
+    for entry in entries:
+        parent_id, dot, _ = entry["techniqueID"].partition(".")
+        if not dot:
+            continue
+        parent = {"techniqueID": parent_id, **({"tactic": entry["tactic"]} if "tactic" in entry else {})}
+        found = present.get(key(parent))
+        if found is None:
+            found = {**parent, "enabled": True, "color": "", "comment": "", "metadata": [], "links": [],
+                     "showSubtechniques": True}
+            present[key(parent)] = found
+            added.append(found)
+        found["showSubtechniques"] = True
+    return entries + added
+
+
+def layer_name(title: str) -> str:
+    """A layer name that is also a valid Excel sheet name: forbidden characters become " - ", at most 31 long."""
+    clean = " ".join(_SHEET_FORBIDDEN.sub(" - ", title).replace("'", "’").split()).strip(" -")
+    return truncate(clean, NAME_LIMIT) or "Threadline layer"
+
+
 def layer_of(analysis: Analysis, kb: KnowledgeBase | None = None, *, tlp: str = "clear") -> dict[str, Any]:
     """The Navigator layer as a dict (the layer format 4.5 object)."""
     doc = analysis["document"]
@@ -86,15 +126,15 @@ def layer_of(analysis: Analysis, kb: KnowledgeBase | None = None, *, tlp: str = 
     source = str(doc.get("source") or "")
     defang = Defanger(iocs)
     title = defang(doc.get("title") or source or "Threadline analysis")
-    techniques = [e for t in analysis.get("techniques") or [] for e in _entries(t, source, defang, kb)]
+    techniques = _show_subtechniques([e for t in analysis.get("techniques") or []
+                                      for e in _entries(t, source, defang, kb)])
     layer_links = [{"label": "Source report", "url": source}] if source.startswith(("http://", "https://")) else []
     return {
-        "name": truncate(f"Threadline: {title}", 120),
+        "name": layer_name(title),
         "versions": {"attack": ATTACK_VERSION, "navigator": NAVIGATOR_VERSION, "layer": LAYER_VERSION},
         "domain": DOMAIN,
         "description": f"ATT&CK techniques found in “{title}”, each with the sentence that supports it. "
                        f"TLP:{tlp.upper()}.",
-        "filters": {"platforms": []},
         "sorting": 3,    # by score, descending
         "layout": {"layout": "side", "aggregateFunction": "max", "showID": True, "showName": True,
                    "showAggregateScores": False, "countUnscored": False, "expandedSubtechniques": "annotated"},

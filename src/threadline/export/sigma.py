@@ -16,7 +16,15 @@ from urllib.parse import urlsplit
 import yaml
 
 from threadline.errors import InputError
-from threadline.export.common import Analysis, Defanger, analysis_time, normalise_tlp, truncate
+from threadline.export.common import (
+    Analysis,
+    Defanger,
+    analysis_time,
+    evidence_sentences,
+    ioc_sentence,
+    normalise_tlp,
+    truncate,
+)
 from threadline.knowledge.base import KnowledgeBase
 from threadline.model import deterministic_id
 
@@ -58,12 +66,12 @@ _RULE_TYPES = {"dns": ("domain",), "proxy": ("url", "domain"), "firewall": ("ipv
 def attack_tags(analysis: Analysis, kind: str) -> list[str]:
     """ATT&CK tags for a rule: the techniques (and their tactics) whose evidence is a sentence naming one of the
     rule's indicators, so a tag says what the report saw the indicator used for, not a guess."""
-    sentences = {i.get("sentence") for i in analysis.get("iocs") or []
-                 if i.get("type") in _RULE_TYPES[kind] and not i.get("flags") and i.get("sentence")}
+    sentences = {ioc_sentence(i) for i in analysis.get("iocs") or []
+                 if i.get("type") in _RULE_TYPES[kind] and not i.get("flags")} - {""}
     tactics: list[str] = []
     techniques: list[str] = []
     for tech in analysis.get("techniques") or []:
-        if tech.get("inferred") or not sentences & {e.get("text") for e in tech.get("evidence") or []}:
+        if tech.get("inferred") or not sentences & set(evidence_sentences(tech)):
             continue
         techniques.append(f"attack.{tech['id'].lower()}")
         tactics += [f"attack.{t}" for t in tech.get("tactics") or []]

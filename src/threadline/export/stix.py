@@ -1,16 +1,27 @@
 """STIX 2.1 bundle of an analysis, built with ``stix2``; deterministic, TLP 2.0 marked, and importable back.
 
-Decisions (the issue is silent on them):
-- Identifiers are uuid5 (:func:`threadline.model.deterministic_id`) over a canonical key: the ATT&CK id or the name
-  for actors, campaigns, software and techniques, the pattern for indicators, the document hash for the report.
-  stix2-validator warns that they are not UUIDv4; that is a warning, and the price of reproducible bundles.
-- Every object carries the analysis time (the document's published date, else its ingested date, else the epoch).
+Decisions:
+- Identifiers are uuid5 (:func:`threadline.model.deterministic_id`) over a canonical key, so re-exporting gives the
+  same bundle. stix2-validator warns that they are not UUIDv4; that is a warning, and the price of reproducibility.
+- Shared and owned objects (DESIGN: "a shared STIX object changes only with a new ``modified``, and what one report
+  says about it lives on objects the report owns"). An intrusion set, campaign, malware or tool, attack pattern,
+  sector identity, location or vulnerability is *shared*: keyed by its ATT&CK id (or country code, sector, CVE, or
+  exact name), holding only what follows from that key and the ATT&CK snapshot (name, ATT&CK aliases and tactics,
+  references), dated by its ATT&CK object's created/modified (else a fixed producer date). Two reports' bundles
+  therefore hold the same object under the same id and ``modified``, and importing both keeps both. Everything a
+  report says about it (mentions, role, score, evidence) is on a ``note`` the report owns, whose id includes the
+  report's; relationships and indicators are the report's too (their ids include the report's), and carry the
+  report's time (its published date, see :mod:`threadline.export.common`).
+- Public shared objects (those with an ATT&CK id, places, sectors, CVEs) are marked TLP:CLEAR whatever the report's
+  level: they say nothing the report does. A name only the report gives carries the report's marking and, unless
+  clear, the level in its id, so a red report's actor name never merges into a clear bundle's object.
 - Only unflagged indicators become ``indicator`` objects. A flagged one (warninglist hit, benign, ...) becomes a
   ``note`` on the report that says why it was flagged, so it is kept and shown but never fed to detection.
 - CVEs become ``vulnerability`` objects targeted by the campaign; Bitcoin addresses use the
   ``cryptocurrency-wallet`` object type that OpenCTI reads (the validator accepts it).
-- What STIX has no property for (evidence offsets, scores, flags, dates, lures, claims, attribution) travels in
-  ``x_threadline_*`` properties declared by a top-level-property extension definition, so an import loses nothing.
+- What STIX has no property for (the analysis items, evidence offsets, scores, flags, dates, lures, claims,
+  attribution) travels in ``x_threadline_*`` properties, declared by a top-level-property extension definition, on
+  objects the report owns, so an import loses nothing.
 """
 
 from __future__ import annotations
@@ -22,12 +33,15 @@ import stix2
 
 from threadline.errors import InputError
 from threadline.export.common import (
+    TLP_LEVELS,
     Analysis,
     Defanger,
     analysis_time,
+    analytic_confidence,
     attack_url,
     defanged_of,
     evidence_sentences,
+    ioc_sentence,
     normalise_tlp,
     parse_when,
     stix_time,
@@ -49,14 +63,14 @@ TLP_CREATED = "2022-10-01T00:00:00.000Z"
 PRODUCER_ID = deterministic_id("identity", "threadline")
 EXTENSION_ID = deterministic_id("extension-definition", "threadline", "x_threadline")
 PRODUCER_CREATED = "2024-01-01T00:00:00.000Z"   # fixed, so the producer objects never change between exports
-EXTENSION_PROPERTIES = ["x_threadline_document", "x_threadline_evidence", "x_threadline_mentions",
-                        "x_threadline_role", "x_threadline_first_seen", "x_threadline_kind", "x_threadline_score",
-                        "x_threadline_inferred", "x_threadline_ioc", "x_threadline_code", "x_threadline_sections"]
-EXTENSION_SCHEMA = ("Threadline analysis properties: x_threadline_evidence lists the source sentences "
-                    "({text, start, end, page}) that support an object; x_threadline_ioc is the extracted "
-                    "indicator (type, value, defanged, offsets, sentence, warninglists, flags); x_threadline_document, "
-                    "_mentions, _role, _first_seen, _kind, _score, _inferred, _code and _sections keep the rest of "
-                    "the analysis so that a bundle imports back without loss.")
+EXTENSION_PROPERTIES = ["x_threadline_document", "x_threadline_sections", "x_threadline_section",
+                        "x_threadline_item", "x_threadline_ioc"]
+EXTENSION_SCHEMA = ("Threadline analysis properties, all on objects the report owns: on a note about a shared "
+                    "object, x_threadline_section names the analysis section (actors, techniques, ...) and "
+                    "x_threadline_item is the report's item (name, mentions, role, score, evidence sentences "
+                    "{text, start, end, page}, ...); x_threadline_ioc is an extracted indicator (type, value, "
+                    "defanged, offset, sentence, warninglists, flags); on the report, x_threadline_document and "
+                    "x_threadline_sections keep the rest of the analysis, so a bundle imports back without loss.")
 _TOPLEVEL = {EXTENSION_ID: {"extension_type": "toplevel-property-extension"}}
 
 # Indicator type -> STIX pattern object path; asn is numeric, the rest are quoted strings.
@@ -93,8 +107,10 @@ REGIONS = {"002": "africa", "014": "eastern-africa", "017": "middle-africa", "01
 # ICD-203 confidence words -> STIX confidence (the None/Low/Med/High scale of STIX 2.1 appendix A).
 CONFIDENCE = {"none": 0, "low": 15, "moderate": 50, "medium": 50, "high": 85}
 
-# Sections with no STIX property of their own, kept on the report.
-REPORT_SECTIONS = ("dates", "lures", "goals", "claims", "attribution")
+# Sections carried by objects of their own (notes on shared objects, indicators); every other key of the analysis
+# is kept on the report (``x_threadline_sections``).
+OBJECT_SECTIONS = ("document", "actors", "campaigns", "software", "techniques", "sectors", "countries", "regions",
+                   "iocs")
 
 
 def slug(text: str) -> str:
@@ -127,21 +143,50 @@ def tlp_marking(level: str) -> stix2.v21.MarkingDefinition:
 
 
 class _Builder:
-    """Accumulates the objects of one bundle, with the shared properties and without duplicate ids."""
+    """Accumulates the objects of one bundle without duplicate ids.
 
-    def __init__(self, analysis: Analysis, kb: KnowledgeBase | None, tlp: str) -> None:
+    Two kinds of object: *shared* ones (an ATT&CK group, technique or software, a country, a sector, a CVE) whose
+    content is a function of their key and the ATT&CK snapshot only, so every report's bundle holds the same
+    object under the same id and ``modified``; and objects *owned* by the report (its notes, relationships and
+    indicators, whose ids include the report's), which carry everything the report says.
+    """
+
+    def __init__(self, analysis: Analysis, kb: KnowledgeBase | None, tlp: str, report_id: str) -> None:
         self.analysis = analysis
         self.kb = kb
         self.tlp = tlp
+        self.report_id = report_id
         self.when = stix_time(analysis_time(analysis))
         self.iocs: list[dict[str, Any]] = analysis.get("iocs") or []
         self.defang = Defanger(self.iocs)
         self.objects: dict[str, Any] = {}
+        self.levels = {tlp}
 
-    def common(self, kind: str, *key: str) -> dict[str, Any]:
-        return {"id": deterministic_id(kind, *key), "created": self.when, "modified": self.when,
-                "created_by_ref": PRODUCER_ID, "object_marking_refs": [TLP_IDS[self.tlp]],
-                "extensions": _TOPLEVEL, "allow_custom": True}
+    def owned(self, kind: str, *key: str, custom: bool = True) -> dict[str, Any]:
+        """Properties of an object the report owns: its id includes the report's, its time is the report's."""
+        props: dict[str, Any] = {"id": deterministic_id(kind, self.report_id, *key), "created": self.when,
+                                 "modified": self.when, "created_by_ref": PRODUCER_ID,
+                                 "object_marking_refs": [TLP_IDS[self.tlp]]}
+        if custom:
+            props |= {"extensions": _TOPLEVEL, "allow_custom": True}
+        return props
+
+    def shared(self, kind: str, key: str, attack_id: str | None = None, public: bool = True) -> dict[str, Any]:
+        """Properties of a shared object. A public one (ATT&CK, a place, a sector, a CVE) is TLP:CLEAR whatever the
+        report's level, and dated by its ATT&CK object when the knowledge base has one (that is the version of what
+        it says), else by the producer's fixed date. A name only this report gives (an actor ATT&CK does not know)
+        carries the report's marking, and its id the level, so a red report's name never reaches a clear bundle."""
+        created = modified = PRODUCER_CREATED
+        source = self.kb.by_attack_id.get(attack_id.upper()) if (self.kb is not None and attack_id) else None
+        if source is not None:
+            first, last = parse_when(source.created), parse_when(source.modified)
+            if first is not None and last is not None and first <= last:
+                created, modified = stix_time(first), stix_time(last)
+        level = "clear" if public else self.tlp
+        self.levels.add(level)
+        key_parts = (key,) if level == "clear" else (key, f"tlp:{level}")
+        return {"id": deterministic_id(kind, *key_parts), "created": created, "modified": modified,
+                "created_by_ref": PRODUCER_ID, "object_marking_refs": [TLP_IDS[level]]}
 
     def add(self, obj: Any) -> str:
         self.objects.setdefault(obj.id, obj)
@@ -154,144 +199,149 @@ class _Builder:
         quotes = " ".join(f"“{self.text(s)}”" for s in evidence_sentences(item))
         return f"{lead} Evidence: {quotes}" if quotes else lead
 
+    def note(self, section: str, n: int, target: str, item: dict[str, Any], abstract: str, lead: str) -> None:
+        """What the report says about a shared object: a note the report owns, with the analysis item itself."""
+        self.add(stix2.v21.Note(
+            abstract=self.text(abstract), content=self.evidence_note(item, self.text(lead)),
+            object_refs=[target, self.report_id], x_threadline_section=section, x_threadline_item=item,
+            **self.owned("note", section, str(n))))
+
     def relate(self, rel_type: str, source: str, target: str, description: str | None = None,
                confidence: int | None = None) -> None:
-        props = self.common("relationship", rel_type, source, target)
-        props.pop("extensions")
-        props.pop("allow_custom")
         extra: dict[str, Any] = {}
         if description:
             extra["description"] = description
         if confidence is not None:
             extra["confidence"] = confidence
         self.add(stix2.v21.Relationship(relationship_type=rel_type, source_ref=source, target_ref=target,
-                                        **props, **extra))
+                                        **self.owned("relationship", rel_type, source, target, custom=False),
+                                        **extra))
 
 
-def _actor(b: _Builder, actor: dict[str, Any]) -> str:
+def _name_key(name: str) -> str:
+    return "name:" + " ".join(name.split())
+
+
+def _actor(b: _Builder, actor: dict[str, Any], n: int) -> str:
     aid = actor.get("attack_id")
-    name = actor["name"]
-    mentions = [m for m in actor.get("mentions") or [] if isinstance(m, str)]
-    aliases = list(dict.fromkeys(mentions))
     group = b.kb.group(aid) if (b.kb is not None and aid) else None
-    if group is not None:
-        aliases += [a for a in group.aliases if a not in aliases]
-    aliases = [a for a in aliases if a != name]
+    name = group.name if group is not None else actor["name"]
+    extra = {"aliases": [a for a in group.aliases if a != name]} if group is not None and group.aliases else {}
+    obj_id = b.add(stix2.v21.IntrusionSet(
+        name=name, external_references=_mitre_ref(aid) or None, **extra,
+        **b.shared("intrusion-set", aid.upper() if aid else _name_key(name), aid, public=bool(aid))))
+    mentions = [m for m in actor.get("mentions") or [] if isinstance(m, str)]
     role = actor.get("role") or "mentioned"
     lead = f"Threat actor {role} in the report" + (f" as {', '.join(mentions)}." if mentions else ".")
-    props = b.common("intrusion-set", aid.upper() if aid else "name:" + name.casefold())
-    extra = {"aliases": aliases} if aliases else {}
-    return b.add(stix2.v21.IntrusionSet(
-        name=name, description=b.evidence_note(actor, lead), external_references=_mitre_ref(aid) or None,
-        x_threadline_mentions=mentions, x_threadline_role=role, x_threadline_evidence=actor.get("evidence") or [],
-        **extra, **props))
+    b.note("actors", n, obj_id, actor, f"Actor: {name}", lead)
+    return obj_id
 
 
-def _campaign(b: _Builder, camp: dict[str, Any]) -> str:
+def _campaign(b: _Builder, camp: dict[str, Any], n: int) -> str:
     aid = camp.get("attack_id")
     name = camp["name"]
+    obj_id = b.add(stix2.v21.Campaign(
+        name=name, external_references=_mitre_ref(aid) or None,
+        **b.shared("campaign", aid.upper() if aid else _name_key(name), aid, public=bool(aid))))
     goals = [g["text"] for g in b.analysis.get("goals") or [] if isinstance(g.get("text"), str)]
-    first = parse_when(camp.get("first_seen"))
-    extra: dict[str, Any] = {}
-    if first is not None:
-        extra["first_seen"] = stix_time(first)
-    if goals:
-        extra["objective"] = b.text("; ".join(goals))
-    props = b.common("campaign", aid.upper() if aid else "name:" + name.casefold())
-    return b.add(stix2.v21.Campaign(
-        name=name, description=b.evidence_note(camp, "Campaign described in the report."),
-        external_references=_mitre_ref(aid) or None, x_threadline_first_seen=camp.get("first_seen"),
-        x_threadline_evidence=camp.get("evidence") or [], **extra, **props))
+    lead = "Campaign described in the report." + (f" First seen: {camp['first_seen']}." if camp.get("first_seen")
+                                                   else "") + (f" Objective: {'; '.join(goals)}." if goals else "")
+    b.note("campaigns", n, obj_id, camp, f"Campaign: {name}", lead)
+    return obj_id
 
 
-def _software(b: _Builder, sw: dict[str, Any]) -> str:
+def _software(b: _Builder, sw: dict[str, Any], n: int) -> str:
     aid = sw.get("attack_id")
     kind = sw.get("kind")
+    known = b.kb.by_attack_id.get(str(aid).upper()) if (b.kb is not None and aid) else None
+    name = known.name if known is not None else sw["name"]
     cls = stix2.v21.Tool if kind == "tool" else stix2.v21.Malware
     stix_type = "tool" if kind == "tool" else "malware"
-    props = b.common(stix_type, aid.upper() if aid else "name:" + sw["name"].casefold())
     extra: dict[str, Any] = {"is_family": True} if stix_type == "malware" else {}
-    return b.add(cls(
-        name=sw["name"],
-        description=b.evidence_note(sw, f"Software ({kind or 'kind not stated'}) named in the report."),
-        external_references=_mitre_ref(aid) or None, x_threadline_kind=kind,
-        x_threadline_evidence=sw.get("evidence") or [], **extra, **props))
+    obj_id = b.add(cls(name=name, external_references=_mitre_ref(aid) or None, **extra,
+                       **b.shared(stix_type, aid.upper() if aid else _name_key(name), aid, public=bool(aid))))
+    b.note("software", n, obj_id, sw, f"Software: {name}", f"Software ({kind or 'kind not stated'}) named in the "
+           "report.")
+    return obj_id
 
 
-def _technique(b: _Builder, tech: dict[str, Any]) -> str:
+def _technique(b: _Builder, tech: dict[str, Any], n: int) -> str:
     tid = tech["id"].upper()
-    name = tech.get("name")
-    if not name and b.kb is not None:
-        found = b.kb.technique(tid)
-        name = found[0].name if found else None
-    tactics = [t for t in tech.get("tactics") or [] if isinstance(t, str)]
+    found = b.kb.technique(tid) if b.kb is not None else []
+    name = found[0].name if found else (tech.get("name") or tid)
+    tactics = list(found[0].tactics) if found else [t for t in tech.get("tactics") or [] if isinstance(t, str)]
     phases = [{"kill_chain_name": "mitre-attack", "phase_name": t} for t in tactics]
+    obj_id = b.add(stix2.v21.AttackPattern(
+        name=name, external_references=_mitre_ref(tid), kill_chain_phases=phases or None,
+        **b.shared("attack-pattern", tid, tid)))
     lead = f"ATT&CK {tid} observed in the report" + (" (inferred)." if tech.get("inferred") else ".")
-    return b.add(stix2.v21.AttackPattern(
-        name=name or tid, description=b.evidence_note(tech, lead), external_references=_mitre_ref(tid),
-        kill_chain_phases=phases or None, x_threadline_score=tech.get("score"),
-        x_threadline_inferred=bool(tech.get("inferred")), x_threadline_evidence=tech.get("evidence") or [],
-        **b.common("attack-pattern", tid)))
+    b.note("techniques", n, obj_id, tech, f"Technique: {tid} {name}", lead)
+    return obj_id
 
 
-def _ioc(b: _Builder, ioc: dict[str, Any], report_id: str) -> tuple[str, str]:
+def _ioc(b: _Builder, ioc: dict[str, Any], n: int) -> tuple[str, str]:
     """One indicator, vulnerability or flagged note; returns (object id, kind)."""
     kind, value = ioc["type"], ioc["value"]
     defanged = defanged_of(ioc)
-    sentence = b.text(ioc.get("sentence") or "")
+    sentence = b.text(ioc_sentence(ioc))
     said = f" The report says: “{sentence}”" if sentence else ""
     record = dict(ioc)
     pattern = pattern_of(kind, value)
+    report_id = b.report_id
     if ioc.get("flags"):
         why = ", ".join(map(str, ioc["flags"]))
         lists = "; ".join(map(str, ioc.get("warninglists") or []))
         content = f"{kind} {defanged} is flagged ({why}{': ' + lists if lists else ''}) and is not an indicator."
-        props = b.common("note", b.analysis["document"].get("sha256") or "", kind, value)
         return b.add(stix2.v21.Note(abstract=f"Flagged {kind}: {defanged}", content=content + said,
-                                    object_refs=[report_id], x_threadline_ioc=record, **props)), "note"
+                                    object_refs=[report_id], x_threadline_ioc=record,
+                                    **b.owned("note", "ioc", str(n)))), "note"
     if kind == "cve":
         cve = value.upper()
-        return b.add(stix2.v21.Vulnerability(
-            name=cve, description=f"{cve} named in the report.{said}",
-            external_references=[{"source_name": "cve", "external_id": cve}], x_threadline_ioc=record,
-            **b.common("vulnerability", cve))), "vulnerability"
+        vuln = b.add(stix2.v21.Vulnerability(
+            name=cve, external_references=[{"source_name": "cve", "external_id": cve}],
+            **b.shared("vulnerability", cve)))
+        b.add(stix2.v21.Note(abstract=f"{cve} in the report", content=f"{cve} named in the report.{said}",
+                             object_refs=[vuln, report_id], x_threadline_ioc=record,
+                             **b.owned("note", "ioc", str(n))))
+        return vuln, "vulnerability"
     if pattern is None:
-        props = b.common("note", b.analysis["document"].get("sha256") or "", kind, value)
         return b.add(stix2.v21.Note(abstract=f"{kind}: {defanged}",
                                     content=f"{kind} {defanged} has no STIX pattern type.{said}",
-                                    object_refs=[report_id], x_threadline_ioc=record, **props)), "note"
+                                    object_refs=[report_id], x_threadline_ioc=record,
+                                    **b.owned("note", "ioc", str(n)))), "note"
     return b.add(stix2.v21.Indicator(
         name=defanged, description=f"{kind} {defanged} listed in the report.{said}", pattern=pattern,
         pattern_type="stix", valid_from=b.when, indicator_types=["malicious-activity"], x_threadline_ioc=record,
-        **b.common("indicator", pattern))), "indicator"
+        **b.owned("indicator", pattern))), "indicator"
 
 
 def _targets(b: _Builder) -> list[str]:
     ids: list[str] = []
-    for sector in b.analysis.get("sectors") or []:
-        name = sector["name"]
+    for n, sector in enumerate(b.analysis.get("sectors") or []):
+        name = " ".join(sector["name"].split())
         vocab = SECTORS.get(slug(name))
         extra = {"sectors": [vocab]} if vocab else {}
-        ids.append(b.add(stix2.v21.Identity(
-            name=name, identity_class="class", description=b.evidence_note(sector, "Targeted sector."),
-            x_threadline_evidence=sector.get("evidence") or [], **extra,
-            **b.common("identity", "sector", name.casefold()))))
-    for country in b.analysis.get("countries") or []:
+        obj_id = b.add(stix2.v21.Identity(name=name, identity_class="class", **extra,
+                                          **b.shared("identity", f"sector:{name}")))
+        b.note("sectors", n, obj_id, sector, f"Sector: {name}", "Sector targeted in the report.")
+        ids.append(obj_id)
+    for n, country in enumerate(b.analysis.get("countries") or []):
         code = str(country.get("code") or "").upper()
         if not code:
             continue
-        ids.append(b.add(stix2.v21.Location(
-            name=country.get("name") or code, country=code,
-            description=b.evidence_note(country, "Targeted country."),
-            x_threadline_evidence=country.get("evidence") or [], **b.common("location", "country", code))))
-    for region in b.analysis.get("regions") or []:
+        obj_id = b.add(stix2.v21.Location(name=country.get("name") or code, country=code,
+                                          **b.shared("location", f"country:{code}")))
+        b.note("countries", n, obj_id, country, f"Country: {country.get('name') or code}",
+               f"Country {country.get('role') or 'named'} in the report.")
+        ids.append(obj_id)
+    for n, region in enumerate(b.analysis.get("regions") or []):
         name = str(region.get("name") or "")
         code = region.get("code")
         value = REGIONS.get(str(code)) if code else None
-        ids.append(b.add(stix2.v21.Location(
-            name=name, region=value or slug(name), description=b.evidence_note(region, "Targeted region."),
-            x_threadline_code=code, x_threadline_evidence=region.get("evidence") or [],
-            **b.common("location", "region", value or slug(name)))))
+        obj_id = b.add(stix2.v21.Location(name=name, region=value or slug(name),
+                                          **b.shared("location", f"region:{value or slug(name)}")))
+        b.note("regions", n, obj_id, region, f"Region: {name}", "Region targeted in the report.")
+        ids.append(obj_id)
     return ids
 
 
@@ -300,8 +350,7 @@ def _confidence(analysis: Analysis) -> int | None:
     if isinstance(conf, dict):
         if isinstance(conf.get("score"), int):
             return max(0, min(100, int(conf["score"])))
-        level = str(conf.get("level") or "").lower()
-        return CONFIDENCE.get(level)
+        return CONFIDENCE.get(analytic_confidence(conf))
     return None
 
 
@@ -330,15 +379,15 @@ def _attribution_rels(b: _Builder, campaigns: list[str], actors: list[tuple[dict
 def bundle_of(analysis: Analysis, kb: KnowledgeBase | None = None, *, tlp: str = "clear") -> stix2.v21.Bundle:
     """The STIX 2.1 bundle of an analysis (see the module docstring for the mapping)."""
     level = normalise_tlp(tlp)
-    b = _Builder(analysis, kb, level)
     doc = analysis["document"]
     report_id = deterministic_id("report", doc.get("sha256") or doc.get("source") or doc.get("title") or "")
-    actors = [(a, _actor(b, a)) for a in analysis.get("actors") or []]
-    campaigns = [_campaign(b, c) for c in analysis.get("campaigns") or []]
-    software = [_software(b, s) for s in analysis.get("software") or []]
-    techniques = [(t, _technique(b, t)) for t in analysis.get("techniques") or []]
+    b = _Builder(analysis, kb, level, report_id)
+    actors = [(a, _actor(b, a, n)) for n, a in enumerate(analysis.get("actors") or [])]
+    campaigns = [_campaign(b, c, n) for n, c in enumerate(analysis.get("campaigns") or [])]
+    software = [_software(b, s, n) for n, s in enumerate(analysis.get("software") or [])]
+    techniques = [(t, _technique(b, t, n)) for n, t in enumerate(analysis.get("techniques") or [])]
     targets = _targets(b)
-    iocs = [_ioc(b, i, report_id) for i in analysis.get("iocs") or []]
+    iocs = [_ioc(b, i, n) for n, i in enumerate(analysis.get("iocs") or [])]
     # Who "uses" and "targets": the campaigns when the report names one, else the actors it names or attributes.
     subjects = campaigns or [aid for a, aid in actors if a.get("role") in ("named", "attributed")]
     for subject in subjects:
@@ -361,8 +410,9 @@ def bundle_of(analysis: Analysis, kb: KnowledgeBase | None = None, *, tlp: str =
         ref["url"] = source
     if doc.get("sha256"):
         ref["external_id"] = f"sha256:{doc['sha256']}"
-    sections = {k: analysis[k] for k in REPORT_SECTIONS if k in analysis}
-    report_props = b.common("report", report_id)
+    # Everything no object above carries travels on the report, in key order, so an import loses nothing.
+    sections = {k: analysis[k] for k in sorted(analysis) if k not in OBJECT_SECTIONS}
+    report_props = b.owned("report")
     report_props["id"] = report_id
     report = stix2.v21.Report(
         name=b.text(doc.get("title") or source or "Untitled report"), report_types=["threat-report"],
@@ -377,7 +427,8 @@ def bundle_of(analysis: Analysis, kb: KnowledgeBase | None = None, *, tlp: str =
         name="Threadline analysis properties", description="Evidence and analysis fields Threadline attaches.",
         schema=EXTENSION_SCHEMA, version="1.0.0", extension_types=["toplevel-property-extension"],
         extension_properties=EXTENSION_PROPERTIES)
-    objects = [producer, extension, tlp_marking(level), report, *b.objects.values()]
+    markings = [tlp_marking(m) for m in TLP_LEVELS if m in b.levels]
+    objects = [producer, extension, *markings, report, *b.objects.values()]
     return stix2.v21.Bundle(objects=objects, id=deterministic_id("bundle", report_id, level), allow_custom=True)
 
 

@@ -1,8 +1,12 @@
 """STIX 2.1 bundle -> analysis shape: the import half of :mod:`threadline.export.stix`.
 
-A bundle Threadline exported comes back exactly (its ``x_threadline_*`` properties carry what STIX has no
-property for). Any other bundle is read from its standard properties: names, ATT&CK external ids, patterns,
-kill-chain phases, locations and sector identities; what it does not say is left empty.
+A bundle Threadline exported comes back exactly: the report's notes carry each analysis item
+(``x_threadline_section`` and ``x_threadline_item``), its indicators and indicator notes ``x_threadline_ioc``, and
+the report the document and every other section. The shared objects those notes point at hold nothing of the
+report's, so they are not read again. A bundle from an earlier Threadline (items on the shared objects, in
+``x_threadline_evidence``, ``_mentions``, ``_role``, ...) and any other bundle are read from the objects'
+properties: names, ATT&CK external ids, patterns, kill-chain phases, locations and sector identities; what they do
+not say is left empty.
 """
 
 from __future__ import annotations
@@ -91,9 +95,18 @@ def analysis_from_bundle(bundle: Any) -> Analysis:
     analysis: Analysis = {"document": _document(report), "actors": [], "campaigns": [], "software": [],
                           "sectors": [], "countries": [], "regions": [], "dates": [], "lures": [], "goals": [],
                           "techniques": [], "iocs": [], "claims": []}
+    from threadline.export.stix import PRODUCER_ID
+
     for obj in objects:
         kind, ours = obj.get("type"), _ours(obj)
-        if kind == "intrusion-set":
+        item, section = obj.get("x_threadline_item"), obj.get("x_threadline_section")
+        if ours and isinstance(item, dict) and isinstance(section, str):
+            analysis.setdefault(section, []).append(dict(item))
+        elif isinstance(obj.get("x_threadline_ioc"), dict):
+            analysis["iocs"].append(dict(obj["x_threadline_ioc"]))
+        elif obj.get("created_by_ref") == PRODUCER_ID and not ours:
+            continue      # a shared object of ours: what the report says about it is on its note
+        elif kind == "intrusion-set":
             mentions = obj.get("x_threadline_mentions") if ours else obj.get("aliases")
             analysis["actors"].append({"attack_id": _attack_id(obj), "name": obj.get("name"),
                                        "mentions": list(mentions or []),
@@ -122,8 +135,6 @@ def analysis_from_bundle(bundle: Any) -> Analysis:
         elif kind == "location" and obj.get("region"):
             analysis["regions"].append({"name": obj.get("name") or obj.get("region"),
                                         "code": obj.get("x_threadline_code"), "evidence": _evidence(obj)})
-        elif isinstance(obj.get("x_threadline_ioc"), dict):
-            analysis["iocs"].append(dict(obj["x_threadline_ioc"]))
         elif kind == "indicator" and obj.get("pattern_type") == "stix":
             ioc = _ioc_from_pattern(obj)
             if ioc is not None:
