@@ -84,10 +84,9 @@ def load_analyses(refs: list[str], *, db: str | None = None, store: bool = True,
                 out.append(_from_file(path))
             else:
                 out.extend(_analyse_report(ref, db=db, store=store, allow_private=allow_private))
-        elif url := _URL.match(ref):
-            if url.group(1).lower() not in ("http", "https"):      # it said "no such file" for ftp:// and file://
-                raise InputError(f"unsupported URL scheme {url.group(1)!r} (only http and https are fetched)",
-                                 where=ref)
+        elif _URL.match(ref):
+            if refusal := unsupported_scheme(ref):       # it said "no such file" for ftp:// and file://
+                raise refusal
             out.extend(_analyse_report(ref, db=db, store=store, allow_private=allow_private))
         elif _HEX_ID.match(ref):
             out.append(stored_analysis(ref, db=db))

@@ -47,7 +47,10 @@ def test_several_briefs_need_a_folder(run_cli: Any, fixture: str, tmp_path: Path
     assert len(list((tmp_path / "briefs").glob("*.md"))) == 2
 
 
-def test_bad_inputs_are_one_line_errors(run_cli: Any, fixture: str, tmp_path: Path) -> None:
+def test_bad_inputs_are_one_line_errors(run_cli: Any, fixture: str, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # `publish` with nothing stored is an error: an empty database of its own, whatever earlier tests stored.
+    monkeypatch.setenv("THREADLINE_DB", str(tmp_path / "empty.db"))
     bad = tmp_path / "bad.json"
     bad.write_text("{not json", encoding="utf-8")
     # A wrong --format is a usage error listing the choices (tests/cli/test_readable_output.py).
