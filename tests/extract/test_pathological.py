@@ -7,12 +7,19 @@ size (in a second or two, without eating memory) instead of at the full one.
 
 from __future__ import annotations
 
+import gzip
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from threadline.extract import iocs_flags as fl
+from threadline.extract import technique_model, techniques
+from threadline.extract.entities import Item
 from threadline.extract.iocs import extract_iocs
 from threadline.extract.iocs_scan import (
     Spans,
@@ -24,6 +31,13 @@ from threadline.extract.iocs_scan import (
     scan_urls,
     valid_domain,
 )
+from threadline.extract.sentences import split_sentences
+from threadline.extract.technique_model import FloatArray, LinearBank, char_wb_transform
+from threadline.extract.techniques import extract_techniques, shipped_model
+from threadline.knowledge.base import KnowledgeBase
+from threadline.model import Sentence
+
+TRAM = Path(__file__).resolve().parents[2] / "src" / "threadline" / "data" / "tram" / "tram2-reports.jsonl.gz"
 
 # name -> (text for n repetitions, n from the targets)
 PATHOLOGICAL: dict[str, tuple[Callable[[int], str], int]] = {
@@ -159,3 +173,101 @@ def test_registry_shape_follows_windows_limits() -> None:
     assert not _registry_shape_ok("\\a" * 513)                         # deeper than 512 levels
     text = "HKLM\\" + "a\\" * 600 + " and HKCU\\Software\\Quill\\Run."
     assert [h.value for h in scan_registry(text, Spans())] == [r"HKEY_CURRENT_USER\Software\Quill\Run"]
+
+
+# --- long reports: the stages of analyze ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    from threadline.knowledge.index import load_kb
+
+    return load_kb(progress=False)
+
+
+@pytest.fixture(scope="module")
+def tram_texts() -> list[str]:
+    with gzip.open(TRAM, "rt", encoding="utf-8") as fh:
+        return [str(json.loads(line)["text"]) for line in fh][:12]
+
+
+def test_char_wb_transform_is_scikit_learns_matrix(tram_texts: list[str]) -> None:
+    vec = shipped_model().report[0].char
+    assert vec is not None
+    texts = [s.text for text in tram_texts[:6] for s in split_sentences(text)]
+    texts += ["", "   ", "\u0391\u03a3 \u03a3 Stra\u00dfe \u0130stanbul \u01c5x", "x" * 3000, "a\u00a0b\tc\n\nd"]
+    grams: dict[str, list[int]] = {}
+    half = len(texts) // 2
+    for part in (texts, texts[:half], texts[half:]):           # one call, then two sharing the word cache
+        ours, theirs = char_wb_transform(vec, part, grams), vec.transform(part)
+        assert ours.dtype == theirs.dtype and ours.shape == theirs.shape and ours.has_sorted_indices
+        assert np.array_equal(ours.indptr, theirs.indptr) and np.array_equal(ours.indices, theirs.indices)
+        assert np.array_equal(ours.data, theirs.data)
+
+
+def test_techniques_scored_by_blocks_are_those_of_one_block(monkeypatch: pytest.MonkeyPatch, kb: KnowledgeBase,
+                                                            tram_texts: list[str]) -> None:
+    text = "\n\n".join(tram_texts[:4])
+    whole = [h.to_dict() for h in extract_techniques(text, kb=kb)]
+    monkeypatch.setattr(technique_model, "BLOCK", 7)
+    assert [h.to_dict() for h in extract_techniques(text, kb=kb)] == whole
+
+
+def test_best_rows_keep_ties_in_sentence_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(7)
+    scores = rng.integers(0, 4, size=(23, 5)).astype(np.float64)     # many equal scores
+    silent = np.zeros(23, dtype=bool)
+    silent[[2, 11]] = True
+    bank = LinearBank(list("abcde"), sp.csr_matrix((1, 5)), np.zeros(5), np.array([1.0, 2.0, 3.0, 9.0, 0.0]))
+
+    def blocks(_feat: object, _bank: object, texts: list[str]) -> Iterator[tuple[int, FloatArray]]:
+        for start in range(0, len(texts), 4):
+            yield start, scores[start:start + 4].copy()
+
+    monkeypatch.setattr(techniques, "decisions_by_block", blocks)
+    got = techniques._best_rows(shipped_model().report[0], bank, ["s"] * 23, silent, 3)
+    full = np.where(silent[:, None], techniques._SILENT, scores)
+    expected = {}
+    for j in range(5):
+        order = [int(r) for r in np.argsort(-full[:, j], kind="stable")[:3] if full[r, j] >= bank.thresholds[j]]
+        if order:
+            expected[j] = [(float(full[r, j]), r) for r in order]
+    assert got == expected
+
+
+def test_entity_evidence_is_kept_once_per_sentence_in_linear_time() -> None:
+    item = Item({})
+    sentence = Sentence("APT28 did it.", 0, 13)
+    item.add(sentence)
+    item.add(Sentence("APT28 did it.", 0, 13))
+    assert [e.start for e in item.evidence] == [0]
+    timings = []
+    for n in (10_000, 20_000):
+        item = Item({})
+        t = time.perf_counter()
+        for i in range(n):
+            item.add(Sentence("APT28 did it.", 14 * i, 14 * i + 13))
+        timings.append(time.perf_counter() - t)
+        assert len(item.evidence) == n
+    assert timings[1] < 2.5 * max(timings[0], _FLOOR)
+
+
+def test_a_software_named_hundreds_of_times_infers_from_its_first_sentences(monkeypatch: pytest.MonkeyPatch,
+                                                                           kb: KnowledgeBase) -> None:
+    sentences = [f"In case {i}, the actor deployed PlugX on a server." for i in range(600)]
+    inferred_adds = []
+    add = techniques._Collector.add
+
+    def counting(self: techniques._Collector, tid: str, score: float, rows: list[int], source: str, *,
+                 inferred: bool = False) -> None:
+        if inferred:
+            inferred_adds.append(tid)
+        add(self, tid, score, rows, source, inferred=inferred)
+
+    monkeypatch.setattr(techniques._Collector, "add", counting)
+    hits = [h for h in extract_techniques(" ".join(sentences), kb=kb) if h.inferred]
+    assert hits and all(any(s.startswith("software S0013") for s in h.sources) for h in hits)
+    for hit in hits:
+        assert [e.text for e in hit.evidence] == sentences[:techniques.MAX_EVIDENCE]
+    # Each technique of PlugX is offered its first three sentences only, not all 600 (29,000 adds before).
+    per_mention = len(kb.techniques_of(kb.by_attack_id["S0013"].stix_id))
+    assert len(inferred_adds) == techniques.MAX_EVIDENCE * per_mention
