@@ -7,6 +7,7 @@ size (in a second or two, without eating memory) instead of at the full one.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import time
@@ -19,6 +20,7 @@ import scipy.sparse as sp
 
 from threadline.extract import iocs_flags as fl
 from threadline.extract import technique_model, techniques
+from threadline.extract.claims import extract_claims
 from threadline.extract.entities import Item
 from threadline.extract.iocs import extract_iocs
 from threadline.extract.iocs_scan import (
@@ -271,3 +273,19 @@ def test_a_software_named_hundreds_of_times_infers_from_its_first_sentences(monk
     # Each technique of PlugX is offered its first three sentences only, not all 600 (29,000 adds before).
     per_mention = len(kb.techniques_of(kb.by_attack_id["S0013"].stix_id))
     assert len(inferred_adds) == techniques.MAX_EVIDENCE * per_mention
+
+
+def test_claims_are_linear_in_the_number_of_attributing_sentences(kb: KnowledgeBase) -> None:
+    texts = {n: "The campaign is attributed to APT28. " * n for n in (3_000, 24_000)}
+    best = dict.fromkeys(texts, float("inf"))
+    gc.disable()          # the collector's passes grow with the heap and blur the ratio (11x instead of 8x)
+    try:
+        for _ in range(2):
+            for n, text in texts.items():
+                t = time.perf_counter()
+                claims = extract_claims(text, kb)
+                best[n] = min(best[n], time.perf_counter() - t)
+                assert len(claims) == n and {c.actor for c in claims} == {"APT28"}
+    finally:
+        gc.enable()
+    assert best[24_000] < 14 * max(best[3_000], _FLOOR), best      # 8x the text: 8x the time, not 64x
