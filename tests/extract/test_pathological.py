@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import gzip
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 import scipy.sparse as sp
 
 from threadline.extract import iocs_flags as fl
-from threadline.extract import technique_model, techniques
+from threadline.extract import places, technique_model, techniques
 from threadline.extract.claims import extract_claims
 from threadline.extract.entities import Item
 from threadline.extract.iocs import extract_iocs
@@ -33,6 +34,7 @@ from threadline.extract.iocs_scan import (
     scan_urls,
     valid_domain,
 )
+from threadline.extract.places import TARGETING, find_places, targeting_before
 from threadline.extract.sentences import split_sentences
 from threadline.extract.technique_model import FloatArray, LinearBank, char_wb_transform
 from threadline.extract.techniques import extract_techniques, shipped_model
@@ -242,15 +244,20 @@ def test_entity_evidence_is_kept_once_per_sentence_in_linear_time() -> None:
     item.add(sentence)
     item.add(Sentence("APT28 did it.", 0, 13))
     assert [e.start for e in item.evidence] == [0]
-    timings = []
-    for n in (10_000, 20_000):
-        item = Item({})
-        t = time.perf_counter()
-        for i in range(n):
-            item.add(Sentence("APT28 did it.", 14 * i, 14 * i + 13))
-        timings.append(time.perf_counter() - t)
-        assert len(item.evidence) == n
-    assert timings[1] < 2.5 * max(timings[0], _FLOOR)
+    best = {10_000: float("inf"), 20_000: float("inf")}
+    gc.disable()          # with the knowledge base loaded, one full collection takes longer than the adds
+    try:
+        for _ in range(3):
+            for n in best:
+                item = Item({})
+                t = time.perf_counter()
+                for i in range(n):
+                    item.add(Sentence("APT28 did it.", 14 * i, 14 * i + 13))
+                best[n] = min(best[n], time.perf_counter() - t)
+                assert len(item.evidence) == n
+    finally:
+        gc.enable()
+    assert best[20_000] < 2.5 * max(best[10_000], _FLOOR), best
 
 
 def test_a_software_named_hundreds_of_times_infers_from_its_first_sentences(monkeypatch: pytest.MonkeyPatch,
@@ -289,3 +296,32 @@ def test_claims_are_linear_in_the_number_of_attributing_sentences(kb: KnowledgeB
     finally:
         gc.enable()
     assert best[24_000] < 14 * max(best[3_000], _FLOOR), best      # 8x the text: 8x the time, not 64x
+
+
+def test_targeting_before_a_name_is_the_regex_search_up_to_it() -> None:
+    seen: dict[int, bool] = {}
+    texts = ("Germany and France", "attacks against Germany and France", "the group targeted banks in Germany",
+             "againstGermany, France", "Germany was hit, then France")
+    for i, text in enumerate(texts):
+        sentence = Sentence(text, 100 * i, 100 * i + len(text))       # one document's sentences, by their start
+        for word in re.finditer(r"\b[A-Z]\w+", text):
+            expected = TARGETING.search(text, 0, word.start()) is not None
+            assert targeting_before(sentence, word.start(), seen) is expected, (text, word.group(0))
+    assert seen == {0: False, 100: True, 200: True, 300: False, 400: True}
+
+
+def test_a_long_list_of_countries_is_searched_for_targeting_words_once_per_sentence(
+        monkeypatch: pytest.MonkeyPatch, kb: KnowledgeBase) -> None:
+    searched: list[int] = []
+
+    class Counting:
+        def search(self, text: str, *span: int) -> re.Match[str] | None:
+            searched.append(len(text))
+            return TARGETING.search(text, *span)
+
+    monkeypatch.setattr(places, "TARGETING", Counting())
+    text = "banks in Germany " * 12_000        # 2,000-character sentences, 118 countries each, no targeting word
+    sentences = split_sentences(text)
+    found = find_places(text, kb, sentences)
+    assert len(found) == 12_000 and all(hit.role == "mentioned" for hit, _ in found)
+    assert len(searched) == len(sentences)      # 12,000 searches of up to 2,000 characters before
