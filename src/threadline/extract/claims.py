@@ -227,7 +227,14 @@ def extract_claims(text: str, kb: KnowledgeBase, *, sentences: list[Sentence] | 
             continue
         while position < len(actors) and actors[position].start < sentence.start:
             position += 1
-        here = [h for h in actors[position:] if h.end <= sentence.end]
+        # The sentence's names: hits are in text order, so the first one past its end closes the list (filtering
+        # every later hit, sentence after sentence, was quadratic in the length of the report).
+        here = []
+        last = position
+        while last < len(actors) and actors[last].start < sentence.end:
+            if actors[last].end <= sentence.end:
+                here.append(actors[last])
+            last += 1
         evidence = locate([Evidence(sentence.text, sentence.start, sentence.end)], document)
         caveats = _caveats(sentences, index)
         best: dict[str, Claim] = {}

@@ -49,9 +49,14 @@ class Item:
 
     fields: dict[str, Any]
     evidence: list[Evidence] = field(default_factory=list)
+    # Spans already in ``evidence``: looking each new sentence up in the list was quadratic in the mentions of
+    # one entity (a long report naming its actor thousands of times).
+    spans: set[tuple[int, int]] = field(default_factory=set, repr=False, compare=False)
 
     def add(self, sentence: Sentence) -> None:
-        if not any(e.start == sentence.start and e.end == sentence.end for e in self.evidence):
+        span = (sentence.start, sentence.end)
+        if span not in self.spans:
+            self.spans.add(span)
             self.evidence.append(Evidence(sentence.text, sentence.start, sentence.end))
 
     def to_dict(self) -> dict[str, Any]:

@@ -92,13 +92,28 @@ class Spans:
 
 
 def _trim_url(url: str) -> str:
-    while url:
-        last = url[-1]
-        if last in _URL_TRAIL or (last in _CLOSERS and url.count(_CLOSERS[last]) < url.count(last)):
-            url = url[:-1]
-        else:
+    """``url`` without trailing punctuation and unbalanced closing brackets.
+
+    Brackets are counted once and the end moves by index: counting or slicing per trailing character was quadratic
+    on a URL followed by thousands of ")" or ".".
+    """
+    end = len(url)
+    counts: dict[str, int] = {}
+    while end:
+        last = url[end - 1]
+        if last in _URL_TRAIL:
+            end -= 1
+            continue
+        if last not in _CLOSERS:
             break
-    return url
+        if last not in counts:
+            counts[last] = url.count(last, 0, end)
+            counts[_CLOSERS[last]] = url.count(_CLOSERS[last], 0, end)
+        if counts[_CLOSERS[last]] >= counts[last]:
+            break
+        counts[last] -= 1
+        end -= 1
+    return url[:end]
 
 
 def _url_host(rest: str) -> tuple[str, str, str] | None:
@@ -131,8 +146,27 @@ def _url_host(rest: str) -> tuple[str, str, str] | None:
     return prefix + host + (":" + port if port else ""), host, path
 
 
+_AUTHORITY_END = re.compile(r"[/?#]")
+
+
+def _fixed_authority(text: str, begin: int, body_end: int) -> str | None:
+    """The authority of a URL whose body is ``text[begin:body_end]`` when trimming and line joining cannot change it.
+
+    That holds when a "/" or "#" ends it (never trimmed), or when a "/" follows within the body (trimming stops
+    there). Else None, and the URL has to be built in full. This lets every "://" of a long run of them (a badly
+    quoted list, ``hxxp://hxxp://...``) be rejected in time proportional to its own authority, not to the run.
+    """
+    cut = _AUTHORITY_END.search(text, begin, body_end)
+    if cut is None:
+        return None
+    if text[cut.start()] == "?" and text.find("/", cut.start(), body_end) == -1:
+        return None
+    return text[begin:cut.start()]
+
+
 def scan_urls(text: str, claimed: Spans) -> Iterator[Raw]:
     done = 0
+    body_end = -1          # end of the last URL body matched; every later "://" before it shares that end
     for sep in p.SCHEME_SEP.finditer(text):
         left = sep.start()
         if left < done:
@@ -148,10 +182,15 @@ def scan_urls(text: str, claimed: Spans) -> Iterator[Raw]:
                 break
         if scheme_match is None or (start and text[start - 1].isalnum()):
             continue
-        body = p.URL_BODY.match(text, sep.end())
-        if body is None:
+        if sep.end() >= body_end:
+            body = p.URL_BODY.match(text, sep.end())
+            if body is None:
+                continue
+            body_end = body.end()
+        authority = _fixed_authority(text, sep.end(), body_end)
+        if authority is not None and _url_host(authority) is None:
             continue
-        hit = _url(text, start, body.end(), scheme_match.group(0))
+        hit = _url(text, start, body_end, scheme_match.group(0))
         if hit is not None:
             done = hit.end
             claimed.add(hit.start, hit.end)
@@ -201,6 +240,21 @@ def _url(text: str, start: int, end: int, scheme: str) -> Raw | None:
     return Raw("url", f"{scheme}://{authority}{path}", start, stop, host)
 
 
+_MAX_DOMAIN = 253
+
+
+def _longest_possible_domain(name: str) -> str:
+    """``name`` without trailing dots and hyphens, lower case, cut to its longest prefix ending before a dot that
+    can be a host name (253 characters at most; "" if there is none): ``scan_emails`` drops labels from the right
+    until the name is valid, and the longer prefixes never are. Dropping them one at a time from ``x@a.a.a...``
+    (100,000 labels) made 100,000 copies of up to 200 KB each, and ``valid_domain``'s cache kept them."""
+    name = name.rstrip(".-")
+    if len(name) > _MAX_DOMAIN:
+        dot = name.rfind(".", 0, _MAX_DOMAIN + 1)
+        name = name[:dot] if dot != -1 else ""
+    return name.lower()
+
+
 def scan_emails(text: str, claimed: Spans) -> Iterator[Raw]:
     for at in p.AT.finditer(text):
         pos = at.start()
@@ -215,7 +269,7 @@ def scan_emails(text: str, claimed: Spans) -> Iterator[Raw]:
         if match is None:
             continue
         local = text[start:pos]
-        domain = match.group(0).rstrip(".-").lower()
+        domain = _longest_possible_domain(match.group(0))
         while domain and not valid_domain(domain) and "." in domain:   # "a@evil.com.Next" -> "evil.com"
             domain = domain.rsplit(".", 1)[0]
         if not valid_domain(domain):
@@ -239,8 +293,25 @@ def _matches(text: str, pattern: re.Pattern[str], literals: tuple[str, ...]) -> 
             yield match
 
 
+# Windows limits: a key name has at most 255 characters, a value name 16,383, and the tree is 512 levels deep.
+_KEY_NAME_MAX, _VALUE_NAME_MAX, _LEVELS_MAX = 255, 16383, 512
+
+
+def _registry_shape_ok(path: str) -> bool:
+    """Whether ``\\a\\b\\c`` (after the hive) fits Windows' limits; ``HKLM\\`` x 150,000 does not (and would
+    be a 750 KB "indicator" to print)."""
+    if path.count("\\") > _LEVELS_MAX:
+        return False
+    names = path.split("\\")
+    return (all(len(name) <= _KEY_NAME_MAX for name in names[:-1])
+            and len(names[-1]) <= _VALUE_NAME_MAX)
+
+
 def scan_registry(text: str, claimed: Spans) -> Iterator[Raw]:
+    done = 0       # a hive name inside a key already found is part of that key (and "HKLM\\" x 150,000 stays linear)
     for match in _matches(text, p.REGISTRY, p.REGISTRY_AT):
+        if match.start() < done:
+            continue
         if match.start() and (text[match.start() - 1].isalnum() or text[match.start() - 1] == "_"):
             continue
         path_match = p.REGISTRY_PATH.match(text, match.end())
@@ -258,6 +329,9 @@ def scan_registry(text: str, claimed: Spans) -> Iterator[Raw]:
         end -= len(path) - len(trimmed)
         path = trimmed.replace("\\\\", "\\")
         if len(path) < 2:
+            continue
+        done = end
+        if not _registry_shape_ok(path):
             continue
         hive = text[match.start():match.end()].upper()
         claimed.add(match.start(), end)

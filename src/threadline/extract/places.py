@@ -226,6 +226,20 @@ _DEMONYM_FIRST = _automaton({d.split()[0] for d in DEMONYMS})
 _SECTOR_FIRST = _automaton(set(_SECTOR_STEMS))
 
 
+def targeting_before(sentence: Sentence, local: int, seen: dict[int, bool]) -> bool:
+    """``TARGETING.search(sentence.text, 0, local)`` for a name starting a word at ``local``.
+
+    Every TARGETING word ends with a letter, so a match before ``local`` (a non-word character) is also a match in
+    the whole sentence: a sentence without one anywhere (``seen`` remembers, by sentence start) has none before any
+    of its names. Without that, each name searched the sentence up to itself: in a 2,000-character list of
+    countries, 150 searches of 1,000 characters.
+    """
+    anywhere = seen.get(sentence.start)
+    if anywhere is None:
+        anywhere = seen[sentence.start] = TARGETING.search(sentence.text) is not None
+    return anywhere and TARGETING.search(sentence.text, 0, local) is not None
+
+
 def find_places(text: str, kb: KnowledgeBase, sentences: list[Sentence]) -> list[tuple[PlaceHit, Sentence]]:
     """Countries and regions, each with its sentence and, for countries, the role the sentence gives it."""
     names, pattern = _names(kb)
@@ -233,6 +247,7 @@ def find_places(text: str, kb: KnowledgeBase, sentences: list[Sentence]) -> list
     if first is None:
         first = _first_cache[id(kb)] = _automaton({n.split()[0] for n in names})
     by_code = {v[2]: v[1] for v in names.values() if v[0] == "country"}
+    seen: dict[int, bool] = {}
     out: list[tuple[PlaceHit, Sentence]] = []
     taken: set[int] = set()
     for pos in _candidates(text, _DEMONYM_FIRST):
@@ -260,7 +275,7 @@ def find_places(text: str, kb: KnowledgeBase, sentences: list[Sentence]) -> list
         if kind == "country":
             if _ORIGIN_SUFFIX.match(text, m.end()):
                 role = "origin"
-            elif TARGETING.search(sentence.text, 0, local):    # the targeting verb comes before its object
+            elif targeting_before(sentence, local, seen):     # the targeting verb comes before its object
                 role = "targeted"
             elif m.group(0) in _AMBIGUOUS_COUNTRIES:
                 continue
@@ -271,6 +286,7 @@ def find_places(text: str, kb: KnowledgeBase, sentences: list[Sentence]) -> list
 def find_sectors(text: str, sentences: list[Sentence]) -> list[tuple[PlaceHit, Sentence]]:
     """Sector mentions: a collective noun phrase, or any sector word after a targeting verb."""
     out: list[tuple[PlaceHit, Sentence]] = []
+    seen: dict[int, bool] = {}
     for start in _candidates(text.lower(), _SECTOR_FIRST):
         m = _SECTOR_RE.match(text, start)
         sentence = sentence_at(sentences, start) if m else None
@@ -281,6 +297,6 @@ def find_sectors(text: str, sentences: list[Sentence]) -> list[tuple[PlaceHit, S
         collective = " " in m.group(0).strip()     # "telecom companies", "financial institutions"
         # A bare sector word counts only after a targeting verb: "attacks against the Myanmar government", not
         # "the U.S. government warns that ...".
-        if collective or TARGETING.search(sentence.text, 0, m.start() - sentence.start):
+        if collective or targeting_before(sentence, m.start() - sentence.start, seen):
             out.append((PlaceHit("sector", name, misp, m.start(), m.end()), sentence))
     return out

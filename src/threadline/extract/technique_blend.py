@@ -25,6 +25,7 @@ from threadline.extract.technique_model import (
     Featurizer,
     FloatArray,
     LinearBank,
+    decisions_by_block,
     load,
     report_scores,
     save,
@@ -70,7 +71,8 @@ class Blend:
 
     def class_scores(self, texts: Sequence[str], silent: npt.NDArray[np.bool_], n_classes: int) -> FloatArray:
         """Sentence x class scores: the best procedure technique mapping to each class; negated sentences silent."""
-        return class_scores(self.bank.decision(self.feat.transform(list(texts))), self.columns, silent, n_classes)
+        return np.vstack([class_scores(block, self.columns, silent[start:start + block.shape[0]], n_classes)
+                          for start, block in decisions_by_block(self.feat, self.bank, list(texts))])
 
     def combine(self, report: FloatArray, procedure: FloatArray) -> FloatArray:
         zr = (report - self.norm[0]) / self.norm[1]

@@ -22,7 +22,7 @@ import numpy as np
 from threadline.extract.sentences import split_sentences
 from threadline.extract.technique_blend import Blend, load_blend
 from threadline.extract.technique_mlp import Ensemble, load_ensemble, mlp_input
-from threadline.extract.technique_model import Featurizer, FloatArray, LinearBank, load
+from threadline.extract.technique_model import Featurizer, FloatArray, LinearBank, decisions_by_block, load
 from threadline.extract.technique_signals import SoftwareMatcher, explicit_ids, is_negated, sentence_index
 from threadline.extract.technique_stack import Stacker, report_features
 from threadline.knowledge.base import KnowledgeBase
@@ -147,9 +147,28 @@ class _Collector:
 
 
 def _decisions(feat: Featurizer, bank: LinearBank, texts: list[str], silent: np.ndarray) -> FloatArray:
-    scores = bank.decision(feat.transform(texts, [0] * len(texts)))
+    scores = np.vstack([block for _, block in decisions_by_block(feat, bank, texts)])
     scores[silent] = _SILENT
     return scores
+
+
+def _best_rows(feat: Featurizer, bank: LinearBank, texts: list[str], silent: np.ndarray,
+               top: int) -> dict[int, list[tuple[float, int]]]:
+    """Per label that some sentence passes (score >= its threshold): the ``top`` best (score, row) pairs that pass,
+    best first and the earlier sentence first among equal scores, as a stable sort of the whole score matrix would
+    give them. Only a block of the matrix (691 labels per sentence) is held at a time."""
+    kept: dict[int, list[tuple[float, int]]] = {}
+    for start, block in decisions_by_block(feat, bank, texts):
+        block[silent[start:start + block.shape[0]]] = _SILENT
+        for j in np.flatnonzero(block.max(axis=0) >= bank.thresholds):
+            column = block[:, j]
+            passing = np.flatnonzero(column >= bank.thresholds[j])
+            best = passing[np.argsort(-column[passing], kind="stable")[:top]]
+            # Kept pairs are from earlier rows: a stable sort puts them first among equal scores.
+            merged = kept.get(int(j), []) + [(float(column[r]), start + int(r)) for r in best]
+            merged.sort(key=lambda pair: -pair[0])
+            kept[int(j)] = merged[:top]
+    return kept
 
 
 def _top_mean(scores: FloatArray, order: np.ndarray, top: int) -> FloatArray:
@@ -159,11 +178,11 @@ def _top_mean(scores: FloatArray, order: np.ndarray, top: int) -> FloatArray:
 
 def _report_hits(out: _Collector, model: TechniqueModel, texts: list[str], silent: np.ndarray) -> None:
     feat, bank = model.report
-    x = feat.transform(texts, [0] * len(texts))
-    scores = bank.decision(x)
+    ens, blend = model.ensemble, model.blend
+    x = feat.transform(texts, [0] * len(texts)) if ens is not None else None    # the MLP reads the features too
+    scores = bank.decision(x) if x is not None else _decisions(feat, bank, texts, silent)
     scores[silent] = _SILENT
     order = np.argsort(-scores, axis=0, kind="stable")
-    ens, blend = model.ensemble, model.blend
     evidence, floor = scores, np.zeros(len(bank.labels))      # evidence ranking, and the bar for extra evidence
     if blend is not None:            # report bank + procedure bank: report and sentence scores combined alike
         pscores = blend.class_scores(texts, silent, len(bank.labels))
@@ -172,7 +191,8 @@ def _report_hits(out: _Collector, model: TechniqueModel, texts: list[str], silen
         chosen, values = np.flatnonzero(combined >= blend.thresholds), blend.probability(combined)
         evidence, floor = blend.combine(scores, pscores), blend.thresholds
         order = np.argsort(-evidence, axis=0, kind="stable")
-    elif ens is not None:            # linear bank + MLP, report scores averaged (evidence: the bank's best sentences)
+    elif ens is not None and x is not None:
+        # linear bank + MLP, report scores averaged (evidence: the bank's best sentences)
         logits = ens.mlp.logits(mlp_input(x, [0] * len(texts), ens.context))
         logits[silent] = _SILENT
         combined = ens.combine(_top_mean(scores, order, ens.top),
@@ -203,15 +223,12 @@ def _procedure_hits(out: _Collector, model: TechniqueModel, texts: list[str], si
     # Headings and fragments ("A pinch of history") describe no behaviour, yet share words with technique
     # names; the procedure model, trained on full procedure sentences, only reads sentences of some length.
     short = np.array([len(t.split()) < PROCEDURE_MIN_WORDS for t in texts], dtype=bool)
-    scores = _decisions(feat, bank, texts, silent | short)
     fired: dict[str, tuple[float, list[int]]] = {}
-    for j in np.flatnonzero(scores.max(axis=0) >= bank.thresholds):
+    for j, best in sorted(_best_rows(feat, bank, texts, silent | short, MAX_EVIDENCE).items()):
         label = bank.labels[j]
         if label in classes or label.split(".")[0] in classes:
             continue          # the report model, calibrated on annotated reports, decides these
-        rows = [int(r) for r in np.argsort(-scores[:, j], kind="stable")[:MAX_EVIDENCE]
-                if scores[r, j] >= bank.thresholds[j]]
-        fired[label] = (float(bank.probability(scores[rows[0], j], int(j))), rows)
+        fired[label] = (float(bank.probability(best[0][0], j)), [row for _, row in best])
     for label, (score, rows) in sorted(fired.items()):
         if "." not in label and any(other.startswith(label + ".") for other in [*fired, *out.hits]):
             continue          # a sub-technique already found says more than its parent
@@ -240,11 +257,18 @@ def extract_techniques(text: str, *, sentences: list[Sentence] | None = None, kb
         if row is not None and not silent[row]:
             out.add(mention.attack_id, 1.0, [row], "explicit id")
     if infer:
+        # Inferred hits come last and keep MAX_EVIDENCE sentences: once a software has given that many distinct
+        # sentences, its later mentions change nothing (a long report naming PlugX 50,000 times: 2.7 million adds).
+        rows_of: dict[str, set[int]] = {}
         for sw in _matcher(kb).find(text):
             row = sentence_index(sents, sw.start)
             obj = kb.by_attack_id.get(sw.attack_id)
             if row is None or silent[row] or obj is None:
                 continue
+            done = rows_of.setdefault(sw.attack_id, set())
+            if row in done or len(done) >= MAX_EVIDENCE:
+                continue
+            done.add(row)
             for tech, _ in kb.techniques_of(obj.stix_id):
                 out.add(tech.attack_id, INFERRED_SCORE, [row], f"software {sw.attack_id} {obj.name}", inferred=True)
     return sorted(out.hits.values(), key=lambda h: (h.inferred, -h.score, h.id))
