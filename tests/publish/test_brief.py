@@ -345,3 +345,18 @@ def test_hedged_and_absent_attributions_are_worded_as_the_source_words_them(kb: 
     analysis["claims"].append(claim("Volt Typhoon", "G1017", "attributed"))
     details = " ".join(f.text for f in build_brief(analysis, kb).details)
     assert "The source attributes the activity to Volt Typhoon" in details
+
+
+def test_an_undated_report_is_not_called_published_on_its_ingest_day(analyse: Any) -> None:
+    """The seed states no date: its analysis carries the ingest day (date_basis "ingested"), which a reader must not
+    take for a publication date."""
+    from tests.publish.conftest import REPORT
+
+    analysis = analyse(REPORT)
+    analysis["document"]["date_basis"] = "ingested"
+    analysis["dates"] = [d for d in analysis.get("dates", []) if d.get("event") != "the report's date"]
+    text = render_brief(build_brief(analysis, None))
+    day = analysis["document"]["published"]
+    assert f"the report states no date; received {day}" in text and f"published {day}" not in text
+    analysis["document"]["date_basis"] = "front_matter"
+    assert f"published {day}" in render_brief(build_brief(analysis, None))

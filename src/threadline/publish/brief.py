@@ -53,6 +53,7 @@ class Brief:
     published: str | None
     source: str | None
     source_title: str | None
+    undated: bool = False        # the report states no date: `published` is the day it was ingested
     details: list[Fact] = field(default_factory=list)          # the summary paragraph
     glance: list[tuple[str, str]] = field(default_factory=list)  # who, what, how sure, what to do
     campaign: list[Fact] = field(default_factory=list)
@@ -197,8 +198,9 @@ def _campaign(a: dict[str, Any], kb: KnowledgeBase | None, refs: References, bri
     dated = dated_events(a, refs)
     brief.timeline, brief.history_source = dated.timeline, dated.earlier
     brief.notes.update({k: v for k, v in (("timeline", dated.timeline_note), ("history", dated.earlier_note)) if v})
-    if not brief.published and dated.published:
-        brief.published = dated.published       # the report's own "Date:" line, when nothing else dates it
+    if (not brief.published or brief.undated) and dated.published:
+        # the report's own "Date:" line, when nothing else dates it (an older analysis, or only the ingest day)
+        brief.published, brief.undated = dated.published, False
     _observed(a, kb, refs, brief)
 
 
@@ -298,6 +300,7 @@ def build_brief(analysis: dict[str, Any], kb: KnowledgeBase | None, *, tlp: str 
     key = str(doc.get("sha256") or doc.get("source") or subject)
     brief = Brief(id=deterministic_id("briefing", key).split("--", 1)[1], title=f"What You Need to Know About "
                   f"{title_subject}", subject=title_subject, tlp=level, published=doc.get("published"),
+                  undated=doc.get("date_basis") == "ingested",
                   source=defang(str(doc.get("source"))) if doc.get("source") else None,
                   source_title=defang(source_title) if source_title else None, kb_used=kb is not None)
     brief.sectors = _names(a.get("sectors") or [])
