@@ -11,9 +11,10 @@ TECHNIQUE mentions linked to software (S ids) or to AnnoCTR's own graph, and ids
 in the knowledge base (AnnoCTR links a few Mobile ids, which the extractor cannot give).
 
 Scores: micro over documents (TP/FP/FN summed over reports) and macro (mean of per-report P/R/F1; an empty
-prediction set has precision 0 when the report has gold, 1 when it has none), at the parent level (T1566.001 ->
-T1566 on both sides, deduplicated) and at the exact level; per tactic (a technique counts under every tactic ATT&CK
-gives it, at the parent level). tests/quality/test_techniques_real_gate.py imports this file for the same figures.
+prediction set has precision 0 when the report has gold, 1 when it has none; recall likewise for empty gold), at
+the parent level (T1566.001 -> T1566 on both sides, deduplicated) and at the exact level; per tactic (a technique
+counts under every tactic ATT&CK gives it, at the parent level). tests/quality/test_techniques_real_gate.py imports
+this file for the same figures.
 
     .venv/bin/python bench/techniques_real.py [--split dev|train] [--markdown bench/results/techniques-real.md]
     .venv/bin/python bench/techniques_real.py --json
