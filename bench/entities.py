@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from threadline.extract.entities import extract_entities
-from threadline.extract.entities_lexicon import lexicon
+from threadline.extract.entities.lexicon import lexicon
 from threadline.knowledge import load_kb
 
 REPO = Path(__file__).resolve().parents[1]

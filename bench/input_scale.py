@@ -43,8 +43,8 @@ HOSTILE: dict[str, tuple[str, str, int]] = {     # name -> (prefix, repeated uni
 STAGES: dict[str, tuple[str, str]] = {
     "sentences": ("threadline.extract.sentences", "split_sentences"),
     "entities": ("threadline.extract.entities", "extract_entities"),
-    "claims": ("threadline.extract.entities", "extract_claims"),
-    "dates": ("threadline.extract.entities", "find_dates"),
+    "claims": ("threadline.extract.entities.extractor", "extract_claims"),
+    "dates": ("threadline.extract.entities.extractor", "find_dates"),
     "techniques": ("threadline.extract.techniques", "extract_techniques"),
     "iocs": ("threadline.extract.iocs", "document_iocs"),
     "observations": ("threadline.attribute", "observations_from_analysis"),

@@ -46,10 +46,10 @@ def scorer() -> ModuleType:
 # --- the tools, each mapped to our type names -------------------------------------------------------------------
 
 def threadline_tool() -> tuple[Extractor, Callable[[str], list[dict[str, Any]]]]:
-    from threadline.extract import iocs_flags
     from threadline.extract.iocs import extract_iocs
+    from threadline.extract.iocs import flags as fl
 
-    iocs_flags.warm()
+    fl.warm()
     return (lambda text: [(h.type, h.value) for h in extract_iocs(text)],
             lambda text: [h.to_dict() for h in extract_iocs(text)])
 
@@ -254,7 +254,7 @@ def main() -> int:
 
 
 def render(results: dict[str, dict[str, Any]], args: argparse.Namespace, text_bytes: int) -> str:
-    from threadline.extract import iocs_flags as fl
+    from threadline.extract.iocs import flags as fl
 
     names = list(results)
     types = list(results["threadline"]["scores"]["per_type"])

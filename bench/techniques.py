@@ -4,7 +4,7 @@ For each outer fold the vectorizer, the weights and the per-class thresholds (in
 training reports only; the 24 test reports then go through the full run-time pipeline (`extract_techniques`:
 sentence splitting, negation, explicit ids; inferred techniques excluded, as TRAM annotates text only). Only the
 TRAM2 reports are used for training here, so no sentence file can leak a test report's text. The shipped model
-blends the report bank with an ATT&CK procedure bank (technique_blend.py): each fold uses only the procedure texts
+blends the report bank with an ATT&CK procedure bank (techniques/blend.py): each fold uses only the procedure texts
 that overlap none of its test reports; `--no-blend` gives the report bank alone.
 
     .venv/bin/python bench/techniques.py [--folds 5] [--out bench/results/techniques.md]
@@ -31,19 +31,20 @@ import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 from sklearn.linear_model import SGDClassifier  # noqa: E402
 
-from threadline.extract import technique_train  # noqa: E402
 from threadline.extract.sentences import split_sentences  # noqa: E402
-from threadline.extract.technique_blend import (  # noqa: E402
+from threadline.extract.techniques import TechniqueModel, extract_techniques  # noqa: E402
+from threadline.extract.techniques import train as technique_train  # noqa: E402
+from threadline.extract.techniques.blend import (  # noqa: E402
     MODE,
     PROCEDURE_SPEC,
     Procedures,
     calibrated_blend,
     overlapping_reports,
 )
-from threadline.extract.technique_mlp import MlpConfig, calibrated_ensemble  # noqa: E402
-from threadline.extract.technique_model import SEED, FeatureSpec, Featurizer, LinearBank  # noqa: E402
-from threadline.extract.technique_stack import doc_f1  # noqa: E402
-from threadline.extract.technique_train import (  # noqa: E402
+from threadline.extract.techniques.mlp import MlpConfig, calibrated_ensemble  # noqa: E402
+from threadline.extract.techniques.model import SEED, FeatureSpec, Featurizer, LinearBank  # noqa: E402
+from threadline.extract.techniques.stack import doc_f1  # noqa: E402
+from threadline.extract.techniques.train import (  # noqa: E402
     ReportConfig,
     calibrated_bank,
     gold_matrix,
@@ -54,7 +55,6 @@ from threadline.extract.technique_train import (  # noqa: E402
     sentence_set,
     to_class,
 )
-from threadline.extract.techniques import TechniqueModel, extract_techniques  # noqa: E402
 from threadline.knowledge.index import load_kb  # noqa: E402
 
 TRAM = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tram"
@@ -118,7 +118,7 @@ def main() -> int:
     ap.add_argument("--no-blend", action="store_true",
                     help="the report bank alone, without the ATT&CK procedure bank blended in (the shipped model)")
     ap.add_argument("--blend-mode", default=MODE, choices=("average", "refit", "own"),
-                    help="variant: how the blend's procedure bank is built (technique_blend.calibrated_blend)")
+                    help="variant: how the blend's procedure bank is built (techniques.blend.calibrated_blend)")
     ap.add_argument("--procedure-char", action="store_true",
                     help="variant: character n-grams in the procedure bank's features too")
     ap.add_argument("--per-class", action="store_true", help="print report-level P/R/F1 per class")
@@ -328,7 +328,7 @@ def use_extra_rows(args: argparse.Namespace, reports: list[Any], classes: list[s
                    train: list[int], feat: Featurizer, kb: Any) -> None:
     """Make every training fit of this outer fold add the extra rows of the rare classes (weighted lower).
 
-    Done by replacing ``technique_train.fit_rows`` for the benchmark only, so the library stays as shipped.
+    Done by replacing ``techniques.train.fit_rows`` for the benchmark only, so the library stays as shipped.
     A row is used in a fit only if every report it overlaps is a training report of that fit (inner folds too,
     so the out-of-fold thresholds stay honest).
     """
@@ -418,7 +418,7 @@ def write_markdown(path: Path, r: dict[str, float], cfg: ReportConfig, args: arg
                 f"Report score = mean of the top-{cfg.top} sentence scores; per-class thresholds from the inner "
                 f"out-of-fold scores, shrunk toward a global one (shrink {cfg.shrink}).")
     if weights is not None:
-        decision += (" Blended with an ATT&CK procedure bank on the same classes (technique_blend.py): combined = w x "
+        decision += (" Blended with an ATT&CK procedure bank on the same classes (techniques/blend.py): combined = w x "
                      "z(report bank) + (1 - w) x z(procedure bank), w and the thresholds chosen on the inner "
                      f"out-of-fold scores (w per fold: {', '.join(str(w) for w in weights)}); each fold's procedure "
                      "texts overlap none of its test reports, nor (inner folds) any of the inner validation reports.")

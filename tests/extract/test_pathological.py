@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from threadline.extract import iocs_flags as fl
-from threadline.extract import places, technique_model, techniques
-from threadline.extract.claims import extract_claims
-from threadline.extract.entities import Item
+from threadline.extract.entities import Item, places
+from threadline.extract.entities.claims import extract_claims
+from threadline.extract.entities.places import TARGETING, find_places, targeting_before
 from threadline.extract.iocs import extract_iocs
-from threadline.extract.iocs_scan import (
+from threadline.extract.iocs import flags as fl
+from threadline.extract.iocs.scan import (
     Spans,
     _fixed_authority,
     _longest_possible_domain,
@@ -34,10 +34,11 @@ from threadline.extract.iocs_scan import (
     scan_urls,
     valid_domain,
 )
-from threadline.extract.places import TARGETING, find_places, targeting_before
 from threadline.extract.sentences import split_sentences
-from threadline.extract.technique_model import FloatArray, LinearBank, char_wb_transform
 from threadline.extract.techniques import extract_techniques, shipped_model
+from threadline.extract.techniques import extractor as techniques
+from threadline.extract.techniques import model as technique_model
+from threadline.extract.techniques.model import FloatArray, LinearBank, char_wb_transform
 from threadline.knowledge.base import KnowledgeBase
 from threadline.model import Sentence
 

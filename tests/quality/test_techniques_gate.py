@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from threadline.extract.technique_build import GATE_DIR, is_gate_holdout
-from threadline.extract.technique_stack import doc_f1
-from threadline.extract.technique_train import gold_matrix, load_tram, revoked_classes, to_class
 from threadline.extract.techniques import MODEL_DIR, TechniqueModel, extract_techniques
+from threadline.extract.techniques.build import GATE_DIR, is_gate_holdout
+from threadline.extract.techniques.stack import doc_f1
+from threadline.extract.techniques.train import gold_matrix, load_tram, revoked_classes, to_class
 from threadline.knowledge.index import load_kb
 
 TRAM = Path(str(files("threadline") / "data" / "tram"))   # shipped with the package

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from threading import Lock
 
 from threadline.attribute.observations import EXTRA_COUNTRY_NAMES, year_of
-from threadline.extract.places import DEMONYMS, SECTORS_OUTSIDE_MISP
+from threadline.extract.entities.places import DEMONYMS, SECTORS_OUTSIDE_MISP
 from threadline.knowledge import KnowledgeBase
 from threadline.knowledge.attack import Citation, Relationship, Software, plain_text
 

@@ -117,8 +117,8 @@ def train_techniques(
     = 1,
 ) -> None:
     """Train the technique models on all 120 TRAM reports + ATT&CK procedure examples (fixed seed, ~minutes)."""
-    from threadline.extract.technique_build import build_models
     from threadline.extract.techniques import MODEL_DIR
+    from threadline.extract.techniques.build import build_models
 
     target = out or MODEL_DIR
     summary = build_models(tram, target, jobs=jobs, log=err_console.print)

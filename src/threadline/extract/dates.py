@@ -148,7 +148,7 @@ def _tidy(text: str) -> str:
     text = re.sub(r"^(?:The|A|An)\s+", "", text)
     first = text.split(" ", 1)[0]
     # Imported here: the lexicon loads the knowledge package, which ingest (a report_date user) does not need.
-    from threadline.extract.entities_lexicon import english_words
+    from threadline.extract.entities.lexicon import english_words
 
     words = english_words()
     # "Activities related to ..." -> "activities ...", but "RedDelta ..." stays

@@ -7,10 +7,10 @@ import time
 import pytest
 
 from threadline.errors import InputError
-from threadline.extract import iocs_flags as fl
 from threadline.extract.iocs import Indicator, document_iocs, extract_iocs
-from threadline.extract.iocs_patterns import base58check_ok, bech32_ok
-from threadline.extract.iocs_refang import refang
+from threadline.extract.iocs import flags as fl
+from threadline.extract.iocs.patterns import base58check_ok, bech32_ok
+from threadline.extract.iocs.refang import refang
 from threadline.model import Document, Page
 
 

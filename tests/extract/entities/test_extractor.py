@@ -11,7 +11,7 @@ import pytest
 from threadline.extract.entities import Entities, extract_entities
 from threadline.knowledge import KnowledgeBase, load_kb
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 REPORTS = REPO / "tests" / "data" / "reports"
 SEED = REPO / ".." / "shared" / "seed"
 

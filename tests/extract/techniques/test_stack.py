@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from threadline.extract.technique_stack import FEATURES, Stacker, doc_f1, fit_stacker, report_features
+from threadline.extract.techniques.stack import FEATURES, Stacker, doc_f1, fit_stacker, report_features
 
 
 def test_report_features_summarise_each_report() -> None:
@@ -41,8 +41,8 @@ def test_fit_stacker_separates_and_round_trips() -> None:
 
 
 def test_a_model_with_a_stacker_decides_with_it() -> None:
-    from threadline.extract.technique_model import LinearBank
     from threadline.extract.techniques import TechniqueModel, extract_techniques, shipped_model
+    from threadline.extract.techniques.model import LinearBank
     from threadline.knowledge.index import load_kb
 
     feat, bank = shipped_model().report

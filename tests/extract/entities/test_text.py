@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from threadline.extract.entities_text import capabilities, goals, lures, operations
+from threadline.extract.entities.text import capabilities, goals, lures, operations
 
 
 @pytest.mark.parametrize(("sentence", "expected"), [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from threadline.extract.claims import Claim, extract_claims
+from threadline.extract.entities.claims import Claim, extract_claims
 from threadline.knowledge import KnowledgeBase, load_kb
 
 
@@ -133,7 +133,7 @@ def test_subject_of_the_claim(kb: KnowledgeBase, text: str, subject: str) -> Non
 
 
 def test_a_name_only_misp_entries_share_stays_unresolved(kb: KnowledgeBase) -> None:
-    from threadline.extract.claims import resolve_actor
+    from threadline.extract.entities.claims import resolve_actor
 
     shared = None
     for actor in kb.galaxies.threat_actors.values():

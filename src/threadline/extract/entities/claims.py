@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from threadline.extract.entities_lexicon import Hit, choose_kind, find_names
-from threadline.extract.entities_sentences import locate, report_sentences
+from threadline.extract.entities.lexicon import Hit, choose_kind, find_names
+from threadline.extract.entities.sentences import locate, report_sentences
 from threadline.knowledge import KnowledgeBase
 from threadline.model import Document, Evidence, Sentence
 

@@ -61,3 +61,16 @@ def test_bad_input_gives_one_line_errors(tmp_path: Path) -> None:
     assert notext.returncode != 0 and "text" in notext.stderr and "Traceback" not in notext.stderr
     neither = _run("iocs")
     assert neither.returncode != 0 and "Traceback" not in neither.stderr
+
+
+def test_the_iocs_command_loads_no_technique_model_nor_entity_extractor(tmp_path: Path) -> None:
+    path = tmp_path / "report.txt"
+    path.write_text(REPORT, encoding="utf-8")
+    heavy = ("sklearn", "threadline.extract.techniques.extractor", "threadline.extract.entities.extractor")
+    code = ("import sys\nfrom threadline.cli import main\ntry:\n    main()\nfinally:\n"
+            f"    print('loaded:', [m for m in {heavy!r} if m in sys.modules], file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", code, "iocs", str(path), "--json"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)[0]["iocs"]
+    assert "loaded: []" in done.stderr, done.stderr

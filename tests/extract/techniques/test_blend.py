@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from threadline.extract.technique_blend import (
+from threadline.extract.techniques import TechniqueModel, extract_techniques
+from threadline.extract.techniques.blend import (
     WEIGHTS,
     Blend,
     Procedures,
@@ -16,9 +17,8 @@ from threadline.extract.technique_blend import (
     overlapping_reports,
     save_blend,
 )
-from threadline.extract.technique_model import FeatureSpec, Featurizer, LinearBank
-from threadline.extract.technique_train import Report, ReportConfig, gold_matrix, prepare, sentence_set
-from threadline.extract.techniques import TechniqueModel, extract_techniques
+from threadline.extract.techniques.model import FeatureSpec, Featurizer, LinearBank
+from threadline.extract.techniques.train import Report, ReportConfig, gold_matrix, prepare, sentence_set
 from threadline.knowledge.base import KnowledgeBase
 
 CLASSES = ["T1059", "T1566"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from threadline.extract.entities_text import advice, assessments
+from threadline.extract.entities.text import advice, assessments
 
 
 def test_advice_is_the_recommended_action() -> None:

@@ -3,7 +3,7 @@
 ``extract_iocs(text, source_url=...)`` returns one :class:`Indicator` per distinct (type, value), at its first
 occurrence. Hits are never dropped for being benign: they carry ``warninglists`` (MISP warninglists that match)
 and ``flags`` (every reason the hit is probably not an indicator of compromise); empty ``flags`` means "treat
-as an indicator". Scanning is linear in the size of the text; see :mod:`threadline.extract.iocs_patterns`.
+as an indicator". Scanning is linear in the size of the text; see :mod:`threadline.extract.iocs.patterns`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from threadline.errors import InputError
-from threadline.extract import iocs_flags as fl
-from threadline.extract.iocs_patterns import ipv4_is_special
-from threadline.extract.iocs_refang import Refanged, refang
-from threadline.extract.iocs_scan import (
+from threadline.extract.iocs import flags as fl
+from threadline.extract.iocs.patterns import ipv4_is_special
+from threadline.extract.iocs.refang import Refanged, refang
+from threadline.extract.iocs.scan import (
     Raw,
     Spans,
     registered_domain,

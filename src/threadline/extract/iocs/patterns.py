@@ -2,7 +2,7 @@
 
 Every pattern is anchored on a cheap literal or character class and uses possessive quantifiers where a token can
 be long, so scanning is linear in the size of the text (no catastrophic backtracking). Patterns only find
-candidates; the validators below and the context rules in :mod:`threadline.extract.iocs` decide.
+candidates; the validators below and the context rules in :mod:`threadline.extract.iocs.extractor` decide.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from threadline.extract.technique_model import LinearBank, neighbours, report_scores
-from threadline.extract.technique_train import (
+from threadline.extract.techniques.model import LinearBank, neighbours, report_scores
+from threadline.extract.techniques.train import (
     Prepared,
     ReportConfig,
     choose_weight,

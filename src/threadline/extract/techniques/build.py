@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from threadline.extract.sentences import split_sentences
-from threadline.extract.technique_blend import Blend, Procedures, calibrated_blend, overlapping_reports, save_blend
-from threadline.extract.technique_model import SEED, Featurizer, LinearBank, save
-from threadline.extract.technique_train import (
+from threadline.extract.techniques.blend import Blend, Procedures, calibrated_blend, overlapping_reports, save_blend
+from threadline.extract.techniques.extractor import BLEND_MODEL, PROCEDURE_MODEL, REPORT_MODEL
+from threadline.extract.techniques.model import SEED, Featurizer, LinearBank, save
+from threadline.extract.techniques.train import (
     Report,
     ReportConfig,
     gold_matrix,
@@ -22,7 +23,6 @@ from threadline.extract.technique_train import (
     sentence_set,
     train_procedure_model,
 )
-from threadline.extract.techniques import BLEND_MODEL, PROCEDURE_MODEL, REPORT_MODEL
 from threadline.knowledge.base import KnowledgeBase
 
 

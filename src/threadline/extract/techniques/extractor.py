@@ -2,7 +2,7 @@
 
 Four sources, merged per technique:
 - the *report* model (TRAM classes, trained on annotated reports, report-level thresholds calibrated out-of-fold),
-  blended with an ATT&CK procedure bank on the same classes when the blend file ships (technique_blend.py);
+  blended with an ATT&CK procedure bank on the same classes when the blend file ships (blend.py);
 - the *procedure* model (every other Enterprise technique with ATT&CK procedure examples, precision-first);
 - technique ids written in the text ("T1566.001");
 - software named in the text whose ATT&CK entry uses techniques (``inferred: true``, the naming sentence as evidence).
@@ -20,15 +20,15 @@ from typing import Any
 import numpy as np
 
 from threadline.extract.sentences import split_sentences
-from threadline.extract.technique_blend import Blend, load_blend
-from threadline.extract.technique_mlp import Ensemble, load_ensemble, mlp_input
-from threadline.extract.technique_model import Featurizer, FloatArray, LinearBank, decisions_by_block, load
-from threadline.extract.technique_signals import SoftwareMatcher, explicit_ids, is_negated, sentence_index
-from threadline.extract.technique_stack import Stacker, report_features
+from threadline.extract.techniques.blend import Blend, load_blend
+from threadline.extract.techniques.mlp import Ensemble, load_ensemble, mlp_input
+from threadline.extract.techniques.model import Featurizer, FloatArray, LinearBank, decisions_by_block, load
+from threadline.extract.techniques.signals import SoftwareMatcher, explicit_ids, is_negated, sentence_index
+from threadline.extract.techniques.stack import Stacker, report_features
 from threadline.knowledge.base import KnowledgeBase
 from threadline.model import Evidence, Page, Sentence
 
-MODEL_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
+MODEL_DIR = Path(__file__).resolve().parents[2] / "data" / "models"
 REPORT_MODEL, PROCEDURE_MODEL = "techniques-report", "techniques-procedure"
 ENSEMBLE_MODEL = "techniques-report-mlp"      # optional: an MLP averaged with the report bank
 BLEND_MODEL = "techniques-report-procedure"   # optional: a procedure bank on the report classes, blended in

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from threadline.extract.technique_mlp import (
+from threadline.extract.techniques.mlp import (
     Ensemble,
     MlpBank,
     MlpConfig,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from threadline.errors import InputError
-from threadline.extract.claims import extract_claims
 from threadline.extract.entities import extract_entities
-from threadline.extract.entities_sentences import report_sentences
+from threadline.extract.entities.claims import extract_claims
+from threadline.extract.entities.sentences import report_sentences
 from threadline.knowledge import KnowledgeBase, load_kb
 from threadline.model import Document, Page
 

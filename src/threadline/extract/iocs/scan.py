@@ -15,7 +15,7 @@ from functools import cache, lru_cache
 
 import tldextract
 
-from threadline.extract import iocs_patterns as p
+from threadline.extract.iocs import patterns as p
 
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?", re.IGNORECASE | re.ASCII)
 _URL_TRAIL = ".,;:!?'\"*`\u2026\u2013\u2014"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from threadline.extract.sentences import split_sentences
-from threadline.extract.technique_signals import SoftwareMatcher, explicit_ids, is_negated, sentence_index
+from threadline.extract.techniques.signals import SoftwareMatcher, explicit_ids, is_negated, sentence_index
 from threadline.knowledge.base import KnowledgeBase
 
 

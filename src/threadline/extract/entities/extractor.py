@@ -2,7 +2,7 @@
 sectors, countries and regions, dates, lures, goals (and generic capabilities such as "info stealers").
 
 Actor roles (the issue left them to us):
-- ``attributed``: a claim of the report (:mod:`threadline.extract.claims`) attributes activity to the actor,
+- ``attributed``: a claim of the report (:mod:`threadline.extract.entities.claims`) attributes activity to the actor,
   firmly or with hedges (strength attributed or suspected);
 - ``mentioned``: every sentence naming it is a passing mention: a comparison, history, a denial ("not to be
   confused with"), a list of examples ("groups such as ...");
@@ -25,12 +25,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from threadline.extract import entities_text as stated
-from threadline.extract.claims import Claim, extract_claims, resolve_actor
 from threadline.extract.dates import DateHit, find_dates
-from threadline.extract.entities_lexicon import Hit, choose_kind, find_names
-from threadline.extract.entities_sentences import locate, report_sentences
-from threadline.extract.places import find_places, find_sectors
+from threadline.extract.entities import text as stated
+from threadline.extract.entities.claims import Claim, extract_claims, resolve_actor
+from threadline.extract.entities.lexicon import Hit, choose_kind, find_names
+from threadline.extract.entities.places import find_places, find_sectors
+from threadline.extract.entities.sentences import locate, report_sentences
 from threadline.extract.sentences import sentence_at
 from threadline.knowledge import KnowledgeBase, normalise
 from threadline.model import Document, Evidence, Sentence

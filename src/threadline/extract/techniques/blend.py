@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from joblib import Parallel, delayed
 
-from threadline.extract.technique_model import (
+from threadline.extract.techniques.model import (
     FeatureSpec,
     Featurizer,
     FloatArray,
@@ -31,7 +31,7 @@ from threadline.extract.technique_model import (
     save,
     train_bank,
 )
-from threadline.extract.technique_train import (
+from threadline.extract.techniques.train import (
     Prepared,
     Report,
     ReportConfig,

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from threadline.errors import InputError
 from threadline.extract.sentences import split_sentences
-from threadline.extract.technique_model import (
+from threadline.extract.techniques.model import (
     FeatureSpec,
     Featurizer,
     FloatArray,
@@ -24,8 +24,8 @@ from threadline.extract.technique_model import (
     report_scores,
     train_bank,
 )
-from threadline.extract.technique_signals import is_negated
-from threadline.extract.technique_stack import FEATURES, doc_f1, fit_stacker, report_features
+from threadline.extract.techniques.signals import is_negated
+from threadline.extract.techniques.stack import FEATURES, doc_f1, fit_stacker, report_features
 from threadline.knowledge.attack import plain_text
 from threadline.knowledge.base import KnowledgeBase
 
