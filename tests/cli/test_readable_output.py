@@ -109,6 +109,6 @@ def test_an_unsupported_url_scheme_says_so(run_cli, ref: str) -> None:  # type: 
     # brief and export said "no such file, folder, URL or stored analysis id".
     for args in (["brief", ref], ["export", ref, "--format", "csv"]):
         code, out, err = run_cli(*args)
-        scheme = ref.split(":", 1)[0]
+        scheme = ref.split(":", 1)[0].lower()     # schemes are case-insensitive (RFC 3986): named in lower case
         assert code == 2 and out == ""
         assert err == f"threadline: {ref}: unsupported URL scheme '{scheme}' (only http and https are fetched)\n"
