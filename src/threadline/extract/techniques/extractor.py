@@ -221,8 +221,7 @@ def _report_hits(out: _Collector, model: TechniqueModel, texts: list[str], silen
         chosen, values = np.flatnonzero(best >= bank.thresholds), bank.probability(best, slice(None))
     single = evidence.max(axis=0) >= floor_single(floor, bank.thresholds, blend is not None, ens is not None)
     chosen = np.union1d(chosen, np.flatnonzero(single & (evidence.max(axis=0) > _SILENT / 2)))
-    for j in chosen:
-        j = int(j)
+    for j in map(int, chosen):
         rows = [int(r) for r in order[:MAX_EVIDENCE, j] if scores[r, j] > _SILENT]
         rows = rows[:1] + [r for r in rows[1:] if evidence[r, j] >= floor[j]]   # extra evidence only if strong alone
         if rows:

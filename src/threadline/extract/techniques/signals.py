@@ -34,7 +34,7 @@ def is_negated(sentence: str) -> bool:
 # Headings, titles and reference lists name a subject; they never state that something happened. A heading is a
 # Markdown heading, a "Title:" line, or a short line with no sentence punctuation that is not a list item; a
 # reference entry is a numbered citation or a line that is mostly a URL; a reference section runs from its heading
-# to the next heading.
+# to the next Markdown heading (or the end).
 _MD_HEADING = re.compile(r"#{1,6}\s")
 _TITLE_LINE = re.compile(r"(?:title|subject|tlp|classification)\s*:", re.IGNORECASE)
 _LIST_ITEM = re.compile(r"(?:[-*•●▪◦·]|\d{1,2}[.)])\s")
@@ -72,8 +72,10 @@ def never_evidence(sentences: list[str]) -> list[bool]:
     out, in_references = [], False
     for text in sentences:
         heading = is_heading(text)
-        if heading:
-            in_references = _REFERENCES.fullmatch(text.strip()) is not None
+        if _REFERENCES.fullmatch(text.strip()):
+            in_references = True
+        elif in_references and _MD_HEADING.match(text.strip()):
+            in_references = False       # entries are often short unpunctuated lines: only a real heading ends it
         out.append(heading or in_references or is_reference(text))
     return out
 
