@@ -18,8 +18,8 @@ from pathlib import Path
 from types import ModuleType
 
 from threadline.extract.techniques import TechniqueModel, shipped_model
-from threadline.extract.techniques.build import negative_sentences
-from threadline.extract.techniques.train import annoctr_sentences, train_procedure_model
+from threadline.extract.techniques.build import negative_sentences, train_blended_model
+from threadline.extract.techniques.train import ReportConfig, annoctr_sentences, load_tram, train_procedure_model
 from threadline.knowledge.index import load_kb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,12 +39,15 @@ def _bench() -> ModuleType:
 def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--annoctr", action="store_true", help="add the other folds' AnnoCTR sentences to training")
+    ap.add_argument("--blend", action="store_true", help="add them to the blend's procedure bank too (retrains the "
+                    "report model and its blend on TRAM in each fold)")
     ap.add_argument("--jobs", type=int, default=1)
     args = ap.parse_args()
     bench, kb = _bench(), load_kb(progress=False)
     path = bench.ANNOCTR / "annoctr-train.jsonl.gz"
     reports, _ = bench.load_reports(path, kb)
     negatives, shipped = negative_sentences(TRAM), shipped_model()
+    tram, classes = load_tram(TRAM)
     preds: list[object] = [None] * len(reports)
     for k in range(FOLDS):
         def other_folds(i: int, k: int = k) -> bool:
@@ -53,6 +56,10 @@ def main() -> int:
         extra = annoctr_sentences(path, kb, other_folds) if args.annoctr else None
         procedure = train_procedure_model(kb, negatives, jobs=args.jobs, extra=extra)
         model = TechniqueModel(shipped.report, procedure, shipped.info, shipped.ensemble, shipped.blend)
+        if args.blend and extra is not None:
+            feat, bank, blend = train_blended_model(tram, classes, kb, ReportConfig(jobs=args.jobs), log=print,
+                                                    extra=extra)
+            model = TechniqueModel((feat, bank), procedure, shipped.info, None, blend)
         test = [i for i in range(len(reports)) if i % FOLDS == k]
         for i, pred in zip(test, bench.predict([reports[i] for i in test], kb, model=model), strict=True):
             preds[i] = pred

@@ -49,10 +49,13 @@ _FILES = (".json.gz", ".npz")
 
 
 def train_blended_model(reports: list[Report], classes: list[str], kb: KnowledgeBase, cfg: ReportConfig,
-                        held_out: list[Report] | None = None,
-                        log: Callable[[str], Any] = print) -> tuple[Featurizer, LinearBank, Blend]:
-    """The report model on ``reports`` and its procedure blend; no procedure text overlapping ``held_out`` is used."""
+                        held_out: list[Report] | None = None, log: Callable[[str], Any] = print,
+                        extra: tuple[list[str], list[list[str]]] | None = None) -> tuple[Featurizer, LinearBank, Blend]:
+    """The report model on ``reports`` and its procedure blend; no procedure text overlapping ``held_out`` is used.
+    ``extra``: more labelled texts for the blend's procedure bank (real report sentences)."""
     texts, labels = procedure_examples(kb)
+    if extra is not None:
+        texts, labels = texts + extra[0], labels + extra[1]
     if held_out:
         clean = [i for i, o in enumerate(overlapping_reports(texts, held_out)) if not o]
         texts, labels = [texts[i] for i in clean], [labels[i] for i in clean]
