@@ -83,6 +83,13 @@ def test_headings_titles_and_references_are_recognised() -> None:
     assert never_evidence(lines) == [False, True, True, True, True, True, False]
 
 
+def test_a_detection_rule_references_key_starts_no_reference_section() -> None:
+    # Sigma rules quoted in DFIR reports carry a YAML "references:" key; the prose after the rule still counts.
+    lines = ["The actor ran the loader.", "references:", "  - https://thedfirreport.com/", "logsource: zeek",
+             "The actor then dumped LSASS memory with procdump."]
+    assert never_evidence(lines)[-1] is False
+
+
 def test_one_unpunctuated_line_from_a_user_is_a_statement_not_a_heading(kb: KnowledgeBase) -> None:
     assert never_evidence(["APT28 used Mimikatz and spearphishing attachments"]) == [False]
     assert _text_hit(extract_techniques("APT28 used Mimikatz and spearphishing attachments", kb=kb), "T1566.001")

@@ -40,8 +40,10 @@ _TITLE_LINE = re.compile(r"(?:title|subject|tlp|classification)\s*:", re.IGNOREC
 _LIST_ITEM = re.compile(r"(?:[-*•●▪◦·]|\d{1,2}[.)])\s")
 _CITATION = re.compile(r"\[\d{1,3}\]|\(\d{1,3}\)\s|https?://|hxxps?://", re.IGNORECASE)
 _URL = re.compile(r"\S*(?:https?|hxxps?)://\S+", re.IGNORECASE)
-_REFERENCES = re.compile(r"(?:#{1,6}\s*)?(?:references?|sources?|further reading|bibliography|external links|"
-                         r"end\s?notes|footnotes|citations)\s*:?\s*$", re.IGNORECASE)
+# Capitalised: a lower-case "references:" is a YAML key of a detection rule quoted in the report, not a section.
+_REFERENCES = re.compile(r"(?:#{1,6}\s*)?(?:References?|Sources?|Further [Rr]eading|Bibliography|External [Ll]inks|"
+                         r"End\s?notes|Footnotes|Citations|REFERENCES?|SOURCES?|"
+                         r"ENDNOTES|FOOTNOTES)\s*:?\s*$")
 HEADING_MAX_WORDS = 12
 
 
