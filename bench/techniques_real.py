@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from threadline.extract.techniques import extract_techniques
+from threadline.extract.techniques import TechniqueModel, extract_techniques
 from threadline.knowledge.attack import Technique
 from threadline.knowledge.base import KnowledgeBase
 from threadline.knowledge.index import load_kb
@@ -155,13 +155,14 @@ def load_reports(path: Path, kb: KnowledgeBase, limit: int | None = None) -> tup
     return reports, dropped
 
 
-def predict(reports: list[Report], kb: KnowledgeBase) -> list[Prediction]:
-    """The shipped extractor on each report, as the CLI calls it; the model loads before the clock starts."""
-    extract_techniques("Warm-up: the actor sent spearphishing emails and used PowerShell.", kb=kb)
+def predict(reports: list[Report], kb: KnowledgeBase, model: TechniqueModel | None = None) -> list[Prediction]:
+    """The shipped extractor (or ``model``) on each report, as the CLI calls it; the model loads before the clock
+    starts."""
+    extract_techniques("Warm-up: the actor sent spearphishing emails and used PowerShell.", kb=kb, model=model)
     out = []
     for report in reports:
         cpu, wall = time.process_time(), time.perf_counter()
-        hits = extract_techniques(report.text, kb=kb)
+        hits = extract_techniques(report.text, kb=kb, model=model)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         text = frozenset(kb.current_technique_id(h.id) for h in hits if not h.inferred)
         inferred = frozenset(kb.current_technique_id(h.id) for h in hits if h.inferred)

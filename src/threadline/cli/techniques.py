@@ -28,6 +28,8 @@ train_app = typer.Typer(help="Train the models Threadline ships (deterministic, 
 app.add_typer(train_app, name="train")
 
 VENDORED_TRAM = Path(__file__).resolve().parents[1] / "data" / "tram"
+# Development data beside a source checkout (not shipped): real reports the procedure model also learns from.
+SHARED_ANNOCTR = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "annoctr"
 
 
 def _documents(source: str, allow_private: bool) -> list[tuple[str, str, list[Page]]]:
@@ -115,11 +117,14 @@ def train_techniques(
                                        "tram2-classes.txt).")] = VENDORED_TRAM,
     jobs: Annotated[int, typer.Option("--jobs", help="Parallel training jobs (the result does not depend on it).")]
     = 1,
+    annoctr: Annotated[Path, typer.Option("--annoctr", help="AnnoCTR data directory (annoctr-train.jsonl.gz, "
+                                          "CC-BY-SA 4.0); used when present.")] = SHARED_ANNOCTR,
 ) -> None:
-    """Train the technique models on all 120 TRAM reports + ATT&CK procedure examples (fixed seed, ~minutes)."""
+    """Train the technique models on all 120 TRAM reports + ATT&CK procedure examples (+ AnnoCTR train if present;
+    fixed seed, ~minutes)."""
     from threadline.extract.techniques import MODEL_DIR
     from threadline.extract.techniques.build import build_models
 
     target = out or MODEL_DIR
-    summary = build_models(tram, target, jobs=jobs, log=err_console.print)
+    summary = build_models(tram, target, jobs=jobs, annoctr=annoctr, log=err_console.print)
     console.print(f"wrote {', '.join(summary['files'])} to {target}")

@@ -16,6 +16,7 @@ from threadline.extract.techniques.model import SEED, Featurizer, LinearBank, sa
 from threadline.extract.techniques.train import (
     Report,
     ReportConfig,
+    annoctr_sentences,
     gold_matrix,
     load_tram,
     prepare,
@@ -48,10 +49,13 @@ _FILES = (".json.gz", ".npz")
 
 
 def train_blended_model(reports: list[Report], classes: list[str], kb: KnowledgeBase, cfg: ReportConfig,
-                        held_out: list[Report] | None = None,
-                        log: Callable[[str], Any] = print) -> tuple[Featurizer, LinearBank, Blend]:
-    """The report model on ``reports`` and its procedure blend; no procedure text overlapping ``held_out`` is used."""
+                        held_out: list[Report] | None = None, log: Callable[[str], Any] = print,
+                        extra: tuple[list[str], list[list[str]]] | None = None) -> tuple[Featurizer, LinearBank, Blend]:
+    """The report model on ``reports`` and its procedure blend; no procedure text overlapping ``held_out`` is used.
+    ``extra``: more labelled texts for the blend's procedure bank (real report sentences)."""
     texts, labels = procedure_examples(kb)
+    if extra is not None:
+        texts, labels = texts + extra[0], labels + extra[1]
     if held_out:
         clean = [i for i, o in enumerate(overlapping_reports(texts, held_out)) if not o]
         texts, labels = [texts[i] for i in clean], [labels[i] for i in clean]
@@ -85,9 +89,16 @@ def build_gate_model(tram_dir: Path, out_dir: Path, kb: KnowledgeBase, *, jobs: 
     return {"files": [f"{GATE_DIR}/{name}{ext}" for name in (REPORT_MODEL, BLEND_MODEL) for ext in _FILES]}
 
 
-def build_models(tram_dir: Path, out_dir: Path, *, jobs: int = 1, gate: bool = True,
+ANNOCTR_TRAIN = "annoctr-train.jsonl.gz"
+
+
+def build_models(tram_dir: Path, out_dir: Path, *, jobs: int = 1, gate: bool = True, annoctr: Path | None = None,
                  log: Callable[[str], Any] = print) -> dict[str, Any]:
-    """Train the banks and the blend (and the gate model) deterministically and write them to ``out_dir``."""
+    """Train the banks and the blend (and the gate model) deterministically and write them to ``out_dir``.
+
+    ``annoctr``: the AnnoCTR folder (development data, CC-BY-SA 4.0, not shipped); when its train split is there,
+    its technique-mention sentences are training texts of the procedure model too (4-fold CV on AnnoCTR train:
+    bench/techniques_annoctr_cv.py). Without it the procedure model is trained on ATT&CK alone, and says so."""
     from threadline.knowledge.index import active_bundle, load_kb
 
     reports, classes = load_tram(tram_dir)
@@ -108,10 +119,20 @@ def build_models(tram_dir: Path, out_dir: Path, *, jobs: int = 1, gate: bool = T
     save_blend(out_dir / BLEND_MODEL, blend, {"seed": SEED, "attack_bundle": {"file": bundle.name,
                                                                               "sha256": _sha256(bundle)}})
     log(f"procedure model: ATT&CK {kb.attack.version} procedure examples and technique descriptions")
-    pfeat, pbank = train_procedure_model(kb, negative_sentences(tram_dir), jobs=jobs)
+    real = annoctr / ANNOCTR_TRAIN if annoctr is not None else None
+    extra, source = None, None
+    if real is not None and real.is_file():
+        extra = annoctr_sentences(real, kb)
+        source = {"file": ANNOCTR_TRAIN, "sha256": _sha256(real), "sentences": len(extra[0]),
+                  "licence": "CC-BY-SA 4.0, (c) 2023 Robert Bosch GmbH (AnnoCTR, Lange et al., LREC-COLING 2024)"}
+        log(f"  + {len(extra[0])} AnnoCTR train sentences with a technique mention")
+    else:
+        log(f"  AnnoCTR train split not found{f' at {real}' if real else ''}: procedure model on ATT&CK text only")
+    pfeat, pbank = train_procedure_model(kb, negative_sentences(tram_dir), jobs=jobs, extra=extra)
     save(out_dir / PROCEDURE_MODEL, pfeat, pbank,
          {"seed": SEED, "attack_bundle": {"file": bundle.name, "sha256": _sha256(bundle)},
-          "negatives": "TRAM2 report sentences overlapping no annotated span", "labels": len(pbank.labels)})
+          "negatives": "TRAM2 report sentences overlapping no annotated span", "labels": len(pbank.labels),
+          "annoctr": source})
     files = [f"{name}{ext}" for name in (REPORT_MODEL, BLEND_MODEL, PROCEDURE_MODEL) for ext in _FILES]
     if gate:
         files += build_gate_model(tram_dir, out_dir, kb, jobs=jobs, log=log)["files"]

@@ -31,6 +31,57 @@ def is_negated(sentence: str) -> bool:
     return _NEGATION.search(sentence) is not None
 
 
+# Headings, titles and reference lists name a subject; they never state that something happened. A heading is a
+# Markdown heading, a "Title:" line, or a short line with no sentence punctuation that is not a list item; a
+# reference entry is a numbered citation or a line that is mostly a URL; a reference section runs from its heading
+# to the next Markdown heading (or the end).
+_MD_HEADING = re.compile(r"#{1,6}\s")
+_TITLE_LINE = re.compile(r"(?:title|subject|tlp|classification)\s*:", re.IGNORECASE)
+_LIST_ITEM = re.compile(r"(?:[-*•●▪◦·]|\d{1,2}[.)])\s")
+_CITATION = re.compile(r"\[\d{1,3}\]|\(\d{1,3}\)\s|https?://|hxxps?://", re.IGNORECASE)
+_URL = re.compile(r"\S*(?:https?|hxxps?)://\S+", re.IGNORECASE)
+# Capitalised: a lower-case "references:" is a YAML key of a detection rule quoted in the report, not a section.
+_REFERENCES = re.compile(r"(?:#{1,6}\s*)?(?:References?|Sources?|Further [Rr]eading|Bibliography|External [Ll]inks|"
+                         r"End\s?notes|Footnotes|Citations|REFERENCES?|SOURCES?|"
+                         r"ENDNOTES|FOOTNOTES)\s*:?\s*$")
+HEADING_MAX_WORDS = 12
+
+
+def is_heading(sentence: str) -> bool:
+    """True for a heading or title line: Markdown ``#``, "Title: ...", or a short unpunctuated line (not a bullet)."""
+    text = sentence.strip()
+    if _MD_HEADING.match(text) or _TITLE_LINE.match(text):
+        return True
+    if "\n" in text or _LIST_ITEM.match(text) or text[-1:] in ".!?;:,)\"'”’":
+        return False
+    return len(text.split()) <= HEADING_MAX_WORDS
+
+
+def is_reference(sentence: str) -> bool:
+    """True for a reference-list entry: it starts with a citation mark or is mostly a URL."""
+    text = sentence.strip()
+    if _CITATION.match(text):
+        return True
+    rest = _URL.sub(" ", text)
+    return rest != text and len(rest.split()) <= 6
+
+
+def never_evidence(sentences: list[str]) -> list[bool]:
+    """Per sentence: a heading, a title, a reference entry or any line of a reference section. A text of one
+    sentence is what the user wrote about a behaviour, punctuated or not: only a Markdown heading is one there."""
+    if len(sentences) == 1:
+        return [_MD_HEADING.match(sentences[0].strip()) is not None]
+    out, in_references = [], False
+    for text in sentences:
+        heading = is_heading(text)
+        if _REFERENCES.fullmatch(text.strip()):
+            in_references = True
+        elif in_references and _MD_HEADING.match(text.strip()):
+            in_references = False       # entries are often short unpunctuated lines: only a real heading ends it
+        out.append(heading or in_references or is_reference(text))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class IdMention:
     attack_id: str

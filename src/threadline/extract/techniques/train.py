@@ -26,7 +26,7 @@ from threadline.extract.techniques.model import (
 )
 from threadline.extract.techniques.signals import is_negated
 from threadline.extract.techniques.stack import FEATURES, doc_f1, fit_stacker, report_features
-from threadline.knowledge.attack import plain_text
+from threadline.knowledge.attack import Technique, plain_text
 from threadline.knowledge.base import KnowledgeBase
 
 # A markdown link to an ATT&CK group/software page names the actor doing the procedure: replace it by a neutral
@@ -297,14 +297,50 @@ def _with_parent(attack_id: str) -> list[str]:
     return [attack_id, attack_id.split(".")[0]] if "." in attack_id else [attack_id]
 
 
+def annoctr_sentences(path: Path, kb: KnowledgeBase,
+                      keep: Callable[[int], bool] | None = None) -> tuple[list[str], list[list[str]]]:
+    """Real report sentences labelled by technique: each sentence of an AnnoCTR split (``annoctr-<split>.jsonl.gz``,
+    CC-BY-SA 4.0) holding a TECHNIQUE mention linked to an ATT&CK technique, labelled with its live id (AnnoCTR's
+    ~v10 ids mapped through revocations) and parent. ``keep(i)`` picks reports by position (cross-validation)."""
+    texts: list[str] = []
+    labels: list[list[str]] = []
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for i, line in enumerate(line for line in fh if line.strip()):
+            if keep is not None and not keep(i):
+                continue
+            rec = json.loads(line)
+            sents = split_sentences(rec["text"])
+            by_row: dict[int, set[str]] = {}
+            for ent in rec["entities"]:
+                link = str(ent.get("link") or "")
+                if ent["label"] != "TECHNIQUE" or ent.get("link_kb") != "attack" or not _TECHNIQUE.fullmatch(link):
+                    continue
+                tid = kb.current_technique_id(link)
+                row = next((r for r, s in enumerate(sents) if s.start <= int(ent["start"]) < s.end), None)
+                if row is not None and isinstance(kb.by_attack_id.get(tid), Technique):
+                    by_row.setdefault(row, set()).update(_with_parent(tid))
+            for row, tids in sorted(by_row.items()):
+                if len(sents[row].text) >= 20:
+                    texts.append(sents[row].text)
+                    labels.append(sorted(tids))
+    return texts, labels
+
+
+_TECHNIQUE = re.compile(r"T\d{4}(?:\.\d{3})?")
+
+
 def train_procedure_model(kb: KnowledgeBase, negatives: Sequence[str], *, min_examples: int = 3,
-                          keep: int = 400, jobs: int = 1) -> tuple[Featurizer, LinearBank]:
+                          keep: int = 400, jobs: int = 1,
+                          extra: tuple[list[str], list[list[str]]] | None = None) -> tuple[Featurizer, LinearBank]:
     """Word-feature bank over every technique with at least ``min_examples`` examples.
 
     ``negatives`` are report sentences with no annotated technique; the sentence threshold is set so that the
     bank fires on about 1% of them (a precision-first choice: these techniques have no report-level gold).
+    ``extra``: more labelled texts beside ATT&CK's (real report sentences, :func:`annoctr_sentences`).
     """
     texts, labels = procedure_examples(kb)
+    if extra is not None:
+        texts, labels = texts + extra[0], labels + extra[1]
     counts: dict[str, int] = {}
     for row in labels:
         for t in row:

@@ -1,0 +1,56 @@
+"""Fit the single-sentence margin of the technique extractor on AnnoCTR *train* (never on dev, the reported split).
+
+A report class is found when its report score clears the class threshold, or when its best single sentence clears
+that threshold by ``SINGLE_MARGIN`` (src/threadline/extract/techniques/extractor.py). This sweeps the margin with
+the shipped model (trained on TRAM2 and ATT&CK only: it never saw AnnoCTR) and prints the parent-level micro P/R/F1
+of the text view for each; the chosen margin is the largest within 0.002 F1 of the best (fewer single-sentence
+hits at equal quality).
+
+    .venv/bin/python bench/techniques_single.py [--margins 0.5 0.75 1.0 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from threadline.extract.techniques import extractor
+from threadline.knowledge.index import load_kb
+
+ROOT = Path(__file__).resolve().parents[1]
+INF = float("inf")
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_techniques_real", ROOT / "bench" / "techniques_real.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_techniques_real"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--margins", type=float, nargs="*", default=[INF, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0])
+    args = ap.parse_args()
+    bench, kb = _bench(), load_kb(progress=False)
+    reports, _ = bench.load_reports(bench.ANNOCTR / "annoctr-train.jsonl.gz", kb)
+    rows = []
+    for margin in args.margins:
+        extractor.SINGLE_MARGIN = margin
+        s = bench.evaluate(reports, bench.predict(reports, kb), kb)["scores"]["text"]["parent"]
+        rows.append((margin, s["micro_f1"]))
+        print(f"margin {margin:>5}: P {s['micro_p']:.3f} R {s['micro_r']:.3f} F1 {s['micro_f1']:.3f} "
+              f"(TP {s['tp']} FP {s['fp']} FN {s['fn']})", flush=True)
+    best = max(f for _, f in rows)
+    chosen = max(m for m, f in rows if f >= best - 0.002 and m != INF) if any(m != INF for m, _ in rows) else INF
+    print(f"chosen margin (largest within 0.002 of the best F1 {best:.3f}): {chosen}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
