@@ -12,11 +12,10 @@ bench/techniques_real.py over the 68 out-of-fold reports. Dev is never read.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
 
+import techniques_real  # the evaluation this script varies (bench/ is on sys.path for a script)
 from threadline.extract.techniques import TechniqueModel, shipped_model
 from threadline.extract.techniques.build import negative_sentences, train_blended_model
 from threadline.extract.techniques.train import ReportConfig, annoctr_sentences, load_tram, train_procedure_model
@@ -27,14 +26,6 @@ TRAM = ROOT / "src" / "threadline" / "data" / "tram"
 FOLDS = 4
 
 
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_techniques_real", ROOT / "bench" / "techniques_real.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_techniques_real"] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -43,12 +34,12 @@ def main() -> int:
                     "report model and its blend on TRAM in each fold)")
     ap.add_argument("--jobs", type=int, default=1)
     args = ap.parse_args()
-    bench, kb = _bench(), load_kb(progress=False)
+    bench, kb = techniques_real, load_kb(progress=False)
     path = bench.ANNOCTR / "annoctr-train.jsonl.gz"
     reports, _ = bench.load_reports(path, kb)
     negatives, shipped = negative_sentences(TRAM), shipped_model()
     tram, classes = load_tram(TRAM)
-    preds: list[object] = [None] * len(reports)
+    preds: list[techniques_real.Prediction | None] = [None] * len(reports)
     for k in range(FOLDS):
         def other_folds(i: int, k: int = k) -> bool:
             return i % FOLDS != k
@@ -64,7 +55,7 @@ def main() -> int:
         for i, pred in zip(test, bench.predict([reports[i] for i in test], kb, model=model), strict=True):
             preds[i] = pred
         print(f"fold {k + 1}/{FOLDS} done ({len(extra[0]) if extra else 0} AnnoCTR sentences)", flush=True)
-    result = bench.evaluate(reports, preds, kb)
+    result = bench.evaluate(reports, [p for p in preds if p is not None], kb)   # every report is in one fold
     result["split"], result["left_out"] = "train (4-fold CV)", {}
     print(bench.table(result))
     return 0

@@ -12,32 +12,20 @@ hits at equal quality).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
-from pathlib import Path
-from types import ModuleType
 
+import techniques_real  # the evaluation this script varies (bench/ is on sys.path for a script)
 from threadline.extract.techniques import extractor
 from threadline.knowledge.index import load_kb
 
-ROOT = Path(__file__).resolve().parents[1]
 INF = float("inf")
-
-
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_techniques_real", ROOT / "bench" / "techniques_real.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_techniques_real"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--margins", type=float, nargs="*", default=[INF, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0])
     args = ap.parse_args()
-    bench, kb = _bench(), load_kb(progress=False)
+    bench, kb = techniques_real, load_kb(progress=False)
     reports, _ = bench.load_reports(bench.ANNOCTR / "annoctr-train.jsonl.gz", kb)
     rows = []
     for margin in args.margins:

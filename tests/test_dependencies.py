@@ -56,8 +56,9 @@ def _undeclared(folder: str, extras: tuple[str, ...]) -> list[str]:
     allowed = {"threadline"} | set().union(*(declared.get(extra, set()) for extra in ("", *extras)))
     distributions = packages_distributions()
     missing = []
+    local = {p.stem for p in (REPO / folder).glob("*.py")}      # a script importing its sibling (bench/*.py)
     for module, path in sorted(_imports(REPO / folder).items()):
-        if module in sys.stdlib_module_names or module in {"threadline", "tests", "bench"} | OPTIONAL_SCRIPTS:
+        if module in sys.stdlib_module_names or module in {"threadline", "tests", "bench"} | OPTIONAL_SCRIPTS | local:
             continue
         # An extra that is not installed here (bench's anchors) is known by name only: its module's name is its own.
         owners = {_canonical(d) for d in distributions.get(module, [])} or {_canonical(module)}
