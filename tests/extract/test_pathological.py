@@ -24,16 +24,8 @@ from threadline.extract.entities.claims import extract_claims
 from threadline.extract.entities.places import TARGETING, find_places, targeting_before
 from threadline.extract.iocs import extract_iocs
 from threadline.extract.iocs import flags as fl
-from threadline.extract.iocs.scan import (
-    Spans,
-    _fixed_authority,
-    _longest_possible_domain,
-    _registry_shape_ok,
-    _trim_url,
-    scan_registry,
-    scan_urls,
-    valid_domain,
-)
+from threadline.extract.iocs.scan import Spans, _registry_shape_ok, scan_registry, valid_domain
+from threadline.extract.iocs.urls import _fixed_authority, _longest_possible_domain, _trim_url, scan_urls
 from threadline.extract.sentences import split_sentences
 from threadline.extract.techniques import extract_techniques, shipped_model
 from threadline.extract.techniques import extractor as techniques

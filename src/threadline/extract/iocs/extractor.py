@@ -24,14 +24,13 @@ from threadline.extract.iocs.scan import (
     Spans,
     registered_domain,
     scan_dotted,
-    scan_emails,
     scan_hashes,
     scan_ipv6,
     scan_misc,
     scan_registry,
-    scan_urls,
     tlds,
 )
+from threadline.extract.iocs.urls import scan_emails, scan_urls
 from threadline.extract.sentences import sentence_at, split_sentences
 from threadline.model import Document, Evidence, Sentence
 
