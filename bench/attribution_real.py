@@ -1,44 +1,220 @@
-"""The attribution engine on real reports: does its independent view agree with the report's own attribution?
+"""The attribution engine on real reports, analysed end to end as a user's file (issue 15, item 1).
 
 ATT&CK's leave-one-out cases (bench/attribution.py) hold curated observations; a real document yields what the
-extractors find in it. Here the cases are the TRAM2 reports (../shared/data/tram: 120 vendor blogs and government
-advisories, 2019-2023) that attribute their activity to exactly one ATT&CK group, as Threadline's claim extractor
-reads them (strength "attributed" or "suspected"); that group is the label. The engine never sees the claims'
-actors as evidence (they only sit beside its view), and each report is excluded from the knowledge base as
-`analyze` excludes a document ATT&CK cites (same URL or title), so the report cannot confirm itself.
+extractors find in it. Cases, each with an actor known from a label the engine never sees as evidence:
+- the TRAM2 reports (../shared/data/tram: vendor blogs and government advisories, 2019-2023) whose attribution
+  claims, as Threadline's claim extractor reads them on the unmasked text, name exactly one ATT&CK group;
+- the AnnoCTR train and dev reports (../shared/data/annoctr: vendor reports annotated by a domain expert) whose
+  expert GROUP annotations link exactly one ATT&CK group (AnnoCTR's ids mapped to the current ones).
+Each report goes through ``analyze_document`` exactly as `threadline analyze FILE` runs it (the sources ATT&CK
+cites that are this very document are excluded), twice: as is, and with the labelled actor's names and aliases
+(ATT&CK, MISP, and the annotated mentions) replaced by "the group", so that only the evidence speaks.
 
-Observations are what `analyze` would give the engine: software, sectors, countries and dates from the entity
-extractor, and techniques from `--predictions` (written by `bench/techniques.py --predictions FILE`: each report's
-techniques from the model of the fold that did not train on it; the shipped model was trained on these reports,
-so its own techniques would leak). Without the file the cases carry no techniques.
+Leaks, stated rather than hidden: the shipped technique models were trained on all TRAM2 reports and on the
+sentences of AnnoCTR's train split. ``--predictions FILE`` (``bench/techniques.py --predictions FILE``: each TRAM
+report's techniques from the fold that did not train on it) replaces the TRAM reports' techniques by out-of-fold
+ones; AnnoCTR's dev reports are clean either way; the figures are printed per source so they can be read apart.
 
-    .venv/bin/python bench/techniques.py --jobs 2 --predictions /tmp/tram-oof.jsonl   # (make bench does both)
-    .venv/bin/python bench/attribution_real.py --predictions /tmp/tram-oof.jsonl [--list]
+    .venv/bin/python bench/techniques.py --folds 5 --jobs 1 --predictions /tmp/tram-oof.jsonl
+    .venv/bin/python bench/attribution_real.py --predictions /tmp/tram-oof.jsonl [--list] [--rows rows.jsonl]
 
-Caveats: 20 cases, so one case moves every share by 0.05; the labels are the extractor's reading of each report's
-claims (the `--list` output shows them for checking). Results: bench/results/attribution-real.md.
+Figures: top-1, top-3, top-10, the confident-wrong rate (top candidate wrong at 45% or more, ICD-203 "roughly
+even chance" or stronger), ECE and a reliability table of the top candidate's probability, how often the engine
+said the evidence is too thin, and how the report's own claim was judged. Results: bench/results/attribution-real.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import json
 import math
+import re
 import sys
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from threadline.analysis import sources_citing
+from threadline.analysis import analyze_document
 from threadline.attribute import attribute, observations_from_analysis
+from threadline.attribute.calibration import expected_calibration_error
 from threadline.extract.entities import extract_entities
 from threadline.extract.sentences import split_sentences
 from threadline.ingest.text import text_document
+from threadline.knowledge import KnowledgeBase
 from threadline.knowledge.index import load_kb
 
-TRAM = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tram" / "tram2-reports.jsonl.gz"
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 CLAIMING = ("attributed", "suspected")
+CONFIDENT = 0.45          # ICD-203 "roughly even chance" starts here
+MASK = "the group"
+
+
+@dataclass
+class Case:
+    source: str                    # tram | annoctr-train | annoctr-dev
+    id: str
+    title: str
+    text: str
+    url: str
+    answer: str                    # G-id (current)
+    spans: list[tuple[int, int]] = field(default_factory=list)   # annotated mentions of the actor (AnnoCTR)
+
+
+@dataclass
+class Outcome:
+    case: Case
+    masked: bool
+    rank: int | None
+    top: str | None
+    top_name: str
+    probability: float             # the top candidate's
+    unknown: float
+    outcome: str                   # attribution outcome (assessed / insufficient_evidence / ...)
+    verdict: str | None            # the claim test's verdict for the labelled actor, when the report claims it
+    n_techniques: int
+    n_software: int
+
+
+def label_of(claims: list[dict[str, Any]]) -> str | None:
+    """The one ATT&CK group the report attributes its activity to, if exactly one."""
+    groups = {c["attack_id"] for c in claims if c.get("attack_id") and c.get("strength") in CLAIMING}
+    return next(iter(groups)) if len(groups) == 1 else None
+
+
+def tram_cases(kb: KnowledgeBase, path: Path) -> list[Case]:
+    out = []
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            found = extract_entities(row["text"], kb, sentences=split_sentences(row["text"]))
+            answer = label_of([c.to_dict() for c in found.claims])
+            if answer:
+                out.append(Case("tram", str(row["id"]), str(row.get("title") or row["id"]), row["text"],
+                                str(row.get("url") or row["id"]), answer))
+    return out
+
+
+def current_group(kb: KnowledgeBase, gid: str) -> str | None:
+    """AnnoCTR's ATT&CK snapshot is older (about v10): a group id this bundle no longer has is left out."""
+    return gid if gid in kb.by_attack_id else None
+
+
+def annoctr_cases(kb: KnowledgeBase, folder: Path) -> list[Case]:
+    out = []
+    for split in ("train", "dev"):
+        path = folder / f"annoctr-{split}.jsonl.gz"
+        if not path.is_file():
+            continue
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            for line in handle:
+                row = json.loads(line)
+                groups = [e for e in row["entities"] if e["label"] == "GROUP" and str(e.get("link") or "")[:1] == "G"]
+                linked = {current_group(kb, str(e["link"])) for e in groups} - {None}
+                if len(linked) != 1:
+                    continue
+                answer = str(next(iter(linked)))
+                spans = [(int(e["start"]), int(e["end"])) for e in groups]
+                name = str(row["id"])
+                out.append(Case(f"annoctr-{split}", name, name.split("_", 2)[-1].replace("-", " "), row["text"],
+                                f"https://annoctr.invalid/{name}", answer, spans))
+    return out
+
+
+def mask(case: Case, kb: KnowledgeBase) -> str:
+    """The text with the labelled actor's names and aliases (and its annotated mentions) replaced by MASK."""
+    text = case.text
+    for start, end in sorted(case.spans, reverse=True):
+        text = text[:start] + MASK + text[end:]
+    names = {a.name for a in kb.actors.for_entity(case.answer) if len(a.name) >= 3}
+    obj = kb.by_attack_id.get(case.answer)
+    names |= set(getattr(obj, "aliases", ()) or ())
+    for name in sorted(names, key=len, reverse=True):
+        # case-sensitive for short or all-lowercase-looking names ("Tick"), case-insensitive for the rest
+        flags = 0 if len(name) <= 5 else re.IGNORECASE
+        text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", MASK, text, flags=flags)
+    return text
+
+
+def analyse(case: Case, kb: KnowledgeBase, text: str, techniques: list[str] | None) -> dict[str, Any]:
+    """``analyze`` on the text as a user's file; ``techniques`` (out-of-fold) replace the extracted ones."""
+    doc = text_document(text.encode("utf-8"), case.url, media_type="text/plain")
+    doc.title = case.title
+    analysis = analyze_document(doc, kb)
+    if techniques is not None:
+        analysis["techniques"] = [{"id": t} for t in techniques]
+        excluded = analysis["attribution"]["excluded_sources"]
+        analysis["attribution"] = attribute(observations_from_analysis(analysis, kb), kb,
+                                            exclude_sources=excluded).to_dict()
+    return analysis
+
+
+def outcome_of(case: Case, analysis: dict[str, Any], masked: bool) -> Outcome:
+    att = analysis["attribution"]
+    order = [c["attack_id"] for c in att["candidates"]]
+    top = att["candidates"][0] if att["candidates"] else None
+    verdict = next((str(t.get("verdict")) for t in att.get("claim_tests") or []
+                    if t.get("attack_id") == case.answer), None)
+    return Outcome(case, masked, order.index(case.answer) + 1 if case.answer in order else None,
+                   top["attack_id"] if top else None, str(top["name"]) if top else "none",
+                   float(top["probability"]) if top else 0.0, float(att["unknown_probability"]),
+                   str(att.get("outcome") or "assessed"), verdict,
+                   sum(1 for t in analysis.get("techniques") or [] if not t.get("inferred")),
+                   sum(1 for s in analysis.get("software") or [] if s.get("attack_id")))
+
+
+def reliability(outcomes: list[Outcome], edges: tuple[float, ...] = (0.0, 0.05, 0.2, 0.45, 0.55, 0.8, 1.01)
+                ) -> list[str]:
+    """The top candidate's probability in ICD-203 bands: cases, mean probability, share correct."""
+    lines = [f"    {'band':>11} {'cases':>5} {'meanP':>6} {'correct':>7}"]
+    for lo, hi in itertools.pairwise(edges):
+        inside = [o for o in outcomes if lo <= o.probability < hi]
+        if inside:
+            mean = sum(o.probability for o in inside) / len(inside)
+            right = sum(o.rank == 1 for o in inside) / len(inside)
+            lines.append(f"    {lo:>5.2f}-{min(hi, 1):4.2f} {len(inside):>5} {mean:6.3f} {right:7.3f}")
+    return lines
+
+
+def figures(outcomes: list[Outcome]) -> dict[str, float]:
+    n = max(len(outcomes), 1)
+    ranked = [o.rank if o.rank is not None else math.inf for o in outcomes]
+    return {
+        "cases": float(len(outcomes)),
+        "top1": sum(r == 1 for r in ranked) / n, "top3": sum(r <= 3 for r in ranked) / n,
+        "top10": sum(r <= 10 for r in ranked) / n, "mrr": sum(1 / r for r in ranked) / n,
+        "confident_wrong": sum(o.probability >= CONFIDENT and o.rank != 1 for o in outcomes) / n,
+        "mean_top_p": sum(o.probability for o in outcomes) / n,
+        "ece": expected_calibration_error([o.probability for o in outcomes], [o.rank == 1 for o in outcomes]),
+        "too_thin": sum(o.outcome == "insufficient_evidence" for o in outcomes) / n,
+    }
+
+
+def table(outcomes: list[Outcome]) -> list[str]:
+    lines = [f"{'set':24} {'cases':>5} {'top1':>5} {'top3':>5} {'top10':>5} {'MRR':>5} {'conf-wrong':>10} "
+             f"{'meanP':>5} {'ECE':>5} {'thin':>5}"]
+    groups: dict[str, list[Outcome]] = {}
+    for o in outcomes:
+        variant = "masked" if o.masked else "as is"
+        for key in (f"all, {variant}", f"{o.case.source}, {variant}"):
+            groups.setdefault(key, []).append(o)
+    for key in sorted(groups, key=lambda k: (not k.startswith("all"), k.split(", ")[1], k)):
+        f = figures(groups[key])
+        lines.append(f"{key:24} {int(f['cases']):>5} {f['top1']:5.2f} {f['top3']:5.2f} {f['top10']:5.2f} "
+                     f"{f['mrr']:5.2f} {f['confident_wrong']:10.2f} {f['mean_top_p']:5.2f} {f['ece']:5.3f} "
+                     f"{f['too_thin']:5.2f}")
+    return lines
+
+
+def verdicts(outcomes: Iterable[Outcome]) -> str:
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        if not o.masked:
+            counts[o.verdict or "no claim read"] = counts.get(o.verdict or "no claim read", 0) + 1
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
 
 
 def load_predictions(path: Path | None) -> dict[str, list[str]] | None:
@@ -49,74 +225,56 @@ def load_predictions(path: Path | None) -> dict[str, list[str]] | None:
     return {str(row["id"]): [str(t) for t in row["techniques"]] for row in rows}
 
 
-def label_of(claims: list[dict[str, Any]]) -> str | None:
-    """The one ATT&CK group the report attributes its activity to, if exactly one."""
-    groups = {c["attack_id"] for c in claims if c.get("attack_id") and c.get("strength") in CLAIMING}
-    return next(iter(groups)) if len(groups) == 1 else None
-
-
-def run(path: Path, predictions: dict[str, list[str]] | None, show: bool) -> dict[str, float]:
-    kb = load_kb(progress=False)
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle]
-    ranks: list[int | None] = []
-    tops: list[tuple[float, bool]] = []
-    unknowns: list[float] = []
-    started = time.perf_counter()
-    for row in rows:
-        doc = text_document(row["text"].encode("utf-8"), str(row.get("url") or row["id"]))
-        doc.title = row.get("title") or doc.title
-        sentences = split_sentences(doc.text)
-        found = extract_entities(doc.text, kb, sentences=sentences, document=doc)
-        claims = [c.to_dict() for c in found.claims]
-        answer = label_of(claims)
-        if answer is None:
-            continue
-        analysis = {**found.to_dict(), "claims": claims,
-                    "techniques": [{"id": t} for t in (predictions or {}).get(str(row["id"]), [])]}
-        result = attribute(observations_from_analysis(analysis, kb), kb, exclude_sources=sources_citing(doc, kb))
-        order = [c.attack_id for c in result.candidates]
-        rank = order.index(answer) + 1 if answer in order else None
-        ranks.append(rank)
-        top = result.candidates[0] if result.candidates else None
-        if top is not None:
-            tops.append((top.probability, top.attack_id == answer))
-        unknowns.append(result.unknown_probability)
-        if show:
-            name = kb.by_attack_id[answer].name if answer in kb.by_attack_id else answer
-            best = f"{top.name} {top.probability:.0%}" if top else "none"
-            print(f"{str(row['title'])[:58]:58} | label {name:22.22} | rank {rank or '-':>2} | top {best:28.28} | "
-                  f"obs T{len(analysis['techniques'])} S{len(found.software)} | excluded "
-                  f"{result.dropped_relationships}", flush=True)
-    n = len(ranks)
-    ranked = [r if r is not None else math.inf for r in ranks]     # not among the ten candidates shown
-    figures = {
-        "cases": float(n),
-        "top1": sum(r == 1 for r in ranked) / n, "top3": sum(r <= 3 for r in ranked) / n,
-        "top10": sum(r <= 10 for r in ranked) / n, "mrr": sum(1 / r for r in ranked) / n,
-        "mean_top_probability": sum(p for p, _ in tops) / max(len(tops), 1),
-        "top_correct_share": sum(ok for _, ok in tops) / max(len(tops), 1),
-        "mean_unknown": sum(unknowns) / n,
-        "seconds_per_case": (time.perf_counter() - started) / max(len(rows), 1),
-    }
-    # a rough interval: one case is 1/n of every share
-    figures["top1_se"] = math.sqrt(figures["top1"] * (1 - figures["top1"]) / n)
-    return figures
+def run(cases: list[Case], kb: KnowledgeBase, predictions: dict[str, list[str]] | None, show: bool,
+        rows: Path | None) -> list[Outcome]:
+    outcomes = []
+    dump = rows.open("w", encoding="utf-8") if rows else None
+    for case in cases:
+        oof = predictions.get(case.id) if predictions is not None and case.source == "tram" else None
+        for masked in (False, True):
+            analysis = analyse(case, kb, mask(case, kb) if masked else case.text, oof)
+            o = outcome_of(case, analysis, masked)
+            outcomes.append(o)
+            if dump is not None:
+                dump.write(json.dumps({"source": case.source, "id": case.id, "answer": case.answer, "masked": masked,
+                                       "attribution": analysis["attribution"]}) + "\n")
+            if show:
+                name = kb.by_attack_id[case.answer].name
+                print(f"{case.source[:9]:9} {case.title[:44]:44} {'M' if masked else ' '} | {name[:16]:16} | rank "
+                      f"{o.rank or '-':>2} | top {o.top_name[:18]:18} {o.probability:4.0%} | {o.outcome[:12]:12} | "
+                      f"{o.verdict or '-':12} | T{o.n_techniques} S{o.n_software}", flush=True)
+    if dump is not None:
+        dump.close()
+    return outcomes
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tram", type=Path, default=TRAM)
-    ap.add_argument("--predictions", type=Path, default=None, help="out-of-fold techniques (bench/techniques.py)")
-    ap.add_argument("--list", action="store_true", help="print every case: label, rank, top candidate")
+    ap.add_argument("--data", type=Path, default=DATA, help="folder holding tram/ and annoctr/")
+    ap.add_argument("--predictions", type=Path, default=None, help="out-of-fold TRAM techniques (bench/techniques.py)")
+    ap.add_argument("--list", action="store_true", help="print every case: label, rank, top candidate, outcome")
+    ap.add_argument("--rows", type=Path, default=None, help="write every case's attribution here (JSONL)")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N cases of each source (a quick run)")
     args = ap.parse_args(argv)
-    if not args.tram.exists():
-        print(f"{args.tram}: not found (the TRAM data is in ../shared/data/tram)", file=sys.stderr)
+    tram = args.data / "tram" / "tram2-reports.jsonl.gz"
+    if not tram.is_file():
+        print(f"{tram}: not found (the TRAM data is in ../shared/data/tram)", file=sys.stderr)
         return 2
-    figures = run(args.tram, load_predictions(args.predictions), args.list)
-    print(f"techniques: {'out-of-fold predictions' if args.predictions else 'none'}")
-    for key, value in figures.items():
-        print(f"{key:>22}: {value:.3f}")
+    started = time.perf_counter()
+    kb = load_kb(progress=False)
+    sets = [tram_cases(kb, tram), annoctr_cases(kb, args.data / "annoctr")]
+    cases = [c for s in sets for c in (s[:args.limit] if args.limit else s)]
+    outcomes = run(cases, kb, load_predictions(args.predictions), args.list, args.rows)
+    print(f"techniques: TRAM {'out-of-fold predictions' if args.predictions else 'shipped model (trained on them)'}; "
+          f"AnnoCTR shipped model (its procedure model saw the train split's sentences, not dev's)")
+    print(f"cases: {len(cases)} ({', '.join(f'{s[0].source.split(chr(45))[0]} {len(s)}' for s in sets if s)}), "
+          "each as is and masked")
+    print("\n".join(table(outcomes)))
+    for masked in (False, True):
+        print(f"reliability, all cases {'masked' if masked else 'as is'} (top candidate's probability):")
+        print("\n".join(reliability([o for o in outcomes if o.masked == masked])))
+    print(f"claim test of the labelled actor (as is): {verdicts(outcomes)}")
+    print(f"time: {time.perf_counter() - started:.0f} s")
     return 0
 
 

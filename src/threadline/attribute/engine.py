@@ -10,7 +10,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from threadline.attribute.calibration import Calibration, load_calibration, probabilities
+from threadline.attribute.assessment import (
+    INSUFFICIENT,
+    THIN_CEILING,
+    ClaimTest,
+    Sufficiency,
+    assess_claims,
+    evidence_item,
+    is_evidence,
+    sufficiency,
+)
+from threadline.attribute.calibration import Calibration, conditional, load_calibration, probabilities
 from threadline.attribute.explanation import (
     LIKELY_CEILING,
     CandidateView,
@@ -70,14 +80,25 @@ class Attribution:
     dropped_relationships: int = 0
     unresolved: list[str] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)       # ids -> display names for the evidence
+    sufficiency: Sufficiency | None = None
+    claim_tests: list[ClaimTest] = field(default_factory=list)
+    profiles: ProfileSet | None = None                        # to say what made each piece of evidence distinctive
+
+    @property
+    def outcome(self) -> str:
+        """``assessed``, or ``insufficient_evidence`` when no distinctive technique or tool reaches the engine."""
+        return self.sufficiency.outcome if self.sufficiency else "assessed"
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "outcome": self.outcome,
+            "outcome_reason": self.sufficiency.reason if self.sufficiency else "",
             "candidates": [self._candidate(c) for c in self.candidates],
             "unknown_probability": round(self.unknown_probability, 4),
             "confidence": self.confidence,
             "explanation": self.explanation,
             "report_claims": self.report_claims,
+            "claim_tests": [t.to_dict() for t in self.claim_tests],
             "disagreements": self.disagreements,
             "excluded_sources": self.excluded_sources,
             "dropped_relationships": self.dropped_relationships,
@@ -86,7 +107,9 @@ class Attribution:
 
     def _candidate(self, c: Candidate) -> dict[str, Any]:
         shared = [{"kind": x.kind, "id": x.key, "name": self.names.get(x.key, x.key), "weight": round(x.value, 3),
-                   "groups": x.groups, "level": x.level, "via": x.via}
+                   "groups": x.groups, "level": x.level, "via": x.via,
+                   **({"why": evidence_item(x, self.profiles, self.names)["why"]}
+                      if self.profiles is not None and is_evidence(x) else {})}
                   for x in sorted(c.contributions, key=lambda x: -x.value)
                   if x.kind in ("technique", "software", "sector", "country") and x.via != "implied"]
         context = [{"kind": x.kind, "detail": x.key, "weight": round(x.value, 3)}
@@ -133,13 +156,15 @@ def _names(kb: KnowledgeBase, scores: Iterable[GroupScore], obs: Observations) -
 VICTIMOLOGY_CEILING = 0.20   # top of ICD-203 "very unlikely"
 
 
-def _cap_generic(candidates: list[Candidate], unknown: float, *, victims_only: bool) -> float:
+def _cap_generic(candidates: list[Candidate], unknown: float, *, victims_only: bool, thin: bool = False) -> float:
     """No candidate above "likely" on generic evidence alone, nor above "very unlikely" on victimology alone
-    (sectors and countries are shared by dozens of groups, and calibration saw no such cases); the excess goes
-    to the unknown outcome."""
+    (sectors and countries are shared by dozens of groups, and calibration saw no such cases) or when the case
+    holds no distinctive technique or tool at all (``thin``: too thin to tell); the excess goes to the unknown
+    outcome."""
     for c in candidates:
-        ceiling = (VICTIMOLOGY_CEILING if victims_only else LIKELY_CEILING) - 0.005
-        if (c.generic_only or victims_only) and c.probability > ceiling:
+        low = victims_only or thin
+        ceiling = (min(VICTIMOLOGY_CEILING, THIN_CEILING) if low else LIKELY_CEILING) - 0.005
+        if (c.generic_only or low) and c.probability > ceiling:
             unknown += c.probability - ceiling
             c.probability = ceiling
             c.capped = True
@@ -156,6 +181,7 @@ def attribute(observations: Observations, kb: KnowledgeBase, *, exclude_sources:
     scores = score_groups(observations, ps, weights, ranker or load_ranker())
     n_features = len(observations.techniques) + len(observations.software)
     probs, unknown = probabilities([s.score for s in scores], n_features, cal)
+    enough = sufficiency(observations, scores)
     candidates: list[Candidate] = []
     for score, probability in zip(scores, probs, strict=True):
         if score.empty or not any(c.kind not in CONTEXT for c in score.contributions):
@@ -167,9 +193,12 @@ def attribute(observations: Observations, kb: KnowledgeBase, *, exclude_sources:
             break
     if not candidates:
         unknown = 1.0
-    unknown = _cap_generic(candidates, unknown, victims_only=n_features == 0)
+    unknown = _cap_generic(candidates, unknown, victims_only=n_features == 0, thin=enough.outcome == INSUFFICIENT)
     views = [c.view() for c in candidates]
     analytic = analytic_confidence(views, observations, unknown, ps.dropped_relationships, excluded)
+    if enough.outcome == INSUFFICIENT:
+        analytic = {"level": "low", "reasons": [f"the evidence is too thin to tell: {enough.reason}",
+                                                *analytic["reasons"]]}
     top = views[0] if views else None
     words = estimative(top.probability if top else 0.0)
     confidence = {"top_candidate": top.attack_id if top else None, "estimative": words["term"],
@@ -177,10 +206,21 @@ def attribute(observations: Observations, kb: KnowledgeBase, *, exclude_sources:
                   "unknown_actor": estimative(unknown)["term"]}
     ranking = {c.attack_id: (i, c.probability) for i, c in enumerate(candidates, 1)}
     claims, disagreements = compare_claims(observations.report_claims, ranking, top)
+    claimed = {c.attack_id for c in observations.report_claims if c.attack_id}
+    names = _names(kb, [*scores[:TOP_CANDIDATES], *(s for s in scores if s.attack_id in claimed)], observations)
+    tests = assess_claims(observations.report_claims, scores, conditional(
+        [s.score for s in scores], n_features, cal.scale, cal.gamma), enough, ps, names,
+        lambda gid: _missing(ps.profiles[gid], observations, ps, kb))
+    explanation = explain(views, unknown, confidence, observations, excluded)
+    if enough.outcome == INSUFFICIENT:
+        # No rival is named as a finding on evidence this thin: the claim stays untested, not contradicted.
+        disagreements = [d for d in disagreements if d["kind"] not in ("claim-not-supported", "engine-prefers-other")]
+        explanation = (f"The report's evidence is too thin to test its attribution: {enough.reason}. No profiled "
+                       f"group is above \"{estimative(THIN_CEILING - 0.01)['term']}\"; probability that it is an "
+                       f"actor the knowledge base does not profile: {unknown:.0%}.")
     return Attribution(
-        candidates=candidates, unknown_probability=unknown, confidence=confidence,
-        explanation=explain(views, unknown, confidence, observations, excluded),
+        candidates=candidates, unknown_probability=unknown, confidence=confidence, explanation=explanation,
         report_claims=claims, disagreements=disagreements, excluded_sources=excluded,
         dropped_relationships=ps.dropped_relationships, unresolved=list(observations.unresolved),
-        names=_names(kb, scores[:TOP_CANDIDATES], observations),
+        names=names, sufficiency=enough, claim_tests=tests, profiles=ps,
     )

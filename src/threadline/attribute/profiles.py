@@ -34,8 +34,10 @@ _SECTOR_STOP = frozenset({"unknown", "other", "country", "sector", "multi", "pri
                           "systems", "actors", "provider", "firm", "science", "entities", "institutions", "activity",
                           "activities", "conducting", "conducted", "since", "least"})
 _CACHE_SIZE = 64
-# Share of groups above which a technique or software is "generic" evidence (scoring grades by it too).
+# Share of groups above which a technique or software is "generic" evidence (scoring grades by it too), and at or
+# below which it is "distinctive".
 GENERIC_SHARE = 0.10
+DISTINCTIVE_SHARE = 0.04
 # How ATT&CK describes a tool that ships with the operating system ("The Net utility is a component of the
 # Windows operating system", "ipconfig is a Windows utility", "ftp is a utility commonly available with operating
 # systems", "cmd is the Windows command-line interpreter")...
@@ -130,6 +132,7 @@ class ProfileSet:
     lineage: dict[str, list[tuple[str, frozenset[str]]]] = field(default_factory=dict)
     capabilities: dict[str, list[tuple[str, frozenset[str]]]] = field(default_factory=dict)
     native: frozenset[str] = frozenset()      # operating-system tools (os_native_tools): generic whatever their count
+    parent_ids: frozenset[str] = frozenset()  # techniques that have sub-techniques ("T1566", "T1574")
 
     def techniques_of_software(self, sid: str) -> list[str]:
         """What ATT&CK says a software can do, where that survives the exclusion."""
@@ -155,7 +158,23 @@ class ProfileSet:
         df = self.frequency(kind, key)
         if kind == "software" and key in self.native:
             return max(df, int(GENERIC_SHARE * self.n_groups) + 1)
+        if kind == "technique" and key in self.parent_ids:
+            # A report saying "phishing" (T1566) or "hijack execution flow" (T1574) names a family: ATT&CK files
+            # groups under its sub-techniques, so the parent alone is held by few groups while the family is held
+            # by many. The family's count grades it, and never below "moderate": a family is not a fingerprint.
+            return max(df, self.frequency("parent", key), int(DISTINCTIVE_SHARE * self.n_groups) + 1)
         return df
+
+    def grading_reason(self, kind: str, key: str) -> str:
+        """Why a feature is graded as it is: what the analyst reads beside "distinctive" or "generic"."""
+        n = max(self.n_groups, 1)
+        df = self.frequency(kind, key)
+        if kind == "software" and key in self.native:
+            return "a tool of the operating system: any intrusion may use it"
+        if kind == "technique" and key in self.parent_ids:
+            family = self.frequency("parent", key)
+            return f"a parent technique: {family} of {n} groups use it or one of its sub-techniques"
+        return f"{df} of {n} groups use it"
 
 
 class _Static:
@@ -202,6 +221,8 @@ class _Static:
         self.touches: dict[str, set[str]] = defaultdict(set)     # source key / STIX id -> group STIX ids
         self.described = _described_links(kb)
         self.lineage = _lineage(kb)
+        self.parent_ids = frozenset(t.attack_id.split(".")[0] for t in kb.attack.techniques.values()
+                                    if "." in t.attack_id)
         self.native = os_native_tools(kb.attack.software.values(),
                                       {name: c.url for name, c in kb.attack.citations.items()})
         self.capabilities: dict[str, list[tuple[str, frozenset[str]]]] = {
@@ -323,11 +344,11 @@ def build_profiles(kb: KnowledgeBase, exclude_sources: Iterable[str] = (),
                 profiles[group.attack_id], lost = _build_group(kb, static, stix_id, excluded, objects)
                 dropped += lost
         result = _with_frequencies(profiles, excluded, dropped)
-        result.lineage, result.capabilities, result.native = static.lineage, static.capabilities, static.native
     else:
         built = [_build_group(kb, static, g, excluded, objects) for g in kb.attack.groups]
         result = _with_frequencies({p.attack_id: p for p, _ in built}, excluded, 0)
-        result.lineage, result.capabilities, result.native = static.lineage, static.capabilities, static.native
+    result.lineage, result.capabilities, result.native = static.lineage, static.capabilities, static.native
+    result.parent_ids = static.parent_ids
     with _lock:
         _cache[key] = result
         while len(_cache) > _CACHE_SIZE:

@@ -12,13 +12,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from threadline.attribute.observations import Observations
-from threadline.attribute.profiles import GENERIC_SHARE, GroupProfile, ProfileSet, sector_stems
+from threadline.attribute.profiles import DISTINCTIVE_SHARE, GENERIC_SHARE, GroupProfile, ProfileSet, sector_stems
 from threadline.attribute.ranker import EVIDENCE, PROFILE, Ranker
 
-# Document-frequency share above which a feature is "generic" (used by more than this share of groups:
-# profiles.GENERIC_SHARE, 0.10) and below which it is "distinctive"; used for the explanation, the ranker's
-# buckets and the generic-evidence cap.
-DISTINCTIVE_SHARE = 0.04
+# Document-frequency shares above which a feature is "generic" (used by more than this share of groups:
+# profiles.GENERIC_SHARE, 0.10) and at or below which it is "distinctive" (profiles.DISTINCTIVE_SHARE, 0.04);
+# used for the explanation, the ranker's buckets and the generic-evidence cap.
 IMPLIED_SPREAD = 10.0     # a tool's implied techniques weigh in full up to this many, then share the weight
 
 
