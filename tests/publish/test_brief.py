@@ -149,10 +149,18 @@ def _expected_lead(analysis: dict[str, Any]) -> tuple[dict[str, Any], list[dict[
     return top, candidates, said
 
 
+def _as_if_assessed(analysis: dict[str, Any]) -> None:
+    """The seed's own evidence is too thin to weigh (issue 15): the tests of how a weighed attribution reads take
+    its analysis as if the engine had found the evidence sufficient, everything else unchanged."""
+    assert analysis["attribution"]["outcome"] == "insufficient_evidence"
+    analysis["attribution"]["outcome"] = "assessed"
+
+
 def test_all_things_considered(analysis: dict[str, Any], kb: Any) -> None:
     from threadline.publish.considered import MAX_HYPOTHESES
     from threadline.publish.render import likelihood, percent
 
+    _as_if_assessed(analysis)
     brief = build_brief(analysis, kb)
     text = " ".join(f.text for f in brief.considered)
     top, candidates, said = _expected_lead(analysis)
@@ -174,6 +182,7 @@ def test_all_things_considered(analysis: dict[str, Any], kb: Any) -> None:
 
 def _lead_with(analysis: dict[str, Any], attack_id: str, probability: float) -> None:
     """Make ``attack_id`` the engine's leading candidate at ``probability``, the others well below it."""
+    analysis["attribution"]["outcome"] = "assessed"
     for cand in analysis["attribution"]["candidates"]:
         cand["probability"] = probability if cand["attack_id"] == attack_id else min(cand["probability"], 0.02)
 
@@ -366,3 +375,27 @@ def test_an_undated_report_is_not_called_published_on_its_ingest_day(analyse: An
     assert f"the report states no date; received {day}" in text and f"published {day}" not in text
     analysis["document"]["date_basis"] = "front_matter"
     assert f"published {day}" in render_brief(build_brief(analysis, None))
+
+
+def test_too_thin_to_tell_names_no_rival(analysis: dict[str, Any], kb: Any) -> None:
+    """The seed names no technique or tool: the briefing says the evidence is too thin to test the attribution,
+    tests the claim as untestable and not contradicted, and names no rival candidate anywhere (issue 15)."""
+    from threadline.publish.considered import THIN_SAID
+
+    attribution = analysis["attribution"]
+    assert attribution["outcome"] == "insufficient_evidence"
+    brief = build_brief(analysis, kb)
+    considered = " ".join(f.text for f in brief.considered)
+    assert THIN_SAID[1:] in considered and attribution["outcome_reason"] in considered
+    assert re.search(r"Test of the source's claim \(RedDelta[^()]*, Mustang Panda \(G0129\)\): untestable from this "
+                     r"text \((it names no technique or tool|its techniques and tools are generic)\), not contradicted",
+                     considered)
+    rivals = [c for c in attribution["candidates"] if c["attack_id"] != "G0129"]
+    assert rivals and max(c["probability"] for c in attribution["candidates"]) < 0.20
+    text = render_brief(brief, "md")
+    for rival in rivals:
+        assert rival["name"] not in text, f"{rival['name']} is named as a hypothesis on too-thin evidence"
+    assert [f.text for f in brief.hypotheses] == [next(f.text for f in brief.hypotheses)]   # the unknown actor only
+    assert f"{len(attribution['candidates'])} groups share some of that evidence" in brief.notes["hypotheses"]
+    who = dict(brief.glance)["Who"]
+    assert "too thin to test its attribution" in who and "leads with" not in who

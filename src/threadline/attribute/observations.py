@@ -247,9 +247,11 @@ def observations_from_analysis(analysis: Mapping[str, Any], kb: KnowledgeBase) -
         "techniques": [t for t in analysis.get("techniques") or [] if not (isinstance(t, dict) and t.get("inferred"))],
         "software": analysis.get("software") or [],
         "sectors": analysis.get("sectors") or [],
-        # A country named as the actor's origin ("China-nexus") is not a victim; flagged indicators are not IOCs.
+        # Only targets are victims: a country named as the actor's origin ("China-nexus"), or merely mentioned
+        # (impersonated, quoted, a vendor's home), is not; an analysis without roles keeps all. Flagged
+        # indicators are not IOCs.
         "countries": [c for c in analysis.get("countries") or []
-                      if not (isinstance(c, dict) and c.get("role") == "origin")],
+                      if not (isinstance(c, dict) and c.get("role") in ("origin", "mentioned"))],
         "iocs": [i for i in analysis.get("iocs") or [] if not (isinstance(i, dict) and i.get("flags"))],
         "report_claims": analysis.get("claims") or [],
         "first_seen": dates[0] if dates else None,

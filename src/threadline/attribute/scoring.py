@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from threadline.attribute.observations import Observations
-from threadline.attribute.profiles import DISTINCTIVE_SHARE, GENERIC_SHARE, GroupProfile, ProfileSet, sector_stems
+from threadline.attribute.profiles import DISTINCTIVE_SHARE as DISTINCTIVE_SHARE  # re-exported: the grading
+from threadline.attribute.profiles import GENERIC_SHARE, GroupProfile, ProfileSet, sector_stems
 from threadline.attribute.ranker import EVIDENCE, PROFILE, Ranker
 
 # Document-frequency shares above which a feature is "generic" (used by more than this share of groups:

@@ -270,8 +270,13 @@ def event_of(analysis: Analysis, kb: KnowledgeBase | None = None, *, tlp: str = 
     for place in [*(analysis.get("countries") or []), *(analysis.get("regions") or [])]:
         if place.get("name"):
             said = " ".join(evidence_sentences(place))
-            add("target-location", place["name"], "Targeting data", False,
-                truncate(defang(said), COMMENT_LIMIT))
+            role = str(place.get("role") or "targeted")
+            if role == "targeted":
+                add("target-location", place["name"], "Targeting data", False, truncate(defang(said), COMMENT_LIMIT))
+            else:     # the actor's origin or a country merely mentioned: a note, never a target
+                what = "Actor's origin, as the report states it" if role == "origin" else \
+                    "Country merely mentioned (impersonated, quoted or a vendor's home), not a target"
+                add("text", place["name"], "Other", False, truncate(defang(f"{what}. {said}"), COMMENT_LIMIT))
     for ioc in iocs:
         kind, category = ATTRIBUTE_TYPES.get(ioc["type"], ("text", "Other"))   # no MISP type: kept as text
         flags = [str(f) for f in ioc.get("flags") or []]

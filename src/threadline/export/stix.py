@@ -315,6 +315,12 @@ def _ioc(b: _Builder, ioc: dict[str, Any], n: int) -> tuple[str, str]:
         **b.owned("indicator", pattern))), "indicator"
 
 
+COUNTRY_NOTES = {"targeted": "Country targeted in the report.",
+                 "origin": "The actor's country of origin, as the report states it (not a target).",
+                 "mentioned": "Country merely mentioned in the report (impersonated, quoted or a vendor's home), "
+                              "not a target."}
+
+
 def _targets(b: _Builder) -> list[str]:
     ids: list[str] = []
     for n, sector in enumerate(b.analysis.get("sectors") or []):
@@ -331,9 +337,11 @@ def _targets(b: _Builder) -> list[str]:
             continue
         obj_id = b.add(stix2.v21.Location(name=country.get("name") or code, country=code,
                                           **b.shared("location", f"country:{code}")))
-        b.note("countries", n, obj_id, country, f"Country: {country.get('name') or code}",
-               f"Country {country.get('role') or 'named'} in the report.")
-        ids.append(obj_id)
+        role = str(country.get("role") or "targeted")
+        b.note("countries", n, obj_id, country, f"Country: {country.get('name') or code}", COUNTRY_NOTES.get(
+            role, f"Country {role} in the report."))
+        if role == "targeted":     # the actor's origin or a country merely mentioned is no target
+            ids.append(obj_id)
     for n, region in enumerate(b.analysis.get("regions") or []):
         name = str(region.get("name") or "")
         code = region.get("code")

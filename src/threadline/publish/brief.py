@@ -33,6 +33,8 @@ from threadline.publish.staysafe import Remedy, remedies
 ATTACK_TECHNIQUE_URL = "https://attack.mitre.org/techniques/{}/"
 ROLE_WORDS = {"attributed": "attributes the activity to", "named": "names", "mentioned": "mentions"}
 ROLE_ORDER = {"attributed": 0, "named": 1, "mentioned": 2}
+COUNTRY_ROLES = (("targeted", "Targeted countries"), ("origin", "The actor's origin, as the source states it"),
+                 ("mentioned", "Countries mentioned, not as targets (impersonated, quoted or a vendor's home)"))
 # A briefing is read, not searched: every list is capped and says how many it left out ("+N more"); the full
 # lists are in the analysis and its exports.
 MAX_NAMES = 10          # names in one sentence (targets, lures, software)
@@ -94,6 +96,12 @@ def _names(items: list[dict[str, Any]], key: str = "name") -> list[str]:
         if name:
             out.setdefault(name.casefold(), name)
     return list(out.values())
+
+
+def country_role(country: dict[str, Any]) -> str:
+    """targeted / origin / mentioned; an analysis written before roles existed counts every country as a target."""
+    role = str(country.get("role") or "targeted")
+    return role if role in ("targeted", "origin", "mentioned") else "targeted"
 
 
 def _slug(text: str) -> str:
@@ -193,8 +201,12 @@ def _campaign(a: dict[str, Any], kb: KnowledgeBase | None, refs: References, bri
             sw_refs.append(merge(refs.evidence_list(sw.get("evidence"), limit=1), (refs.attack(obj),) if obj else ()))
         shown = [*dict.fromkeys(names), *([more_text(len(software) - MAX_NAMES)] if len(software) > MAX_NAMES else [])]
         brief.campaign.append(Fact(f"Malware and tools: {join_words(shown)}.", merge(*sw_refs)))
-    for key in ("sectors", "countries", "regions"):
-        _listed(brief, refs, f"Targeted {key}", a.get(key) or [], key="name")
+    _listed(brief, refs, "Targeted sectors", a.get("sectors") or [], key="name")
+    # Countries by role: only targets are victims; the actor's origin and countries merely mentioned (impersonated,
+    # quoted, a vendor's home) are said as such, never as targets.
+    for role, label in COUNTRY_ROLES:
+        _listed(brief, refs, label, [c for c in a.get("countries") or [] if country_role(c) == role], key="name")
+    _listed(brief, refs, "Targeted regions", a.get("regions") or [], key="name")
     dated = dated_events(a, refs)
     brief.timeline, brief.history_source = dated.timeline, dated.earlier
     brief.notes.update({k: v for k, v in (("timeline", dated.timeline_note), ("history", dated.earlier_note)) if v})
@@ -304,7 +316,8 @@ def build_brief(analysis: dict[str, Any], kb: KnowledgeBase | None, *, tlp: str 
                   source=defang(str(doc.get("source"))) if doc.get("source") else None,
                   source_title=defang(source_title) if source_title else None, kb_used=kb is not None)
     brief.sectors = _names(a.get("sectors") or [])
-    brief.countries = _names(a.get("countries") or []) + _names(a.get("regions") or [])
+    brief.countries = _names([c for c in a.get("countries") or [] if country_role(c) == "targeted"]) \
+        + _names(a.get("regions") or [])
     brief.campaigns = [(defang(str(c["name"])), str(c["first_seen"]) if c.get("first_seen") else None)
                        for c in a.get("campaigns") or []]
     _details(a, subject, refs, brief)

@@ -15,6 +15,7 @@ from threadline.publish.render import likelihood, percent
 if TYPE_CHECKING:
     from threadline.publish.brief import Brief
 
+THIN_SAID = "the report's evidence is too thin to test its attribution"
 WEAK_LEAD = 0.45        # below ICD-203 "roughly even chance": the engine's leader is itself unlikely
 MAX_HYPOTHESES = 3      # competing candidates listed; the others are counted with their highest probability
 STRENGTH_WORDS = {"attributed": "attributes the activity to", "suspected": "suspects",
@@ -81,6 +82,20 @@ def considered(a: dict[str, Any], kb: KnowledgeBase | None, refs: References, br
     attribution = a.get("attribution") or {}
     candidates = sorted(attribution.get("candidates") or [], key=lambda c: -float(c.get("probability") or 0))
     words = confidence_words(attribution.get("confidence"))
+    thin = attribution.get("outcome") == "insufficient_evidence"
+    if thin:
+        # Too thin to tell: no rival is named, in the lead or among the hypotheses; the claim stays untested.
+        reason = str(attribution.get("outcome_reason") or "").rstrip(".")
+        brief.considered.append(Fact(f"{THIN_SAID[:1].upper()}{THIN_SAID[1:]}" + (f": {reason}." if reason else ".")))
+        if candidates:
+            top_p = percent(float(candidates[0].get("probability") or 0))
+            brief.notes["hypotheses"] = (f"{len(candidates)} group{'s' if len(candidates) != 1 else ''} share some "
+                                         f"of that evidence, none above {top_p}; none is named, as the evidence is "
+                                         "too thin to tell them apart.")
+        candidates = []
+    for test in attribution.get("claim_tests") or []:
+        if isinstance(test, dict):
+            brief.considered.append(_claim_test_fact(test, kb, refs, places_of(a)))
     if candidates:
         top = candidates[0]
         brief.considered.append(_candidate_fact(a, top, kb, refs, words, lead=True))
@@ -103,19 +118,48 @@ def considered(a: dict[str, Any], kb: KnowledgeBase | None, refs: References, br
         if rest:
             brief.notes["hypotheses"] = (f"{more_text(len(rest), 'more candidates')}, none above "
                                          f"{percent(max(float(c.get('probability') or 0) for c in rest))}.")
-    elif attribution:
+    elif attribution and not thin:
         brief.considered.append(Fact("The attribution engine found no candidate in the knowledge base."))
     unknown = attribution.get("unknown_probability")
     if isinstance(unknown, int | float):
         brief.hypotheses.append(Fact(f"An actor not in the knowledge base: {likelihood(unknown)} "
                                      f"({percent(unknown)})."))
     conf = attribution.get("confidence")
-    for reason in (conf.get("reasons") or conf.get("caveats") or []) if isinstance(conf, dict) else []:
+    for reason in (conf.get("reasons") or conf.get("caveats") or []) if isinstance(conf, dict) and not thin else []:
         brief.considered.append(Fact(f"Caveat on confidence: {reason}."))
     for item in attribution.get("disagreements") or []:
         text = item if isinstance(item, str) else (item.get("text") or item.get("message") or item.get("reason"))
         if text:
             brief.considered.append(Fact(f"Disagreement: {text}."))
+
+
+def places_of(a: dict[str, Any]) -> dict[str, str]:
+    return {str(c.get("code") or "").upper(): str(c.get("name")) for c in a.get("countries") or [] if c.get("name")}
+
+
+def _claim_test_fact(test: dict[str, Any], kb: KnowledgeBase | None, refs: References,
+                     places: dict[str, str]) -> Fact:
+    """"Test of the source's claim (RedDelta / TA416, Mustang Panda G0129): untestable from this text ...": the
+    verdict, what is shared and distinctive (and why), the hallmarks missing, the ratio against the best rival."""
+    aid = str(test.get("attack_id") or "")
+    obj = kb.by_attack_id.get(aid) if kb is not None and aid else None
+    who = f"{test.get('actor')}" + (f", {obj.name} ({aid})" if obj is not None else f" ({aid})" if aid else "")
+    verdict, reason = str(test.get("verdict") or ""), str(test.get("reason") or "")
+    parts = [f"Test of the source's claim ({who}): " + (reason if reason.startswith(verdict) else
+                                                         f"{verdict}: {reason}")]
+    distinctive = [f"{_shared_label(d, places)} ({d.get('why')})" for d in test.get("distinctive") or []
+                   if isinstance(d, dict)]
+    shared = [_shared_label(d, places) for d in test.get("shared") or [] if isinstance(d, dict)]
+    if distinctive:
+        parts.append(f"distinctive evidence shared: {join_words(capped(distinctive, 4))}")
+    elif shared:
+        parts.append(f"shared, none of it distinctive: {join_words(capped(shared, 5))}")
+    missing = [_shared_label(m, places) for m in test.get("missing") or [] if isinstance(m, dict)]
+    if missing:
+        parts.append(f"expected from its profile but not in the report: {join_words(capped(missing, 4))}")
+    if test.get("comparison"):
+        parts.append(str(test["comparison"]))
+    return Fact("; ".join(parts) + ".", (refs.attack(obj),) if obj is not None else ())
 
 
 def _shared_label(item: Any, places: dict[str, str]) -> str:
@@ -137,7 +181,7 @@ def _candidate_fact(a: dict[str, Any], cand: dict[str, Any], kb: KnowledgeBase |
     numbers = [refs.attack(obj)] if obj is not None else []
     ev = cand.get("evidence") or {}
     items = ev.get("shared") or [] if isinstance(ev, dict) else []
-    places = {str(c.get("code") or "").upper(): str(c.get("name")) for c in a.get("countries") or [] if c.get("name")}
+    places = places_of(a)
     # The engine gives each shared item as {kind, id, name}; older analyses give bare ids or names. The same item
     # can come twice (a sector named by two words): listed once.
     shared = list(dict.fromkeys(_shared_label(s, places) for s in items))
@@ -172,7 +216,10 @@ def _who(a: dict[str, Any], brief: Brief) -> str:
         parts.append("the source names no actor")
     candidates = sorted((a.get("attribution") or {}).get("candidates") or [],
                         key=lambda c: -float(c.get("probability") or 0))
-    if candidates:
+    if (a.get("attribution") or {}).get("outcome") == "insufficient_evidence":
+        parts.append("Threadline's engine finds the report's evidence too thin to test its attribution (no group "
+                     "above \"very unlikely\")")
+    elif candidates:
         top = candidates[0]
         who = f"{top.get('name')} ({top.get('attack_id')})" if top.get("attack_id") else str(top.get("name"))
         p = float(top.get("probability") or 0)

@@ -203,6 +203,14 @@ def test_fast_on_a_long_report(kb: KnowledgeBase) -> None:
     ("The U.S. government warns that the group targets water utilities.", [("US", "mentioned")]),
     ("Chinese government-backed hackers breached the Myanmar government.", [("CN", "origin"), ("MM", "targeted")]),
     ("CONTACT US", []),
+    # issue 15: impersonated, quoted, or a vendor's home is a mention, not a target nor an origin
+    ("The campaign impersonated the German embassy in a lure sent to diplomats in Italy.",
+     [("DE", "mentioned"), ("IT", "targeted")]),
+    ("According to researchers at Israel-based security firm Check Point, the attackers targeted Ukraine.",
+     [("IL", "mentioned"), ("UA", "targeted")]),
+    ("The phishing e-mails purported to come from the Ministry of Foreign Affairs of France.", [("FR", "mentioned")]),
+    ("Chinese APT groups targeted organisations in Myanmar.", [("CN", "origin"), ("MM", "targeted")]),
+    ("The group targeted the German embassy.", [("DE", "targeted")]),
 ])
 def test_countries_and_their_roles(kb: KnowledgeBase, text: str, countries: list[tuple[str, str]]) -> None:
     d = extract_entities(text, kb).to_dict()

@@ -126,6 +126,16 @@ _DEMONYM_RE = re.compile(
 # Country names that are also everyday words, people or US states: they count only as a target or an origin.
 _AMBIGUOUS_COUNTRIES = frozenset({"Chad", "Jordan", "Georgia", "Jersey", "Turkey", "Guinea", "Niger", "Dominica"})
 _ORIGIN_SUFFIX = re.compile(r"-(?:nexus|linked|sponsored|backed|based|aligned|affiliated)\b", re.IGNORECASE)
+# A country a sentence names after one of these (and after its last targeting word) is not a victim: the lure
+# impersonated it ("impersonated the German embassy"), the report quotes it ("according to the US government"),
+# or it is where a vendor is ("researchers at a Czech security company"). "Targeted" then becomes "mentioned".
+_MENTION_CUE = re.compile(r"\b(?:impersonat\w*|spoof\w*|masquerad\w*|pos(?:ed|es|ing) as|pretend\w*|purport\w*|"
+                          r"mimic\w*|disguised as|posing|according to|reported by|published by|said|says|told|warned|"
+                          r"researchers? (?:at|from)|on behalf of)\b", re.IGNORECASE)
+# ... or the name is followed by what a vendor is ("Israel-based security firm", "a Slovak cybersecurity company").
+_VENDOR_AFTER = re.compile(r"(?:-based)?\s+(?:(?:cyber)?security|antivirus|anti-virus|threat intelligence|infosec|"
+                           r"cyber)\s+(?:firm|company|companies|vendors?|researchers?|provider|outfit)\b",
+                           re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +250,18 @@ def targeting_before(sentence: Sentence, local: int, seen: dict[int, bool]) -> b
     return anywhere and TARGETING.search(sentence.text, 0, local) is not None
 
 
+def only_mentioned(text: str, sentence: Sentence, start: int, end: int) -> bool:
+    """Whether the country named at ``start:end`` is impersonated, quoted or a vendor's home rather than a target
+    or an origin: a mention cue after the sentence's last targeting word before it, or a vendor noun after it."""
+    if _VENDOR_AFTER.match(text, end):
+        return True
+    local = start - sentence.start
+    last = 0
+    for m in TARGETING.finditer(sentence.text, 0, local):
+        last = m.end()
+    return _MENTION_CUE.search(sentence.text, last, local) is not None
+
+
 def find_places(text: str, kb: KnowledgeBase, sentences: list[Sentence]) -> list[tuple[PlaceHit, Sentence]]:
     """Countries and regions, each with its sentence and, for countries, the role the sentence gives it."""
     names, pattern = _names(kb)
@@ -257,6 +279,8 @@ def find_places(text: str, kb: KnowledgeBase, sentences: list[Sentence]) -> list
             continue
         code = DEMONYMS[m.group("dem")]
         role = "targeted" if m.group("target") else "origin"
+        if role == "targeted" and only_mentioned(text, sentence, m.start(), m.end("dem")):
+            role = "mentioned"     # "impersonated the German embassy"
         out.append((PlaceHit("country", by_code.get(code, m.group("dem")), code, m.start(), m.end("dem"), role),
                     sentence))
         taken.add(m.start())
@@ -273,10 +297,12 @@ def find_places(text: str, kb: KnowledgeBase, sentences: list[Sentence]) -> list
             continue     # "New Jersey", "New Mexico", "New Caledonia" are not the country after "New"
         role = "mentioned"
         if kind == "country":
-            if _ORIGIN_SUFFIX.match(text, m.end()):
+            if _VENDOR_AFTER.match(text, m.end()):
+                role = "mentioned"     # "Israel-based security firm": where a vendor is, not the actor's origin
+            elif _ORIGIN_SUFFIX.match(text, m.end()):
                 role = "origin"
             elif targeting_before(sentence, local, seen):     # the targeting verb comes before its object
-                role = "targeted"
+                role = "mentioned" if only_mentioned(text, sentence, pos, m.end()) else "targeted"
             elif m.group(0) in _AMBIGUOUS_COUNTRIES:
                 continue
         out.append((PlaceHit(kind, name, code or None, m.start(), m.end(), role), sentence))
