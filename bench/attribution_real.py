@@ -40,7 +40,11 @@ from typing import Any
 
 from threadline.analysis import analyze_document
 from threadline.attribute import attribute, observations_from_analysis
-from threadline.attribute.calibration import expected_calibration_error
+from threadline.attribute.calibration import FitCase, expected_calibration_error, fit
+from threadline.attribute.observations import Observations
+from threadline.attribute.profiles import build_profiles
+from threadline.attribute.ranker import load_ranker
+from threadline.attribute.scoring import score_groups
 from threadline.extract.entities import extract_entities
 from threadline.extract.sentences import split_sentences
 from threadline.ingest.text import text_document
@@ -139,6 +143,38 @@ def mask(case: Case, kb: KnowledgeBase) -> str:
     return text
 
 
+@dataclass
+class Seen:
+    """What the engine saw for one case and variant, to re-attribute it under another calibration."""
+
+    case: Case
+    masked: bool
+    analysis: dict[str, Any]
+    fit: FitCase
+
+
+def fit_case(observations: Observations, kb: KnowledgeBase, excluded: list[str], answer: str) -> FitCase:
+    """The case as the calibration sees it: every group's score (best first), the answer's index, the size."""
+    scores = score_groups(observations, build_profiles(kb, excluded), None, load_ranker())
+    order = [s.attack_id for s in scores]
+    return FitCase(tuple(s.score for s in scores), order.index(answer) if answer in order else None,
+                   len(observations.techniques) + len(observations.software))
+
+
+def crossfitted(seen: list[Seen], kb: KnowledgeBase) -> list[Outcome]:
+    """Each case attributed with a calibration fitted on the other reports' text evidence only (leave one report
+    out: a report's masked twin is left out with it), never on itself."""
+    out = []
+    for item in seen:
+        train = [s.fit for s in seen if s.case.id != item.case.id and not s.masked]
+        cal = fit(train, f"real text without {item.case.id}")
+        analysis = dict(item.analysis)
+        analysis["attribution"] = attribute(observations_from_analysis(analysis, kb), kb, calibration=cal,
+                                            exclude_sources=analysis["attribution"]["excluded_sources"]).to_dict()
+        out.append(outcome_of(item.case, analysis, item.masked))
+    return out
+
+
 def analyse(case: Case, kb: KnowledgeBase, text: str, techniques: list[str] | None) -> dict[str, Any]:
     """``analyze`` on the text as a user's file; ``techniques`` (out-of-fold) replace the extracted ones."""
     doc = text_document(text.encode("utf-8"), case.url, media_type="text/plain")
@@ -226,7 +262,7 @@ def load_predictions(path: Path | None) -> dict[str, list[str]] | None:
 
 
 def run(cases: list[Case], kb: KnowledgeBase, predictions: dict[str, list[str]] | None, show: bool,
-        rows: Path | None) -> list[Outcome]:
+        rows: Path | None, seen: list[Seen] | None = None) -> list[Outcome]:
     outcomes = []
     dump = rows.open("w", encoding="utf-8") if rows else None
     for case in cases:
@@ -235,6 +271,10 @@ def run(cases: list[Case], kb: KnowledgeBase, predictions: dict[str, list[str]] 
             analysis = analyse(case, kb, mask(case, kb) if masked else case.text, oof)
             o = outcome_of(case, analysis, masked)
             outcomes.append(o)
+            if seen is not None:
+                seen.append(Seen(case, masked, analysis, fit_case(observations_from_analysis(analysis, kb), kb,
+                                                                   analysis["attribution"]["excluded_sources"],
+                                                                   case.answer)))
             if dump is not None:
                 dump.write(json.dumps({"source": case.source, "id": case.id, "answer": case.answer, "masked": masked,
                                        "attribution": analysis["attribution"]}) + "\n")
@@ -255,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--list", action="store_true", help="print every case: label, rank, top candidate, outcome")
     ap.add_argument("--rows", type=Path, default=None, help="write every case's attribution here (JSONL)")
     ap.add_argument("--limit", type=int, default=0, help="only the first N cases of each source (a quick run)")
+    ap.add_argument("--crossfit", action="store_true",
+                    help="also: each case calibrated on the other reports' text evidence (leave one report out)")
     args = ap.parse_args(argv)
     tram = args.data / "tram" / "tram2-reports.jsonl.gz"
     if not tram.is_file():
@@ -264,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     kb = load_kb(progress=False)
     sets = [tram_cases(kb, tram), annoctr_cases(kb, args.data / "annoctr")]
     cases = [c for s in sets for c in (s[:args.limit] if args.limit else s)]
-    outcomes = run(cases, kb, load_predictions(args.predictions), args.list, args.rows)
+    seen: list[Seen] | None = [] if args.crossfit else None
+    outcomes = run(cases, kb, load_predictions(args.predictions), args.list, args.rows, seen)
     print(f"techniques: TRAM {'out-of-fold predictions' if args.predictions else 'shipped model (trained on them)'}; "
           f"AnnoCTR shipped model (its procedure model saw the train split's sentences, not dev's)")
     print(f"cases: {len(cases)} ({', '.join(f'{s[0].source.split(chr(45))[0]} {len(s)}' for s in sets if s)}), "
@@ -274,6 +317,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reliability, all cases {'masked' if masked else 'as is'} (top candidate's probability):")
         print("\n".join(reliability([o for o in outcomes if o.masked == masked])))
     print(f"claim test of the labelled actor (as is): {verdicts(outcomes)}")
+    if seen is not None:
+        refit = crossfitted(seen, kb)
+        print("calibration fitted on real text, leave one report out (the shipped ranker; scale, gamma, slope and "
+              "offset refitted on the other reports as is):")
+        print("\n".join(table(refit)))
+        print("\n".join(reliability([o for o in refit if not o.masked])))
     print(f"time: {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -48,3 +48,27 @@ def test_bad_json_is_one_line_error(run_cli, tmp_path: Path) -> None:  # type: i
 def test_bad_batch_record_names_the_record(run_cli) -> None:  # type: ignore[no-untyped-def]
     code, _, err = run_cli("attribute", "--jsonl", "-", stdin=json.dumps({"id": "x9", "techniques": 3}) + "\n")
     assert code == 2 and "x9" in err and "must be a list" in err and err.count("\n") == 1
+
+
+def test_human_output_says_too_thin_and_tests_the_claim(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Generic techniques and Cobalt Strike, claimed for RedDelta: the panel says the evidence is too thin and
+    reports the claim as untestable, not contradicted (issue 15)."""
+    path = tmp_path / "obs.json"
+    path.write_text(json.dumps({**CASE, "report_claims": [{"actor": "RedDelta", "strength": "attributed"}]}),
+                    encoding="utf-8")
+    code, out, _ = run_cli("attribute", str(path))
+    flat = " ".join(out.replace("│", " ").split())     # the panel's border splits its lines
+    assert code == 0 and "Too thin to tell:" in flat
+    assert "Claim test: RedDelta (G0129): untestable from this text (its techniques and tools are generic), not " \
+           "contradicted" in flat
+
+
+def test_analyze_says_too_thin_instead_of_a_ranking(run_cli) -> None:  # type: ignore[no-untyped-def]
+    seed = Path(__file__).resolve().parents[2] / "examples" / "operation-dianxun.md"
+    code, out, err = run_cli("analyze", str(seed))
+    flat = " ".join(out.split())
+    assert code == 0, err
+    assert "engine's view: too thin to tell: the report names no technique or tool" in flat
+    assert "APT41" not in flat
+    assert "claim test: RedDelta / TA416: untestable from this text (it names no technique or tool), not " \
+           "contradicted" in flat

@@ -73,9 +73,17 @@ def _summary(result: dict[str, Any]) -> None:
     words = attribution.get("confidence") or {}
     lead = (f"; the leading candidate is {words.get('estimative')} ({words.get('range')}), analytic confidence "
             f"{words.get('analytic_confidence')}") if top and isinstance(words, dict) else ""
-    console.print("[bold]engine's view[/bold]: " + plain(", ".join(
-        f"{c['name']} ({c['attack_id']}) {c['probability']:.0%}" for c in top) or "no candidate")
-        + f"; unknown actor {attribution['unknown_probability']:.0%}{lead}", highlight=False)
+    if attribution.get("outcome") == "insufficient_evidence":     # issue 15: no rival named on thin evidence
+        console.print(f"[bold]engine's view[/bold]: [yellow]too thin to tell[/yellow]: "
+                      f"{plain(str(attribution.get('outcome_reason')))}; no group above \"very unlikely\"; unknown "
+                      f"actor {attribution['unknown_probability']:.0%}", highlight=False)
+    else:
+        console.print("[bold]engine's view[/bold]: " + plain(", ".join(
+            f"{c['name']} ({c['attack_id']}) {c['probability']:.0%}" for c in top) or "no candidate")
+            + f"; unknown actor {attribution['unknown_probability']:.0%}{lead}", highlight=False)
+    for test in attribution.get("claim_tests") or []:
+        console.print(f"[bold]claim test[/bold]: {plain(str(test['actor']))}: {plain(str(test['reason']))}",
+                      highlight=False)
     disagreements = [line if isinstance(line, str) else line.get("message") or line.get("text") or str(line)
                      for line in attribution.get("disagreements") or []]
     for text in dict.fromkeys(disagreements):     # a repeated claim used to print its disagreement as often

@@ -52,6 +52,11 @@ def _show(result: dict[str, Any]) -> None:
         lines.append(f"[bold]Report claim:[/bold] {plain(claim['strength'])} to {plain(claim['actor'])} "
                      f"({claim['attack_id'] or 'not in ATT&CK'}); engine: rank {engine['rank'] or '-'}, "
                      f"{engine['probability']:.0%}")
+    if result.get("outcome") == "insufficient_evidence":
+        lines.insert(0, f"[bold yellow]Too thin to tell:[/bold yellow] {plain(result['outcome_reason'])}")
+    for test in result.get("claim_tests") or []:
+        lines.append(f"[bold]Claim test:[/bold] {plain(test['actor'])} ({test['attack_id'] or 'not in ATT&CK'}): "
+                     f"{plain(test['reason'])}" + (f"; {plain(test['comparison'])}" if test["comparison"] else ""))
     for item in result["disagreements"]:
         lines.append(f"[bold red]Disagreement:[/bold red] {plain(item['message'])}")
     console.print(Panel("\n".join(lines), title="Assessment"))
