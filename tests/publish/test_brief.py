@@ -4,6 +4,7 @@ cites evidence for each fact."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -399,3 +400,19 @@ def test_too_thin_to_tell_names_no_rival(analysis: dict[str, Any], kb: Any) -> N
     assert f"{len(attribution['candidates'])} groups share some of that evidence" in brief.notes["hypotheses"]
     who = dict(brief.glance)["Who"]
     assert "too thin to test its attribution" in who and "leads with" not in who
+
+
+def test_the_lead_says_what_made_evidence_distinctive(analyse: Any, kb: Any) -> None:
+    """A vendor blog naming Uroburos (Turla's own) and commodity tools: the lead marks Uroburos distinctive with
+    how many groups use it, and nothing generic as distinctive; each claim is tested (issue 15)."""
+    path = Path(__file__).resolve().parents[2] / "tests" / "data" / "reports" / "vendor-blog-several-actors.md"
+    analysis = analyse(path)
+    assert analysis["attribution"]["outcome"] == "assessed"
+    considered = [f.text for f in build_brief(analysis, kb).considered]
+    lead = next(t for t in considered if t.startswith("Threadline's attribution engine"))
+    assert re.search(r"S0022 Uroburos \(distinctive: 1 of \d+ groups use it\)", lead)
+    assert "Cobalt Strike (distinctive" not in lead and lead.count("distinctive:") == 1
+    tests = {t.split("):")[0]: t for t in considered if t.startswith("Test of the source's claim")}
+    assert tests["Test of the source's claim (Turla (G0010)"].startswith(
+        "Test of the source's claim (Turla (G0010)): consistent: the report shares 1 distinctive observation")
+    assert "inconsistent" in tests["Test of the source's claim (APT41 (G0096)"]

@@ -143,7 +143,9 @@ def _claim_test_fact(test: dict[str, Any], kb: KnowledgeBase | None, refs: Refer
     verdict, what is shared and distinctive (and why), the hallmarks missing, the ratio against the best rival."""
     aid = str(test.get("attack_id") or "")
     obj = kb.by_attack_id.get(aid) if kb is not None and aid else None
-    who = f"{test.get('actor')}" + (f", {obj.name} ({aid})" if obj is not None else f" ({aid})" if aid else "")
+    actor = str(test.get("actor") or "")
+    said = actor if obj is None or obj.name not in actor.split(" / ") else ""
+    who = ", ".join(x for x in (said, f"{obj.name} ({aid})" if obj is not None else aid) if x)
     verdict, reason = str(test.get("verdict") or ""), str(test.get("reason") or "")
     parts = [f"Test of the source's claim ({who}): " + (reason if reason.startswith(verdict) else
                                                          f"{verdict}: {reason}")]
@@ -174,6 +176,13 @@ def _shared_label(item: Any, places: dict[str, str]) -> str:
     return f"{kind} {name or ident}".strip()
 
 
+def _why(item: Any) -> str:
+    """" (distinctive: 1 of 172 groups use it)" after a distinctive shared item: what made it distinctive."""
+    if isinstance(item, dict) and item.get("level") == "distinctive" and item.get("why"):
+        return f" (distinctive: {item['why']})"
+    return ""
+
+
 def _candidate_fact(a: dict[str, Any], cand: dict[str, Any], kb: KnowledgeBase | None, refs: References,
                     words: str | None, *, lead: bool) -> Fact:
     aid = str(cand.get("attack_id") or "").upper()
@@ -184,7 +193,7 @@ def _candidate_fact(a: dict[str, Any], cand: dict[str, Any], kb: KnowledgeBase |
     places = places_of(a)
     # The engine gives each shared item as {kind, id, name}; older analyses give bare ids or names. The same item
     # can come twice (a sector named by two words): listed once.
-    shared = list(dict.fromkeys(_shared_label(s, places) for s in items))
+    shared = list(dict.fromkeys(_shared_label(s, places) + (_why(s) if lead else "") for s in items))
     for sid in dict.fromkeys(str(s.get("id") if isinstance(s, dict) else s) for s in items):
         other = kb.by_attack_id.get(sid.upper()) if kb is not None else None
         if other is not None:
