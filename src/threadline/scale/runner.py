@@ -16,14 +16,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from threadline import settings
 from threadline.errors import InputError, ThreadlineError
 from threadline.scale.items import Item
 from threadline.scale.work import Result, WarmUp, analyse
 from threadline.store.batches import Entry, committed_keys, save_batch
 from threadline.store.repository import Store
 
-BATCH_RESULTS = 32         # results per commit at most...
-BATCH_SECONDS = 2.0        # ...and at most this long between a result's arrival and its commit
+BATCH_SECONDS = 2.0        # at most this long between a result's arrival and its commit (setting batch_commit:
+                           # at most that many inputs per commit)
 WINDOW_PER_WORKER = 4      # tasks in flight per worker: enough to keep each busy, little to redo after a kill
 
 
@@ -94,6 +95,7 @@ class Writer:
         self.store, self.summary = store, summary
         self.pending: list[Entry] = []
         self.oldest = 0.0
+        self.most = settings.get_int("batch_commit")
 
     def add(self, result: Result) -> None:
         if self.store is None:
@@ -103,7 +105,7 @@ class Writer:
         if not self.pending:
             self.oldest = time.monotonic()
         self.pending.append(Entry(result.key, result.source, result.documents, result.analyses))
-        if len(self.pending) >= BATCH_RESULTS or time.monotonic() - self.oldest >= BATCH_SECONDS:
+        if len(self.pending) >= self.most or time.monotonic() - self.oldest >= BATCH_SECONDS:
             self.flush()
 
     def tick(self) -> None:
