@@ -48,7 +48,7 @@ def test_jsonl_on_workers_is_jsonl_in_one_process(tmp_path: Path) -> None:
     one = subprocess.run(threadline("analyze", "--jsonl", str(batch)), env=env, capture_output=True,
                          text=True, timeout=600)
     env["THREADLINE_DB"] = str(tmp_path / "dask.db")
-    dask = subprocess.run(threadline("analyze", "--workers", "2", "--jsonl", str(batch), env=env), env=env,
+    dask = subprocess.run(threadline("analyze", "--workers", "2", "--jsonl", str(batch)), env=env,
                           capture_output=True, text=True, timeout=600)
     assert one.returncode == dask.returncode == 2          # the bad line, reported, the others done
     assert f"{batch}:2: " in dask.stderr and "Traceback" not in dask.stderr
