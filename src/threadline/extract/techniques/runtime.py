@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,6 +30,7 @@ F32 = npt.NDArray[np.float32]
 Ints = npt.NDArray[np.int64]
 FORMAT = 1                  # model.FORMAT (a test keeps them equal); this module must not import model.py
 BLOCK = 4096                # sentences scored at a time, as model.BLOCK (see there)
+WORD_CACHE = 50_000         # distinct words whose n-grams a featurizer keeps (about 25 MB)
 _CELLS = 4_000_000           # float32 products of features x labels held at once in Bank.decision
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")      # scikit-learn's default token_pattern
 _ABSENT, _SILENT = -10.0, -1e3             # as in blend.py
@@ -111,6 +112,9 @@ class Featurizer:
     word_idf: FloatArray
     char: dict[str, int] | None = None
     char_idf: FloatArray | None = None
+    # word -> its char_wb n-gram columns, kept across calls: a worker analysing report after report meets the same
+    # words again and again (looking them up was a third of technique extraction); bounded by WORD_CACHE
+    word_grams: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def width(self) -> int:
@@ -146,8 +150,10 @@ class Featurizer:
             if found is None:
                 found = grams[word] = [j for j in map(vocabulary.get, _char_wb(word)) if j is not None]
             lists.append(found)
+        if len(grams) > WORD_CACHE:
+            grams.clear()
         lengths = np.array([len(found) for found in lists], dtype=np.int64)
-        flat = np.fromiter((j for found in lists for j in found), dtype=np.int64, count=int(lengths.sum()))
+        flat = np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=int(lengths.sum()))
         occ = np.asarray(occurrences, dtype=np.int64)
         per = lengths[occ]
         starts = (np.cumsum(lengths) - lengths)[occ]
@@ -238,7 +244,7 @@ def decisions_by_block(feat: FeaturizerLike, bank: BankLike,
     if feat.spec.context:        # neighbouring sentences would cross block borders
         yield 0, bank.decision(feat.transform(texts, [0] * len(texts)))
         return
-    grams: dict[str, list[int]] = {}
+    grams: dict[str, list[int]] = feat.word_grams if isinstance(feat, Featurizer) else {}
     for start in range(0, len(texts) or 1, BLOCK):      # an empty list still gets its (empty) decision matrix
         yield start, bank.decision(feat.transform(texts[start:start + BLOCK], grams=grams))
 
