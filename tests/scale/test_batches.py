@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from threadline.errors import StoreError
@@ -65,3 +65,21 @@ def test_a_failing_batch_leaves_nothing(store: Store, analyse: Callable[[Path], 
         save_batch(store, [*entries[1:], broken])
     assert _counts(store) == (0, 0, 0, 0)
     assert committed_keys(store, [e.key for e in entries]) == set()
+
+
+def test_findings_made_by_a_worker_are_those_the_writer_makes(store: Store,
+                                                               analyse: Callable[[Path], dict[str, Any]]) -> None:
+    from threadline.store.analyses import finding_values
+
+    entries = _entries(analyse)
+    save_batch(store, entries[:1])
+    with Session(store.engine) as session:
+        made_here = sorted(session.execute(select(FindingRow.id, FindingRow.kind, FindingRow.key, FindingRow.start)))
+        session.execute(delete(FindingRow))
+        session.commit()
+    entry = entries[0]
+    entry.findings = [row for a in entry.analyses for row in finding_values(a["document"]["sha256"], a)]
+    save_batch(store, [entry])
+    with Session(store.engine) as session:
+        assert sorted(session.execute(select(FindingRow.id, FindingRow.kind, FindingRow.key,
+                                             FindingRow.start))) == made_here

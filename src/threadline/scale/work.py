@@ -31,6 +31,7 @@ class Result:
     source: str
     documents: list[Document] = field(default_factory=list)
     analyses: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)   # rows for the store, made here, not by the writer
     knowledge: tuple[str, bytes, str] | None = None     # (kind, bytes, source) of a STIX bundle or MISP event
     error: str | None = None
     seconds: float = 0.0
@@ -80,6 +81,7 @@ def analyse(item: Item, exclude: tuple[str, ...] = (), allow_private: bool = Fal
 
     from threadline.analysis import analyze_document
     from threadline.knowledge import load_kb
+    from threadline.store.analyses import finding_values
 
     start = time.perf_counter()
     result = Result(item.key, item.source)
@@ -88,11 +90,13 @@ def analyse(item: Item, exclude: tuple[str, ...] = (), allow_private: bool = Fal
         kb = load_kb(progress=False)
         result.analyses = [analyze_document(doc, kb, exclude_sources=[*exclude, *item.exclude])
                            for doc in result.documents]
+        # the findings' rows too: the single writer then only inserts them (it was the writer's main cost)
+        result.findings = [row for a in result.analyses for row in finding_values(a["document"]["sha256"], a)]
     except ThreadlineError as exc:
-        result.documents, result.analyses, result.error = [], [], exc.one_line()
+        result.documents, result.analyses, result.findings, result.error = [], [], [], exc.one_line()
     except (MemoryError, RecursionError, ValueError, TypeError, KeyError, IndexError, OSError) as exc:
         # a defect or an exhausted worker on this input: reported with the input, the batch goes on
-        result.documents, result.analyses = [], []
+        result.documents, result.analyses, result.findings = [], [], []
         result.error = f"{item.source}: analysis failed ({exc.__class__.__name__}: {' '.join(str(exc).split())[:200]})"
     result.seconds = time.perf_counter() - start
     return result
