@@ -1,9 +1,9 @@
 """Cold start of one report from the command line: `threadline analyze` on the bundled example, a fresh process
 each time (wall time and peak resident memory of that process), median of several runs.
 
-Usage: bench/cold_start.py [--runs 7] [--store] [FILE]. The knowledge-base index is built once before timing (the
-first run ever builds it, see README); the database is a throwaway SQLite file, or none with the default
---no-store. Also prints the import time of the command's modules alone (`python -c "import threadline.cli"`).
+Usage: bench/cold_start.py [--runs 7] [--no-store] [FILE]. The knowledge-base index is built once before timing
+(the first run ever builds it, see README); the analysis is stored in a throwaway SQLite file (created by the
+untimed first run), as a plain `threadline analyze` stores it, or not at all with --no-store. Also prints the import time of the command's modules alone (`python -c "import threadline.cli"`).
 """
 
 from __future__ import annotations
@@ -45,11 +45,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", nargs="?", default=str(EXAMPLE))
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--store", action="store_true", help="store the analysis (a fresh SQLite file)")
+    parser.add_argument("--no-store", action="store_true", help="do not store the analysis")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "THREADLINE_DB": str(Path(tmp) / "cold.db")}
-        command = [*threadline(), "analyze", args.file, *([] if args.store else ["--no-store"])]
+        command = [*threadline(), "analyze", args.file, *(["--no-store"] if args.no_store else [])]
         run_once(command, env)                      # builds the index cache if absent; not counted
         walls, cpus, peaks = [], [], []
         for _ in range(args.runs):
@@ -62,7 +62,7 @@ def main() -> None:
         load = os.getloadavg()[0]
     except OSError:
         load = float("nan")
-    print(f"command: threadline analyze {Path(args.file).name}{'' if args.store else ' --no-store'}")
+    print(f"command: threadline analyze {Path(args.file).name}{' --no-store' if args.no_store else ''}")
     print(f"runs: {args.runs}, load average at the end: {load:.2f} (other processes slow every figure)")
     print(f"wall: median {statistics.median(walls):.2f} s (min {min(walls):.2f}, max {max(walls):.2f}); "
           f"target < {TARGET_S} s: {'met' if statistics.median(walls) < TARGET_S else 'NOT met'}")
