@@ -104,3 +104,19 @@ def test_extraction_imports_neither_scikit_learn_nor_scipy() -> None:
             "assert hits; print(sorted(m for m in ('sklearn', 'scipy', 'joblib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "[]"
+
+
+def test_weights_stored_out_of_order_give_the_same_decisions(tmp_path: Path, sentences: list[str]) -> None:
+    import shutil
+
+    source = MODEL_DIR / BLEND_MODEL
+    shutil.copyfile(source.with_suffix(".json.gz"), tmp_path / "m.json.gz")
+    with np.load(source.with_suffix(".npz"), allow_pickle=False) as arrays:
+        saved = {name: arrays[name] for name in arrays.files}
+    order = np.random.default_rng(3).permutation(saved["rows"].size)
+    np.savez(tmp_path / "m.npz", **{**saved, **{k: saved[k][order] for k in ("rows", "cols", "vals")}})
+    feat, bank, _ = runtime.load(MODEL_DIR / BLEND_MODEL)
+    shuffled_feat, shuffled, _ = runtime.load(tmp_path / "m")
+    assert not np.array_equal(order, np.arange(order.size))
+    assert np.array_equal(shuffled.decision(shuffled_feat.transform(sentences)),
+                          bank.decision(feat.transform(sentences)))

@@ -300,7 +300,9 @@ def load(path: Path) -> tuple[Featurizer, Bank, dict[str, Any]]:
             feat.char = {t: i for i, t in enumerate(features["char"])}
             feat.char_idf = arrays["char_idf"].astype(np.float64)
         rows, cols = arrays["rows"].astype(np.int64), arrays["cols"].astype(np.int64)
-        order = np.lexsort((cols, rows))                 # SciPy's canonical CSR order (the file is already in it)
+        # SciPy's canonical CSR order: the file is written in it (checked in one pass; sorted only if not)
+        key = rows * len(meta["labels"]) + cols
+        order = np.arange(key.size) if bool(np.all(key[1:] > key[:-1])) else np.lexsort((cols, rows))
         counts = np.bincount(rows, minlength=feat.width)
         bank = Bank(list(meta["labels"]), np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), cols[order],
                     arrays["vals"].astype(np.float32)[order], arrays["intercept"].astype(np.float64),
