@@ -3,7 +3,8 @@ each time (wall time and peak resident memory of that process), median of severa
 
 Usage: bench/cold_start.py [--runs 7] [--no-store] [FILE]. The knowledge-base index is built once before timing
 (the first run ever builds it, see README); the analysis is stored in a throwaway SQLite file (created by the
-untimed first run), as a plain `threadline analyze` stores it, or not at all with --no-store. Also prints the import time of the command's modules alone (`python -c "import threadline.cli"`).
+untimed first run), as a plain `threadline analyze` stores it, or not at all with --no-store. Also prints the
+import time of the command's modules alone (`python -c "import threadline.cli"`) and the CPU time of each run.
 """
 
 from __future__ import annotations
