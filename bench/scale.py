@@ -83,7 +83,16 @@ def distributed(records: list[dict[str, Any]], workers: int, db: str | None) -> 
             connect(workers, None) as client:
         client.wait_for_workers(workers, timeout=300)
         client.register_plugin(WarmUp())             # warm before the clock starts (run() registers it again)
+
+        def cpu() -> float:
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            return usage.ru_utime + usage.ru_stime
+
+        before: dict[str, float] = client.run(cpu)
+        mine = cpu()
         summary = run(items_of(records), store=store, client=client)
+        client_cpu = cpu() - mine
+        worker_cpu = sum(client.run(cpu).values()) - sum(before.values())
         peaks: dict[str, int] = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         results: list[Any] = []
         if db is None:       # the writer alone: the stored analyses committed again to a second database
@@ -102,6 +111,7 @@ def distributed(records: list[dict[str, Any]], workers: int, db: str | None) -> 
                 save_batch(target, results[first:first + 32])
             writer_rate = len(results) / (time.perf_counter() - start)
     return {"workers": workers, "rate": summary.analysed / summary.seconds, "seconds": summary.seconds,
+            "worker_cpu": worker_cpu / summary.analysed, "client_cpu": client_cpu / summary.analysed,
             "failed": len(summary.failed), "write_share": summary.write_seconds / summary.seconds,
             "peaks_mb": sorted(v / 1024 for v in peaks.values()), "writer_rate": writer_rate}
 
@@ -126,7 +136,17 @@ def main() -> None:
         peaks = ", ".join(f"{p:.0f}" for p in row["peaks_mb"])
         print(f"{row['workers']:>7} | {row['rate']:>16.2f} | {row['rate'] / base:>8.2f} | {peaks:>24} | "
               f"{row['write_share']:>19.1%} | {row['failed']}")
+    print("CPU per report, what the wall figures are on idle cores (workers: analysis + Dask; client: the writer,")
+    print("  the scheduler's messages, results unpickled):")
+    for row in rows:
+        ideal = min(row["workers"] / row["worker_cpu"], 1 / max(1e-9, row["client_cpu"]))
+        print(f"  {row['workers']} worker(s): workers {row['worker_cpu']:.3f} s, client {row['client_cpu']:.3f} s "
+              f"-> {ideal:.1f} reports/s with a free core per worker")
     if len(rows) > 1:
+        first, last = rows[0], rows[-1]
+        ideal_speedup = (last["workers"] / last["worker_cpu"]) / (first["workers"] / first["worker_cpu"])
+        print(f"speed-up {first['workers']} -> {last['workers']} workers from CPU per report (idle cores): "
+              f"{ideal_speedup:.2f}x")
         speedup = rows[-1]["rate"] / base
         print(f"speed-up {rows[0]['workers']} -> {rows[-1]['workers']} workers: {speedup:.2f}x "
               f"(target >= {TARGET_SPEEDUP}x: {'met' if speedup >= TARGET_SPEEDUP else 'NOT met'})")

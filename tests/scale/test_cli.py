@@ -90,3 +90,22 @@ def test_a_killed_client_loses_nothing_committed_and_stores_nothing_twice(backen
     redone = [json.loads(line)["id"] for line in again.stdout.splitlines()]
     assert len(redone) == len(records) - committed == len(set(redone))        # only what was not committed
     assert counts(url) == (len(records), len(records), len(records))          # every report once
+
+
+def test_scheduler_joins_an_existing_cluster_and_ships_files(client: Any, tmp_path: Path) -> None:
+    """`--scheduler` on a running cluster (the session's, as a team's would be): local files are read by the
+    command and shipped as bytes, so workers need not see this file system."""
+    report = tmp_path / "report.md"
+    report.write_text(tram_records(1, 1500)[0]["text"], encoding="utf-8")
+    env = {**os.environ, "THREADLINE_DB": str(tmp_path / "scheduler.db")}
+    done = subprocess.run([*threadline("analyze", "--scheduler", client.scheduler.address, str(report), "--json")],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    (analysis,) = json.loads(done.stdout)
+    assert analysis["document"]["source"] == str(report) and analysis["techniques"]
+    assert "analysed 1 of 1 inputs (1 documents) on 2 workers" in done.stderr
+    assert counts(str(tmp_path / "scheduler.db")) == (1, 1, 1)
+    unreachable = subprocess.run(threadline("analyze", "--scheduler", "tcp://127.0.0.1:9", str(report)), env=env,
+                                 capture_output=True, text=True, timeout=600)
+    assert unreachable.returncode == 2 and "Traceback" not in unreachable.stderr
+    assert unreachable.stderr.startswith("threadline: tcp://127.0.0.1:9: cannot reach the Dask scheduler")

@@ -63,6 +63,9 @@ def connect(workers: int | None, scheduler: str | None) -> Iterator[Any]:
         raise _missing_scale() from None
     for name in ("distributed", "tornado"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # Dask's statistical profiler samples every worker thread 100 times a second, for the dashboard's profile
+    # page: a few percent of each worker's CPU that the analysis needs more
+    importlib.import_module("dask").config.set({"distributed.worker.profile.enabled": False})
     if scheduler:
         try:
             client = dask.Client(scheduler, timeout="20s")
