@@ -109,3 +109,57 @@ def test_scheduler_joins_an_existing_cluster_and_ships_files(client: Any, tmp_pa
                                  capture_output=True, text=True, timeout=600)
     assert unreachable.returncode == 2 and "Traceback" not in unreachable.stderr
     assert unreachable.stderr.startswith("threadline: tcp://127.0.0.1:9: cannot reach the Dask scheduler")
+
+
+def _dask_cluster(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], str]:
+    """A scheduler and one worker started with Dask's own command line, as a team deploys them."""
+    dask = str(Path(sys.executable).with_name("dask"))
+    spec = tmp_path / "scheduler.json"
+    spec.unlink(missing_ok=True)
+    scheduler = subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                  "--scheduler-file", str(spec)], env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not spec.is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    address = str(json.loads(spec.read_text(encoding="utf-8"))["address"])
+    worker = subprocess.Popen([dask, "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return scheduler, worker, address
+
+
+def test_a_killed_scheduler_loses_nothing_committed(tmp_path: Path) -> None:
+    records = tram_records(24, 1200)
+    batch = tmp_path / "batch.jsonl"
+    write_batch(batch, records)
+    url = str(tmp_path / "batch.db")
+    env = {**os.environ, "THREADLINE_DB": url, "THREADLINE_BATCH_COMMIT": "1"}
+    scheduler, worker, address = _dask_cluster(tmp_path, env)
+    try:
+        proc = subprocess.Popen(threadline("analyze", "--scheduler", address, "--jsonl", str(batch)), env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None and counts(url)[2] < 2:
+            time.sleep(0.2)
+        assert proc.poll() is None, "the batch ended before its scheduler could be killed"
+        scheduler.kill()
+        _, err = proc.communicate(timeout=300)
+    finally:
+        for process in (scheduler, worker):
+            process.kill()
+            process.wait(timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in err
+    assert "lost the Dask scheduler" in err and "run the same command again" in err
+    documents, analyses, committed = counts(url)
+    assert 2 <= committed < len(records) and documents == analyses == committed
+    scheduler, worker, address = _dask_cluster(tmp_path, env)
+    try:
+        again = subprocess.run(threadline("analyze", "--scheduler", address, "--jsonl", str(batch)), env=env,
+                               capture_output=True, text=True, timeout=600)
+    finally:
+        for process in (scheduler, worker):
+            process.kill()
+            process.wait(timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert f"{committed} already committed by an earlier run, skipped" in again.stderr
+    assert counts(url) == (len(records), len(records), len(records))

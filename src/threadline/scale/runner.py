@@ -61,8 +61,7 @@ def connect(workers: int | None, scheduler: str | None) -> Iterator[Any]:
         dask: Any = importlib.import_module("distributed")       # untyped calls: kept behind Any
     except ImportError:
         raise _missing_scale() from None
-    for name in ("distributed", "tornado"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    _quiet(logging.CRITICAL)
     # Dask's statistical profiler samples every worker thread 100 times a second, for the dashboard's profile
     # page: a few percent of each worker's CPU that the analysis needs more
     importlib.import_module("dask").config.set({"distributed.worker.profile.enabled": False})
@@ -77,9 +76,19 @@ def connect(workers: int | None, scheduler: str | None) -> Iterator[Any]:
         return
     dashboard = "127.0.0.1:0" if importlib.util.find_spec("bokeh") else None    # the dashboard needs bokeh
     cluster = dask.LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                dashboard_address=dashboard, silence_logs=logging.ERROR)
+                                dashboard_address=dashboard, silence_logs=logging.CRITICAL)
     with cluster, dask.Client(cluster) as client:
         yield client
+
+
+def _quiet(level: int) -> None:
+    """Dask's log lines (a lost scheduler logs tracebacks while it reconnects) stay out of the command's output:
+    what happened is said in one line by the command. Dask sets levels on some child loggers itself."""
+    import logging
+
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in ("distributed", "tornado")]
+    for name in ["distributed", "tornado", *names]:
+        logging.getLogger(name).setLevel(level)
 
 
 def dashboard_of(client: Any) -> str | None:
@@ -136,6 +145,21 @@ class Writer:
         obj = load_json(data, source)
         items = stix_items(obj, source) if kind == STIX else misp_items(obj, source)
         self.store.save_knowledge(items, origin=kind, source=source, source_document=hashlib.sha256(data).hexdigest())
+
+
+class SchedulerLost(InputError):
+    """The scheduler went away mid-batch: what was committed stays, a rerun does the rest."""
+
+    def __init__(self, summary: Summary) -> None:
+        super().__init__(f"lost the Dask scheduler after {summary.analysed} inputs; what was committed is kept, run "
+                         "the same command again to do the rest", where="--scheduler")
+        self.summary = summary
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """A future cancelled because the scheduler is gone, or the connection to it closed (not an input's fault)."""
+    return isinstance(exc, OSError | TimeoutError) or exc.__class__.__name__ in (
+        "CancelledError", "FutureCancelledError", "CommClosedError")
 
 
 def _reason(exc: BaseException, item: Item) -> str:
@@ -195,7 +219,9 @@ def run(items: Sequence[Item], *, store: Store | None, client: Any, exclude: Seq
             item = found
             try:
                 result: Result = future.result()
-            except Exception as exc:   # a dead worker twice (KilledWorker), a lost connection: this input alone
+            except Exception as exc:   # a dead worker twice (KilledWorker): this input alone fails
+                if _connection_lost(exc):
+                    raise SchedulerLost(summary) from None
                 result = Result(item.key, item.source, error=_reason(exc, item))
             future.release()
             summary.analysed += 1
