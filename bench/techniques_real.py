@@ -155,7 +155,8 @@ def load_reports(path: Path, kb: KnowledgeBase, limit: int | None = None) -> tup
     return reports, dropped
 
 
-def predict(reports: list[Report], kb: KnowledgeBase, model: TechniqueModel | None = None) -> list[Prediction]:
+def predict(reports: list[Report], kb: KnowledgeBase,
+            model: TechniqueModel[Any, Any] | None = None) -> list[Prediction]:
     """The shipped extractor (or ``model``) on each report, as the CLI calls it; the model loads before the clock
     starts."""
     extract_techniques("Warm-up: the actor sent spearphishing emails and used PowerShell.", kb=kb, model=model)

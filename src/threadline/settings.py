@@ -57,6 +57,9 @@ SETTINGS: Final[tuple[Setting, ...]] = (
             "Largest local file accepted for ingestion, in bytes.", number=True),
     Setting("max_html_bytes", "THREADLINE_MAX_HTML_BYTES", str(20 * 1024 * 1024),
             "Largest HTML page (scripts and styles removed) given to main-text extraction, in bytes.", number=True),
+    Setting("batch_commit", "THREADLINE_BATCH_COMMIT", "32",
+            "Inputs a distributed batch (`analyze --workers/--scheduler`) commits per transaction at most.",
+            number=True),
 )
 
 _BY_NAME: Final[dict[str, Setting]] = {s.name: s for s in SETTINGS}

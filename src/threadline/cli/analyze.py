@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -126,6 +128,11 @@ def _techniques(techniques: list[dict[str, Any]], shown: int = 30) -> None:
                       + " (--json lists them)", highlight=False)
 
 
+@contextmanager
+def _no_store() -> Iterator[None]:
+    yield None
+
+
 @app.command()
 def analyze(
     sources: Annotated[list[str] | None, typer.Argument(
@@ -142,6 +149,14 @@ def analyze(
     allow_private: Annotated[bool, typer.Option(
         "--allow-private", help="Allow URLs on private, loopback and link-local addresses.")] = False,
     fail_fast: FailFast = False,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, help="Analyse on a local Dask cluster of N worker processes (needs the scale extra).")
+    ] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Analyse on the Dask cluster whose scheduler is at tcp://HOST:PORT.")] = None,
+    redo: Annotated[bool, typer.Option(
+        "--redo", help="With --workers/--scheduler: analyse again inputs an earlier run already committed.")
+    ] = False,
 ) -> None:
     """Everything about a report: indicators, techniques, actors, victims, dates, claims, attribution."""
     from threadline.analysis import analyze_document
@@ -153,6 +168,16 @@ def analyze(
 
     if bool(sources) == bool(jsonl):
         raise InputError("give SOURCE files or --jsonl FILE, not both or neither", where="analyze")
+    if workers is not None or scheduler is not None:     # issue 17: the batch on a Dask cluster, one writer here
+        from threadline.scale.command import analyze_distributed
+
+        if workers is not None and scheduler is not None:
+            raise InputError("give --workers N (a local cluster) or --scheduler URL, not both", where="analyze")
+        with (open_store(db) if store_results else _no_store()) as batch_store:
+            analyze_distributed(sources=sources or [], jsonl=jsonl, json_out=json_out, store=batch_store,
+                                exclude=list(exclude_source or []), allow_private=allow_private,
+                                fail_fast=fail_fast, workers=workers, scheduler=scheduler, redo=redo)
+        return
     kb = load_kb()
     excluded = list(exclude_source or [])
     store = open_store(db) if store_results else None

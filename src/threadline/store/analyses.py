@@ -49,6 +49,13 @@ def _evidence(kind: str, item: dict[str, Any]) -> list[dict[str, Any]]:
 
 def findings_of(document_id: str, analysis: dict[str, Any]) -> Iterator[FindingRow]:
     """One row per (item, supporting sentence); an item without evidence still gets one row (e.g. inferred)."""
+    for values in finding_values(document_id, analysis):
+        yield FindingRow(**values)
+
+
+def finding_values(document_id: str, analysis: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """:func:`findings_of` as plain column values, for bulk INSERTs (store/batches.py) and for workers that
+    prepare them away from the single writer."""
     seen: set[str] = set()
     for field, kind in _KINDS:
         for item in analysis.get(field) or []:
@@ -59,10 +66,9 @@ def findings_of(document_id: str, analysis: dict[str, Any]) -> Iterator[FindingR
                 if row_id in seen:
                     continue
                 seen.add(row_id)
-                yield FindingRow(id=row_id, document_id=document_id, kind=kind, key=key,
-                                 label=str(label) if label else None, sentence=ev.get("text"),
-                                 start=ev.get("start"), end=ev.get("end"), page=ev.get("page"),
-                                 inferred=bool(item.get("inferred")))
+                yield {"id": row_id, "document_id": document_id, "kind": kind, "key": key,
+                       "label": str(label) if label else None, "sentence": ev.get("text"), "start": ev.get("start"),
+                       "end": ev.get("end"), "page": ev.get("page"), "inferred": bool(item.get("inferred"))}
 
 
 def _session(store: Store) -> Session:

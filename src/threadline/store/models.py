@@ -86,3 +86,14 @@ class FindingRow(Base):
     inferred: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (Index("ix_findings_kind_key", "kind", "key"), Index("ix_findings_document_id", "document_id"))
+
+
+class BatchInputRow(Base):
+    """One input of a distributed batch whose documents and analyses are committed (see threadline.scale)."""
+
+    __tablename__ = "batch_inputs"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    documents: Mapped[list[str]] = mapped_column(JSON)
+    committed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

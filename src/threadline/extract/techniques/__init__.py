@@ -14,13 +14,14 @@ if TYPE_CHECKING:
         TechniqueHit,
         TechniqueModel,
         extract_techniques,
+        runtime_model,
         shipped_model,
     )
 
 _LAZY = {"MODEL_DIR": "extractor", "TechniqueHit": "extractor", "TechniqueModel": "extractor",
-         "extract_techniques": "extractor", "shipped_model": "extractor"}
+         "extract_techniques": "extractor", "runtime_model": "extractor", "shipped_model": "extractor"}
 
-__all__ = ["MODEL_DIR", "TechniqueHit", "TechniqueModel", "extract_techniques", "shipped_model"]
+__all__ = ["MODEL_DIR", "TechniqueHit", "TechniqueModel", "extract_techniques", "runtime_model", "shipped_model"]
 
 
 __getattr__ = lazy_attributes(__name__, _LAZY)

@@ -17,14 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
 from threadline.extract.sentences import split_sentences
-from threadline.extract.techniques.blend import Blend, load_blend
-from threadline.extract.techniques.mlp import Ensemble, load_ensemble, mlp_input
-from threadline.extract.techniques.model import Featurizer, FloatArray, LinearBank, decisions_by_block, load
+from threadline.extract.techniques import runtime
+from threadline.extract.techniques.runtime import BankLike, FeaturizerLike, FloatArray, decisions_by_block
 from threadline.extract.techniques.signals import (
     SoftwareMatcher,
     explicit_ids,
@@ -32,9 +31,16 @@ from threadline.extract.techniques.signals import (
     never_evidence,
     sentence_index,
 )
-from threadline.extract.techniques.stack import Stacker, report_features
 from threadline.knowledge.base import KnowledgeBase
 from threadline.model import Evidence, Page, Sentence
+
+if TYPE_CHECKING:     # the training side (scikit-learn, SciPy, joblib) is imported only when a model needs it
+    from threadline.extract.techniques.blend import Blend
+    from threadline.extract.techniques.mlp import Ensemble
+    from threadline.extract.techniques.model import Featurizer, LinearBank
+
+F = TypeVar("F", bound=FeaturizerLike)
+B = TypeVar("B", bound=BankLike)
 
 MODEL_DIR = Path(__file__).resolve().parents[2] / "data" / "models"
 REPORT_MODEL, PROCEDURE_MODEL = "techniques-report", "techniques-procedure"
@@ -70,21 +76,29 @@ class TechniqueHit:
 
 
 @dataclass(slots=True)
-class TechniqueModel:
-    """Both banks with their featurizers; ``classes`` are the report model's labels (the TRAM classes)."""
+class TechniqueModel(Generic[F, B]):
+    """Both banks with their featurizers; ``classes`` are the report model's labels (the TRAM classes).
 
-    report: tuple[Featurizer, LinearBank]
-    procedure: tuple[Featurizer, LinearBank] | None
+    ``TechniqueModel.load`` gives the scikit-learn objects training and the benchmarks work with;
+    :func:`runtime_model` the same model applied with NumPy alone (runtime.py), what extraction uses by default.
+    """
+
+    report: tuple[F, B]
+    procedure: tuple[F, B] | None
     info: dict[str, Any] = field(default_factory=dict)
     ensemble: Ensemble | None = None     # when set, it decides the report classes instead of the bank's thresholds
-    blend: Blend | None = None           # the same, for the report bank blended with a procedure bank (shipped)
+    blend: Blend | runtime.Blend | None = None   # the report bank blended with a procedure bank (shipped)
 
     @property
     def classes(self) -> list[str]:
         return self.report[1].labels
 
     @classmethod
-    def load(cls, directory: Path = MODEL_DIR) -> TechniqueModel:
+    def load(cls, directory: Path = MODEL_DIR) -> TechniqueModel[Featurizer, LinearBank]:
+        from threadline.extract.techniques.blend import load_blend
+        from threadline.extract.techniques.mlp import load_ensemble
+        from threadline.extract.techniques.model import load
+
         feat, bank, info = load(directory / REPORT_MODEL)
         procedure = None
         if (directory / f"{PROCEDURE_MODEL}.npz").is_file():
@@ -94,13 +108,29 @@ class TechniqueModel:
         if (directory / f"{ENSEMBLE_MODEL}.npz").is_file():
             ensemble = load_ensemble(directory / ENSEMBLE_MODEL)
         blend = load_blend(directory / BLEND_MODEL) if (directory / f"{BLEND_MODEL}.npz").is_file() else None
-        return cls((feat, bank), procedure, info, ensemble, blend)
+        return TechniqueModel((feat, bank), procedure, info, ensemble, blend)
 
 
 @lru_cache(maxsize=4)
-def shipped_model(directory: str = str(MODEL_DIR)) -> TechniqueModel:
-    """The model shipped in the package, loaded once on first use."""
+def shipped_model(directory: str = str(MODEL_DIR)) -> TechniqueModel[Featurizer, LinearBank]:
+    """The model shipped in the package with its scikit-learn objects, loaded once on first use."""
     return TechniqueModel.load(Path(directory))
+
+
+@lru_cache(maxsize=4)
+def runtime_model(directory: str = str(MODEL_DIR)) -> TechniqueModel[Any, Any]:
+    """The shipped model applied with NumPy alone (same scores to the bit, without importing scikit-learn: 1 s of
+    a cold start); a model runtime.py cannot apply (an MLP ensemble, a stacker, sentence context) is
+    :func:`shipped_model`'s."""
+    folder = Path(directory)
+    feat, bank, info = runtime.load(folder / REPORT_MODEL)
+    if (folder / f"{ENSEMBLE_MODEL}.npz").is_file() or "stacker" in bank.extra or feat.spec.context:
+        return shipped_model(directory)
+    procedure = runtime.load(folder / PROCEDURE_MODEL)[:2] if (folder / f"{PROCEDURE_MODEL}.npz").is_file() else None
+    if procedure is not None and procedure[0].spec.context:
+        return shipped_model(directory)
+    blend = runtime.load_blend(folder / BLEND_MODEL) if (folder / f"{BLEND_MODEL}.npz").is_file() else None
+    return TechniqueModel((feat, bank), procedure, info, None, blend)
 
 
 _MATCHERS: dict[int, tuple[KnowledgeBase, SoftwareMatcher]] = {}
@@ -160,13 +190,13 @@ class _Collector:
         return Evidence(s.text, s.start, s.end, _page(self.pages, s.start))
 
 
-def _decisions(feat: Featurizer, bank: LinearBank, texts: list[str], silent: np.ndarray) -> FloatArray:
+def _decisions(feat: FeaturizerLike, bank: BankLike, texts: list[str], silent: np.ndarray) -> FloatArray:
     scores = np.vstack([block for _, block in decisions_by_block(feat, bank, texts)])
     scores[silent] = _SILENT
     return scores
 
 
-def _best_rows(feat: Featurizer, bank: LinearBank, texts: list[str], silent: np.ndarray,
+def _best_rows(feat: FeaturizerLike, bank: BankLike, texts: list[str], silent: np.ndarray,
                top: int) -> dict[int, list[tuple[float, int]]]:
     """Per label that some sentence passes (score >= its threshold): the ``top`` best (score, row) pairs that pass,
     best first and the earlier sentence first among equal scores, as a stable sort of the whole score matrix would
@@ -190,7 +220,7 @@ def _top_mean(scores: FloatArray, order: np.ndarray, top: int) -> FloatArray:
     return np.asarray(np.take_along_axis(scores, order[:k], axis=0).mean(axis=0), dtype=np.float64)
 
 
-def _report_hits(out: _Collector, model: TechniqueModel, texts: list[str], silent: np.ndarray) -> None:
+def _report_hits(out: _Collector, model: TechniqueModel[Any, Any], texts: list[str], silent: np.ndarray) -> None:
     feat, bank = model.report
     ens, blend = model.ensemble, model.blend
     x = feat.transform(texts, [0] * len(texts)) if ens is not None else None    # the MLP reads the features too
@@ -206,6 +236,8 @@ def _report_hits(out: _Collector, model: TechniqueModel, texts: list[str], silen
         evidence, floor = blend.combine(scores, pscores), blend.thresholds
         order = np.argsort(-evidence, axis=0, kind="stable")
     elif ens is not None and x is not None:
+        from threadline.extract.techniques.mlp import mlp_input
+
         # linear bank + MLP, report scores averaged (evidence: the bank's best sentences)
         logits = ens.mlp.logits(mlp_input(x, [0] * len(texts), ens.context))
         logits[silent] = _SILENT
@@ -213,6 +245,8 @@ def _report_hits(out: _Collector, model: TechniqueModel, texts: list[str], silen
                                _top_mean(logits, np.argsort(-logits, axis=0, kind="stable"), ens.top))
         chosen, values = np.flatnonzero(combined >= ens.thresholds), ens.probability(combined)
     elif "stacker" in bank.extra:      # pooled logistic stacker: a calibrated probability per class
+        from threadline.extract.techniques.stack import Stacker, report_features
+
         stacker = Stacker.from_json(bank.extra["stacker"])
         prob = stacker.probability(report_features(scores, [0] * len(texts), 1))[0]
         chosen, values = np.flatnonzero(prob >= stacker.threshold), prob
@@ -241,7 +275,7 @@ def floor_single(floor: FloatArray, thresholds: FloatArray, blended: bool, ensem
 PROCEDURE_MIN_WORDS = 6
 
 
-def _procedure_hits(out: _Collector, model: TechniqueModel, texts: list[str], silent: np.ndarray) -> None:
+def _procedure_hits(out: _Collector, model: TechniqueModel[Any, Any], texts: list[str], silent: np.ndarray) -> None:
     if model.procedure is None:
         return
     feat, bank = model.procedure
@@ -262,14 +296,14 @@ def _procedure_hits(out: _Collector, model: TechniqueModel, texts: list[str], si
 
 
 def extract_techniques(text: str, *, sentences: list[Sentence] | None = None, kb: KnowledgeBase | None = None,
-                       pages: Sequence[Page] | None = None, model: TechniqueModel | None = None,
+                       pages: Sequence[Page] | None = None, model: TechniqueModel[Any, Any] | None = None,
                        infer: bool = True) -> list[TechniqueHit]:
     """Techniques in ``text``, best first; each has supporting sentences, or is marked inferred."""
     if kb is None:
         from threadline.knowledge.index import load_kb
 
         kb = load_kb(progress=False)
-    model = model or shipped_model()
+    model = model or runtime_model()
     sents = sentences if sentences is not None else split_sentences(text)
     out = _Collector(kb, sents, pages)
     if not sents:

@@ -1,0 +1,162 @@
+"""Scaling of batch analysis on Dask distributed: reports per second on 1 and 2 workers (TRAM2's reports, real
+vendor texts), peak memory per worker, the cost of the single writer, and where one process spends its time.
+
+Usage: bench/scale.py [--reports 60] [--workers 1,2] [--db URL] [--profile]
+
+1. The analysis itself, in this process (knowledge base and models loaded first): CPU seconds per report, so
+   reports per second per core; with --profile, the functions that stand in the way.
+2. The same reports through `run()` on a local cluster of N worker processes (one thread each) and the single
+   writer committing to a fresh SQLite file (or --db): wall reports/s, speed-up over 1 worker, peak RSS of each
+   worker, the writer's share of the wall time.
+3. The writer alone: the results committed again in batches to a fresh database: reports/s one writer sustains.
+On a shared machine other processes slow every figure: the load average is printed with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAM = [ROOT.parent / "shared" / "data" / "tram" / "tram2-reports.jsonl.gz",
+        ROOT / "src" / "threadline" / "data" / "tram" / "tram2-reports.jsonl.gz"]
+TARGET_PER_CORE = 10.0
+TARGET_SPEEDUP = 1.7
+
+
+def reports(n: int) -> list[dict[str, Any]]:
+    path = next(p for p in TRAM if p.is_file())
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    return [{"id": str(r.get("id") or i), "text": r["text"], "title": r.get("title")} for i, r in enumerate(rows)][:n]
+
+
+def one_process(records: list[dict[str, Any]], profile: bool) -> float:
+    """CPU seconds per report of analyze_document, warm."""
+    from threadline.analysis import analyze_document
+    from threadline.knowledge import load_kb
+    from threadline.model import Document
+    from threadline.scale.work import warm
+
+    warm()
+    kb = load_kb(progress=False)
+    docs = [Document(text=r["text"], source=f"jsonl:{r['id']}", title=r["title"]) for r in records]
+    start = time.process_time()
+    for doc in docs:
+        analyze_document(doc, kb)
+    per = (time.process_time() - start) / len(docs)
+    if profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for doc in docs[:20]:
+            analyze_document(doc, kb)
+        profiler.disable()
+        print("where one process spends its time (20 reports, cumulative, threadline functions):")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(r"threadline/(attribute|extract|analysis)", 14)
+    return per
+
+
+def items_of(records: list[dict[str, Any]]) -> list[Any]:
+    from threadline.scale.items import record_item
+
+    return [record_item(r, {"id": r["id"], "text": r["text"], "title": r["title"], "source": f"jsonl:{r['id']}",
+                            "published": None}, f"tram:{n}", ()) for n, r in enumerate(records, 1)]
+
+
+def distributed(records: list[dict[str, Any]], workers: int, db: str | None) -> dict[str, Any]:
+    import resource
+
+    from threadline.scale.runner import connect, run
+    from threadline.scale.work import WarmUp
+    from threadline.store import open_store
+
+    with tempfile.TemporaryDirectory() as tmp, open_store(db or str(Path(tmp) / "scale.db")) as store, \
+            connect(workers, None) as client:
+        client.wait_for_workers(workers, timeout=300)
+        client.register_plugin(WarmUp())             # warm before the clock starts (run() registers it again)
+
+        def cpu() -> float:
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            return usage.ru_utime + usage.ru_stime
+
+        before: dict[str, float] = client.run(cpu)
+        mine = cpu()
+        summary = run(items_of(records), store=store, client=client)
+        client_cpu = cpu() - mine
+        worker_cpu = sum(client.run(cpu).values()) - sum(before.values())
+        peaks: dict[str, int] = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        results: list[Any] = []
+        if db is None:       # the writer alone: the stored analyses committed again to a second database
+            from threadline.store.analyses import list_analyses
+            from threadline.store.batches import Entry, save_batch
+
+            analyses = list_analyses(store)
+            docs = {a["document"]["sha256"]: store.get_document(a["document"]["sha256"]) for a in analyses}
+            results = [Entry(f"{n:064x}", "bench", [docs[a["document"]["sha256"]]], [a])
+                       for n, a in enumerate(analyses)]
+    writer_rate = 0.0
+    if results:
+        with tempfile.TemporaryDirectory() as tmp, open_store(str(Path(tmp) / "writer.db")) as target:
+            start = time.perf_counter()
+            for first in range(0, len(results), 32):
+                save_batch(target, results[first:first + 32])
+            writer_rate = len(results) / (time.perf_counter() - start)
+    return {"workers": workers, "rate": summary.analysed / summary.seconds, "seconds": summary.seconds,
+            "worker_cpu": worker_cpu / summary.analysed, "client_cpu": client_cpu / summary.analysed,
+            "failed": len(summary.failed), "write_share": summary.write_seconds / summary.seconds,
+            "peaks_mb": sorted(v / 1024 for v in peaks.values()), "writer_rate": writer_rate}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reports", type=int, default=60)
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--db", help="database URL for the distributed runs (default: a fresh SQLite file)")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    records = reports(args.reports)
+    chars = sum(len(r["text"]) for r in records) / len(records)
+    print(f"{len(records)} TRAM2 reports, {chars:,.0f} characters on average; {os.cpu_count()} cores")
+    per = one_process(records, args.profile)
+    print(f"the analysis itself, one process: {per:.3f} s CPU per report = {1 / per:.1f} reports/s per core "
+          f"(target >= {TARGET_PER_CORE:.0f}: {'met' if 1 / per >= TARGET_PER_CORE else 'NOT met'})")
+    rows = [distributed(records, int(w), args.db) for w in args.workers.split(",")]
+    base = rows[0]["rate"]
+    print("workers | reports/s (wall) | speed-up | peak RSS per worker (MB) | writer share of wall | failed")
+    for row in rows:
+        peaks = ", ".join(f"{p:.0f}" for p in row["peaks_mb"])
+        print(f"{row['workers']:>7} | {row['rate']:>16.2f} | {row['rate'] / base:>8.2f} | {peaks:>24} | "
+              f"{row['write_share']:>19.1%} | {row['failed']}")
+    print("CPU per report, what the wall figures are on idle cores (workers: analysis + Dask; client: the writer,")
+    print("  the scheduler's messages, results unpickled):")
+    for row in rows:
+        ideal = min(row["workers"] / row["worker_cpu"], 1 / max(1e-9, row["client_cpu"]))
+        print(f"  {row['workers']} worker(s): workers {row['worker_cpu']:.3f} s, client {row['client_cpu']:.3f} s "
+              f"-> {ideal:.1f} reports/s with a free core per worker")
+    if len(rows) > 1:
+        first, last = rows[0], rows[-1]
+        ideal_speedup = (last["workers"] / last["worker_cpu"]) / (first["workers"] / first["worker_cpu"])
+        print(f"speed-up {first['workers']} -> {last['workers']} workers from CPU per report (idle cores): "
+              f"{ideal_speedup:.2f}x")
+        speedup = rows[-1]["rate"] / base
+        print(f"speed-up {rows[0]['workers']} -> {rows[-1]['workers']} workers: {speedup:.2f}x "
+              f"(target >= {TARGET_SPEEDUP}x: {'met' if speedup >= TARGET_SPEEDUP else 'NOT met'})")
+    writer = max(row["writer_rate"] for row in rows)
+    if writer:
+        print(f"the single writer alone (SQLite, batches of 32): {writer:.0f} reports/s, "
+              f"{writer / max(1e-9, 1 / per):.0f}x what one core analyses")
+    load = os.getloadavg()[0]
+    print(f"load average at the end: {load:.2f} (other processes on this machine slow every figure)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,318 @@
+"""The shipped technique models applied with NumPy alone: no scikit-learn, SciPy or joblib at run time.
+
+Training (model.py, train.py, blend.py) fits scikit-learn TF-IDF vectorizers and linear banks and stores them as
+a vocabulary (JSON) and NumPy arrays. Applying them is tokenising, counting, three array operations and one sparse
+product; importing scikit-learn for that took 1.1 s of a 3 s cold `threadline analyze`. This module reads the same
+files and computes the same numbers, bit for bit: the same float32 TF-IDF values (same operations in the same
+order, sums of squares in float64 as scikit-learn's row normaliser), and the sparse product accumulated in float32
+in SciPy's order. tests/extract/techniques/test_runtime.py checks the matrices and the extracted techniques against
+the scikit-learn path on real reports.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import chain, pairwise
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from threadline.errors import ThreadlineError
+
+FloatArray = npt.NDArray[np.float64]
+F32 = npt.NDArray[np.float32]
+Ints = npt.NDArray[np.int64]
+FORMAT = 1                  # model.FORMAT (a test keeps them equal); this module must not import model.py
+BLOCK = 4096                # sentences scored at a time, as model.BLOCK (see there)
+WORD_CACHE = 50_000         # distinct words whose n-grams a featurizer keeps (about 25 MB)
+_CELLS = 4_000_000           # float32 products of features x labels held at once in Bank.decision
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")      # scikit-learn's default token_pattern
+_ABSENT, _SILENT = -10.0, -1e3             # as in blend.py
+
+
+class SpecLike(Protocol):
+    context: float
+
+
+class FeaturizerLike(Protocol):
+    """What extraction needs of a featurizer: model.Featurizer (scikit-learn) and :class:`Featurizer` both fit."""
+
+    @property
+    def spec(self) -> SpecLike: ...
+
+    def transform(self, texts: Sequence[str], doc_ids: Sequence[int] | None = None,
+                  grams: dict[str, list[int]] | None = None) -> Any: ...
+
+
+class BankLike(Protocol):
+    labels: list[str]
+    thresholds: FloatArray
+    scale: float
+    extra: dict[str, Any]
+
+    def decision(self, x: Any) -> FloatArray: ...
+
+    def probability(self, value: float | FloatArray, index: int | slice) -> Any: ...
+
+
+@dataclass(slots=True)
+class Spec:
+    """The stored model.FeatureSpec, as read (run time needs only ``context`` and ``use_char``)."""
+
+    context: float
+    use_char: bool
+
+
+@dataclass(slots=True)
+class Rows:
+    """A CSR matrix as plain arrays (SciPy's layout): row ``i`` holds ``indices/data[indptr[i]:indptr[i+1]]``,
+    columns sorted within each row."""
+
+    rows: Ints          # the row of each stored value (what CSR's indptr encodes, expanded)
+    indices: Ints
+    data: F32
+    shape: tuple[int, int]
+
+    @property
+    def indptr(self) -> Ints:
+        return np.concatenate([[0], np.cumsum(np.bincount(self.rows, minlength=self.shape[0]))]).astype(np.int64)
+
+
+def _tfidf(rows: Ints, cols: Ints, n_rows: int, idf: FloatArray) -> Rows:
+    """Counts of (row, column) occurrences -> sublinear TF x IDF, rows L2-normalised: scikit-learn's
+    TfidfTransformer.transform on float32 counts, operation for operation."""
+    width = idf.size
+    keys, counts = np.unique(rows * width + cols, return_counts=True)     # sorted by row, then column
+    data = counts.astype(np.float32)
+    np.log(data, out=data)
+    data += np.float32(1.0)
+    row, col = keys // width, keys % width
+    data *= idf[col]                                  # float64 product stored back in float32, as in-place there
+    squares = (data * data).astype(np.float64)        # float32 products summed in a double, row by row
+    norms = np.zeros(n_rows)
+    np.add.at(norms, row, squares)                    # in order, as the Cython loop (a pairwise sum differs)
+    norms = np.sqrt(norms)
+    keep = norms[row] != 0.0
+    data = np.where(keep, (data.astype(np.float64) / np.where(keep, norms[row], 1.0)), data).astype(np.float32)
+    return Rows(row, col, data, (n_rows, width))
+
+
+@dataclass(slots=True)
+class Featurizer:
+    """Word (1-2)-gram and ``char_wb`` (2-5)-gram TF-IDF, as model.Featurizer with the stored vocabularies."""
+
+    spec: Spec
+    word: dict[str, int]
+    word_idf: FloatArray
+    char: dict[str, int] | None = None
+    char_idf: FloatArray | None = None
+    # word -> its char_wb n-gram columns, kept across calls: a worker analysing report after report meets the same
+    # words again and again (looking them up was a third of technique extraction); bounded by WORD_CACHE
+    word_grams: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def width(self) -> int:
+        return len(self.word) + (len(self.char) if self.char is not None else 0)
+
+    def _words(self, texts: Sequence[str]) -> tuple[Ints, Ints]:
+        rows: list[int] = []
+        cols: list[int] = []
+        vocabulary = self.word
+        for i, text in enumerate(texts):
+            tokens = _TOKEN.findall(text.lower())
+            found = [j for j in map(vocabulary.get, [*tokens, *map(" ".join, pairwise(tokens))])
+                     if j is not None]
+            rows.extend([i] * len(found))
+            cols.extend(found)
+        return np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+
+    def _chars(self, texts: Sequence[str], grams: dict[str, list[int]]) -> tuple[Ints, Ints]:
+        """``char_wb`` n-grams never cross a word boundary: each distinct word's n-grams are looked up once (in
+        ``grams``, kept across blocks), then every word occurrence expands to its n-grams in one array operation."""
+        assert self.char is not None
+        vocabulary = self.char
+        ids: dict[str, int] = {}                 # word -> its number in this call
+        occurrences: list[int] = []
+        sentence: list[int] = []
+        for i, text in enumerate(texts):
+            words = text.lower().split()
+            occurrences.extend(ids.setdefault(word, len(ids)) for word in words)
+            sentence.extend([i] * len(words))
+        lists = []
+        for word in ids:
+            found = grams.get(word)
+            if found is None:
+                found = grams[word] = [j for j in map(vocabulary.get, _char_wb(word)) if j is not None]
+            lists.append(found)
+        if len(grams) > WORD_CACHE:
+            grams.clear()
+        lengths = np.array([len(found) for found in lists], dtype=np.int64)
+        flat = np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=int(lengths.sum()))
+        occ = np.asarray(occurrences, dtype=np.int64)
+        per = lengths[occ]
+        starts = (np.cumsum(lengths) - lengths)[occ]
+        cols = flat[np.repeat(starts, per) + (np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per))]
+        return np.repeat(np.asarray(sentence, dtype=np.int64), per), cols
+
+    def transform(self, texts: Sequence[str], doc_ids: Sequence[int] | None = None,
+                  grams: dict[str, list[int]] | None = None) -> Rows:
+        """Rows of sentence features (word block, then char block), as model.Featurizer.transform's matrix."""
+        if self.spec.context:
+            raise ThreadlineError("a model with neighbouring-sentence context needs scikit-learn to apply")
+        n = len(texts)
+        block = _tfidf(*self._words(texts), n, self.word_idf)
+        if self.char is None or self.char_idf is None:
+            return block
+        chars = _tfidf(*self._chars(texts, {} if grams is None else grams), n, self.char_idf)
+        rows = np.concatenate([block.rows, chars.rows])
+        order = np.argsort(rows, kind="stable")           # per row: word columns, then char columns
+        return Rows(rows[order], np.concatenate([block.indices, chars.indices + len(self.word)])[order],
+                    np.concatenate([block.data, chars.data])[order], (n, self.width))
+
+
+def _char_wb(word: str) -> list[str]:
+    """scikit-learn's ``_char_wb_ngrams`` (2-5) of one lower-cased word, after its preprocessing."""
+    out: list[str] = []
+    for w in word.lower().split():
+        w = f" {w} "
+        for n in range(2, 6):
+            out.extend(w[i:i + n] for i in range(max(1, len(w) - n + 1)))
+            if len(w) <= n:
+                break                     # a word shorter than n counts once, then no longer n-grams
+    return out
+
+
+@dataclass(slots=True)
+class Bank:
+    """model.LinearBank's scorer: weights as CSR arrays (features x labels), applied without SciPy."""
+
+    labels: list[str]
+    indptr: Ints
+    indices: Ints
+    weights: F32
+    intercept: FloatArray
+    thresholds: FloatArray
+    scale: float = 1.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def decision(self, x: Rows) -> FloatArray:
+        """``x @ coef`` + intercept: float32 products summed in float32 in SciPy's order (each row's features in
+        column order), so the values are SciPy's to the bit. The weight rows the block uses are made dense (plus
+        a zero row for padding); rows of similar length are padded to one (rows, features, labels) array whose
+        sum over axis 1 adds one feature after another (a pairwise sum would differ in the last bits)."""
+        n_labels = len(self.labels)
+        used, local = np.unique(x.indices, return_inverse=True)
+        starts = self.indptr[used]
+        lengths = self.indptr[used + 1] - starts
+        entry = np.repeat(np.arange(used.size), lengths)
+        position = starts[entry] + (np.arange(entry.size) - np.repeat(np.cumsum(lengths) - lengths, lengths))
+        dense = np.zeros((used.size + 1, n_labels), dtype=np.float32)      # last row: padding
+        dense[entry, self.indices[position]] = self.weights[position]
+        out = np.zeros((x.shape[0], n_labels), dtype=np.float32)
+        indptr = x.indptr
+        sizes = np.diff(indptr)
+        bucket = np.ceil(np.log2(np.maximum(sizes, 1))).astype(np.int64)   # padding wastes at most half
+        for b in np.unique(bucket[sizes > 0]).tolist():
+            rows = np.flatnonzero((bucket == b) & (sizes > 0))
+            width = int(sizes[rows].max())
+            step = max(1, _CELLS // (width * n_labels))
+            for first in range(0, rows.size, step):
+                part = rows[first:first + step]
+                at = indptr[part][:, None] + np.arange(width)[None, :]
+                pad = np.arange(width)[None, :] >= sizes[part][:, None]
+                at[pad] = 0
+                values = np.where(pad, np.float32(0.0), x.data[at])
+                weights = dense[np.where(pad, used.size, local[at])]
+                out[part] = (values[:, :, None] * weights).sum(axis=1)
+        return out.astype(np.float64) + self.intercept
+
+    def probability(self, value: float | FloatArray, index: int | slice) -> Any:
+        """A 0-1 score that crosses 0.5 at the calibrated threshold."""
+        return 1.0 / (1.0 + np.exp(-self.scale * (np.asarray(value) - self.thresholds[index])))
+
+
+def decisions_by_block(feat: FeaturizerLike, bank: BankLike,
+                       texts: Sequence[str]) -> Iterator[tuple[int, FloatArray]]:
+    """``bank.decision(feat.transform(texts))`` a block of rows at a time, as (first row, decision values), for
+    either implementation (model.decisions_by_block, the same loop)."""
+    if feat.spec.context:        # neighbouring sentences would cross block borders
+        yield 0, bank.decision(feat.transform(texts, [0] * len(texts)))
+        return
+    grams: dict[str, list[int]] = feat.word_grams if isinstance(feat, Featurizer) else {}
+    for start in range(0, len(texts) or 1, BLOCK):      # an empty list still gets its (empty) decision matrix
+        yield start, bank.decision(feat.transform(texts[start:start + BLOCK], grams=grams))
+
+
+@dataclass(slots=True)
+class Blend:
+    """blend.Blend's run-time half (class scores, combination, probability); a test keeps the two equal."""
+
+    feat: Featurizer
+    bank: Bank
+    columns: npt.NDArray[np.intp]
+    weight: float
+    norm: FloatArray
+    thresholds: FloatArray
+    scale: float = 4.0
+    top: int = 2
+
+    def class_scores(self, texts: Sequence[str], silent: npt.NDArray[np.bool_], n_classes: int) -> FloatArray:
+        blocks = []
+        for start, dec in decisions_by_block(self.feat, self.bank, list(texts)):
+            out = np.full((dec.shape[0], n_classes), _ABSENT)
+            for j, c in enumerate(self.columns):
+                out[:, c] = np.maximum(out[:, c], dec[:, j])
+            out[silent[start:start + dec.shape[0]]] = _SILENT
+            blocks.append(out)
+        return np.vstack(blocks)
+
+    def combine(self, report: FloatArray, procedure: FloatArray) -> FloatArray:
+        zr = (report - self.norm[0]) / self.norm[1]
+        zp = (procedure - self.norm[2]) / self.norm[3]
+        return np.asarray(self.weight * zr + (1.0 - self.weight) * zp, dtype=np.float64)
+
+    def probability(self, combined: FloatArray) -> FloatArray:
+        z = np.clip(self.scale * (combined - self.thresholds), -50.0, 50.0)
+        return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
+
+
+def load(path: Path) -> tuple[Featurizer, Bank, dict[str, Any]]:
+    """Read a model written by model.save (the same checks as model.load)."""
+    meta_path, arr_path = path.with_suffix(".json.gz"), path.with_suffix(".npz")
+    if not meta_path.is_file() or not arr_path.is_file():
+        raise ThreadlineError("technique model not found; run `threadline train techniques`", where=str(path))
+    with gzip.open(meta_path, "rt", encoding="utf-8") as fh:
+        meta = json.load(fh)
+    if meta.get("format") != FORMAT:
+        raise ThreadlineError(f"unsupported model format {meta.get('format')!r}", where=str(meta_path))
+    features = meta["features"]
+    spec = Spec(float(features["spec"].get("context", 0.0)), "char" in features)
+    with np.load(arr_path, allow_pickle=False) as arrays:
+        feat = Featurizer(spec, {t: i for i, t in enumerate(features["word"])},
+                          arrays["word_idf"].astype(np.float64))
+        if "char" in features:
+            feat.char = {t: i for i, t in enumerate(features["char"])}
+            feat.char_idf = arrays["char_idf"].astype(np.float64)
+        rows, cols = arrays["rows"].astype(np.int64), arrays["cols"].astype(np.int64)
+        # SciPy's canonical CSR order: the file is written in it (checked in one pass; sorted only if not)
+        key = rows * len(meta["labels"]) + cols
+        order = np.arange(key.size) if bool(np.all(key[1:] > key[:-1])) else np.lexsort((cols, rows))
+        counts = np.bincount(rows, minlength=feat.width)
+        bank = Bank(list(meta["labels"]), np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), cols[order],
+                    arrays["vals"].astype(np.float32)[order], arrays["intercept"].astype(np.float64),
+                    arrays["thresholds"].astype(np.float64), float(meta["scale"]), meta.get("extra", {}))
+    return feat, bank, meta.get("info", {})
+
+
+def load_blend(path: Path) -> Blend:
+    feat, bank, _ = load(path)
+    e = bank.extra
+    return Blend(feat, bank, np.asarray(e["columns"], dtype=np.intp), float(e["weight"]),
+                 np.asarray(e["norm"], dtype=np.float64), np.asarray(e["thresholds"], dtype=np.float64),
+                 float(e["scale"]), int(e["top"]))

@@ -1,0 +1,242 @@
+"""The client of a distributed batch: the cluster, a bounded window of tasks, failures, progress, and the single
+writer that commits whole inputs in batches (store/batches.py), so that a killed run, rerun, redoes only what was
+not committed.
+
+Tasks are submitted a window at a time (a few per worker), so the client holds little however long the batch,
+and a result is written at most a few seconds after it arrives. A worker that dies is replaced by the cluster and
+its task runs again elsewhere; an input that kills workers again and again (``KilledWorker``) fails alone, with
+that reason. Results arrive in completion order, not input order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from threadline import settings
+from threadline.errors import InputError, ThreadlineError
+from threadline.scale.items import Item
+from threadline.scale.work import Result, WarmUp, analyse
+from threadline.store.batches import Entry, committed_keys, save_batch
+from threadline.store.repository import Store
+
+BATCH_SECONDS = 2.0        # at most this long between a result's arrival and its commit (setting batch_commit:
+                           # at most that many inputs per commit)
+WINDOW_PER_WORKER = 4      # tasks in flight per worker: enough to keep each busy, little to redo after a kill
+
+
+@dataclass(slots=True)
+class Summary:
+    """How a batch went."""
+
+    total: int = 0
+    skipped: int = 0            # committed by an earlier run (resumed)
+    analysed: int = 0           # inputs done in this run
+    documents: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)     # (source, reason)
+    stored: int = 0             # analyses committed
+    commits: int = 0
+    write_seconds: float = 0.0  # time the single writer spent committing
+    seconds: float = 0.0
+    workers: int = 0
+    dashboard: str | None = None
+
+
+def _missing_scale() -> InputError:
+    return InputError("distributed analysis needs Dask's distributed package (pip install distributed)",
+                      where="--workers/--scheduler")
+
+
+@contextmanager
+def connect(workers: int | None, scheduler: str | None) -> Iterator[Any]:
+    """A Dask client: on a new local cluster of ``workers`` processes (one thread each: the analysis holds the
+    GIL), or on the scheduler at ``scheduler``. Dask's own log lines are kept to errors."""
+    import importlib
+    import logging
+
+    try:
+        dask: Any = importlib.import_module("distributed")       # untyped calls: kept behind Any
+    except ImportError:
+        raise _missing_scale() from None
+    _quiet(logging.CRITICAL)
+    # Dask's statistical profiler samples every worker thread 100 times a second, for the dashboard's profile
+    # page: a few percent of each worker's CPU that the analysis needs more
+    importlib.import_module("dask").config.set({"distributed.worker.profile.enabled": False})
+    if scheduler:
+        try:
+            client = dask.Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise InputError(f"cannot reach the Dask scheduler ({' '.join(str(exc).split())[:160]})",
+                             where=scheduler) from None
+        with client:
+            yield client
+        return
+    dashboard = "127.0.0.1:0" if importlib.util.find_spec("bokeh") else None    # the dashboard needs bokeh
+    cluster = dask.LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                dashboard_address=dashboard, silence_logs=logging.CRITICAL)
+    with cluster, dask.Client(cluster) as client:
+        yield client
+
+
+def _quiet(level: int) -> None:
+    """Dask's log lines (a lost scheduler logs tracebacks while it reconnects) stay out of the command's output:
+    what happened is said in one line by the command. Dask sets levels on some child loggers itself."""
+    import logging
+
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in ("distributed", "tornado")]
+    for name in ["distributed", "tornado", *names]:
+        logging.getLogger(name).setLevel(level)
+
+
+def dashboard_of(client: Any) -> str | None:
+    import importlib.util
+
+    if not importlib.util.find_spec("bokeh"):
+        return None
+    link = getattr(client, "dashboard_link", None)
+    return str(link) if link else None
+
+
+class Writer:
+    """The one writer: buffers finished inputs and commits them together, whole inputs per transaction."""
+
+    def __init__(self, store: Store | None, summary: Summary) -> None:
+        self.store, self.summary = store, summary
+        self.pending: list[Entry] = []
+        self.oldest = 0.0
+        self.most = settings.get_int("batch_commit")
+
+    def add(self, result: Result) -> None:
+        if self.store is None:
+            return
+        if result.knowledge is not None:            # STIX/MISP: imported at once, as `threadline ingest` does
+            self._import(result.knowledge)
+        if not self.pending:
+            self.oldest = time.monotonic()
+        self.pending.append(Entry(result.key, result.source, result.documents, result.analyses, result.findings))
+        if len(self.pending) >= self.most or time.monotonic() - self.oldest >= BATCH_SECONDS:
+            self.flush()
+
+    def tick(self) -> None:
+        if self.pending and time.monotonic() - self.oldest >= BATCH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.store is None or not self.pending:
+            return
+        start = time.perf_counter()
+        self.summary.stored += save_batch(self.store, self.pending)
+        self.summary.write_seconds += time.perf_counter() - start
+        self.summary.commits += 1
+        self.pending = []
+
+    def _import(self, knowledge: tuple[str, bytes, str]) -> None:
+        import hashlib
+
+        from threadline.ingest.misp import misp_items
+        from threadline.ingest.source import STIX
+        from threadline.ingest.stix import load_json, stix_items
+
+        assert self.store is not None
+        kind, data, source = knowledge
+        obj = load_json(data, source)
+        items = stix_items(obj, source) if kind == STIX else misp_items(obj, source)
+        self.store.save_knowledge(items, origin=kind, source=source, source_document=hashlib.sha256(data).hexdigest())
+
+
+class SchedulerLost(InputError):
+    """The scheduler went away mid-batch: what was committed stays, a rerun does the rest."""
+
+    def __init__(self, summary: Summary) -> None:
+        super().__init__(f"lost the Dask scheduler after {summary.analysed} inputs; what was committed is kept, run "
+                         "the same command again to do the rest", where="--scheduler")
+        self.summary = summary
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """A future cancelled because the scheduler is gone, or the connection to it closed (not an input's fault)."""
+    return isinstance(exc, OSError | TimeoutError) or exc.__class__.__name__ in (
+        "CancelledError", "FutureCancelledError", "CommClosedError")
+
+
+def _reason(exc: BaseException, item: Item) -> str:
+    name = exc.__class__.__name__
+    if name == "KilledWorker":
+        return f"{item.label}: the worker analysing it died, again on a second worker (out of memory?)"
+    if isinstance(exc, ThreadlineError):
+        return exc.one_line()
+    return f"{item.label}: analysis failed ({name}: {' '.join(str(exc).split())[:200]})"
+
+
+def run(items: Sequence[Item], *, store: Store | None, client: Any, exclude: Sequence[str] = (),
+        allow_private: bool = False, redo: bool = False,
+        on_result: Callable[[Item, Result], None] | None = None,
+        on_progress: Callable[[Summary], None] | None = None) -> Summary:
+    """Analyse ``items`` on ``client``'s cluster; every result goes to ``on_result`` (in completion order) and,
+    with a store, to the writer. Inputs an earlier run committed are skipped unless ``redo``."""
+    import importlib
+
+    as_completed: Any = importlib.import_module("distributed").as_completed
+    summary = Summary(total=len(items))
+    started = time.perf_counter()
+    todo = list(items)
+    if store is not None and not redo:
+        done = committed_keys(store, [i.key for i in todo])
+        todo = [i for i in todo if i.key not in done]
+        summary.skipped = len(items) - len(todo)
+    unique: dict[str, Item] = {}
+    for item in todo:
+        unique.setdefault(item.key, item)          # the same input twice in one batch: analysed once
+    queue = list(unique.values())
+    summary.skipped += len(todo) - len(queue)
+    client.register_plugin(WarmUp())
+    summary.workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
+    summary.dashboard = dashboard_of(client)
+    writer = Writer(store, summary)
+    window = max(2, WINDOW_PER_WORKER * summary.workers)
+    futures: Any = as_completed()
+    by_key: dict[str, Item] = {}
+    position = 0
+
+    def submit() -> None:
+        nonlocal position
+        while position < len(queue) and futures.count() < window:
+            next_item = queue[position]
+            position += 1
+            by_key[next_item.key] = next_item
+            futures.add(client.submit(analyse, next_item, tuple(exclude), allow_private,
+                                      key=f"threadline-{next_item.key}", pure=False))
+
+    submit()
+    try:
+        for future in futures:
+            found = by_key.pop(str(future.key).removeprefix("threadline-"), None)
+            if found is None:
+                continue
+            item = found
+            try:
+                result: Result = future.result()
+            except Exception as exc:   # a dead worker twice (KilledWorker): this input alone fails
+                if _connection_lost(exc):
+                    raise SchedulerLost(summary) from None
+                result = Result(item.key, item.source, error=_reason(exc, item))
+            future.release()
+            summary.analysed += 1
+            if result.error is not None:
+                summary.failed.append((item.source, result.error))
+            else:
+                summary.documents += len(result.documents)
+                writer.add(result)
+            if on_result is not None:
+                on_result(item, result)
+            writer.tick()
+            submit()
+            if on_progress is not None:
+                on_progress(summary)
+    finally:
+        writer.flush()                 # whole inputs that arrived are committed, even on Ctrl-C
+        summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,102 @@
+"""What a Dask worker runs: one input in, its documents and analyses (or the one-line reason it failed) out.
+
+The knowledge base and the models are loaded once per worker process, by :class:`WarmUp` when the worker starts
+(so that the first task does not pay for it) and kept in the process (``load_kb`` and ``runtime_model`` cache them).
+Workers never touch the store: results go back to the single writer in the client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from threadline.errors import ThreadlineError
+from threadline.model import Document
+from threadline.scale.items import BYTES, PATH, RECORD, URL, Item
+
+try:
+    from distributed import WorkerPlugin
+except ImportError:        # the scale extra is absent: the plugin is never registered then
+    WorkerPlugin = object  # type: ignore[assignment,misc]
+
+WARM_TEXT = ("The actor sent spearphishing emails with a malicious attachment to government staff in Germany. "
+             "A PowerShell script downloaded PlugX from 203.0.113.7; the report attributes it to Mustang Panda.")
+
+
+@dataclass(slots=True)
+class Result:
+    """What the writer needs of one input."""
+
+    key: str
+    source: str
+    documents: list[Document] = field(default_factory=list)
+    analyses: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)   # rows for the store, made here, not by the writer
+    knowledge: tuple[str, bytes, str] | None = None     # (kind, bytes, source) of a STIX bundle or MISP event
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def warm() -> None:
+    """Load the knowledge base and the models, and build what the first analysis builds (profiles, lexicons)."""
+    from threadline.analysis import analyze_document
+    from threadline.knowledge import load_kb
+
+    analyze_document(Document(text=WARM_TEXT, source="warm-up"), load_kb(progress=False))
+
+
+class WarmUp(WorkerPlugin):
+    """Registered once per run: each worker (and each one started later) warms up before its first task."""
+
+    name = "threadline-warm-up"
+
+    def setup(self, worker: Any) -> None:
+        warm()
+
+
+def _documents(item: Item, allow_private: bool) -> tuple[list[Document], tuple[str, bytes, str] | None]:
+    from threadline.ingest.pipeline import documents_from
+    from threadline.ingest.source import MISP, STIX, Raw, read_source, sniff
+
+    if item.kind == RECORD:
+        r = item.record
+        return [Document(text=r["text"], source=r["source"], title=r.get("title"),
+                         published=r.get("published"))], None
+    if item.kind == BYTES:
+        raw = Raw(item.data or b"", item.source)
+    elif item.kind in (PATH, URL):
+        raw = read_source(item.source, allow_private=allow_private)
+    else:
+        raise ThreadlineError(f"unknown input kind {item.kind!r}", where=item.source)
+    kind = sniff(raw)
+    if kind in (STIX, MISP):
+        return [], (kind, raw.data, raw.source)      # knowledge: imported by the writer, as `ingest` does
+    return documents_from(raw, kind), None
+
+
+def analyse(item: Item, exclude: tuple[str, ...] = (), allow_private: bool = False) -> Result:
+    """Read and analyse one input; a bad input is a Result with its reason, never an exception (a traceback
+    would reach the user through the client)."""
+    import time
+
+    from threadline.analysis import analyze_document
+    from threadline.knowledge import load_kb
+    from threadline.store.analyses import finding_values
+
+    start = time.perf_counter()
+    result = Result(item.key, item.source)
+    try:
+        result.documents, result.knowledge = _documents(item, allow_private)
+        kb = load_kb(progress=False)
+        result.analyses = [analyze_document(doc, kb, exclude_sources=[*exclude, *item.exclude])
+                           for doc in result.documents]
+        # the findings' rows too: the single writer then only inserts them (it was the writer's main cost)
+        result.findings = [row for a in result.analyses for row in finding_values(a["document"]["sha256"], a)]
+    except ThreadlineError as exc:
+        result.documents, result.analyses, result.findings, result.error = [], [], [], exc.one_line()
+    except (MemoryError, RecursionError, ValueError, TypeError, KeyError, IndexError, OSError) as exc:
+        # a defect or an exhausted worker on this input: reported with the input, the batch goes on
+        result.documents, result.analyses, result.findings = [], [], []
+        result.error = f"{item.source}: analysis failed ({exc.__class__.__name__}: {' '.join(str(exc).split())[:200]})"
+    result.seconds = time.perf_counter() - start
+    return result

@@ -1,0 +1,122 @@
+"""The shipped technique models applied with NumPy alone (runtime.py) give scikit-learn's numbers to the bit, the
+same techniques on real reports, and extraction by default no longer imports scikit-learn, SciPy or joblib."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from threadline.extract.sentences import split_sentences
+from threadline.extract.techniques import extract_techniques, runtime, runtime_model, shipped_model
+from threadline.extract.techniques import model as technique_model
+from threadline.extract.techniques.blend import load_blend
+from threadline.extract.techniques.extractor import BLEND_MODEL, MODEL_DIR, PROCEDURE_MODEL, REPORT_MODEL
+from threadline.knowledge.base import KnowledgeBase
+
+ROOT = Path(__file__).resolve().parents[3]
+TRAM = ROOT / "src" / "threadline" / "data" / "tram" / "tram2-reports.jsonl.gz"
+ODD = ["", "   ", "\u0391\u03a3 \u03a3 Stra\u00dfe \u0130stanbul \u01c5x", "x" * 3000, "a\u00a0b\tc\n\nd",
+       "T1059 T1059 T1059 powershell.exe -enc", "Ünïcödé wörds ﬁ ligature ǅ titlecase", "a" * 7 + " " + "b c"]
+
+
+@pytest.fixture(scope="module")
+def reports() -> list[str]:
+    with gzip.open(TRAM, "rt", encoding="utf-8") as fh:
+        return [str(json.loads(line)["text"]) for line in fh]
+
+
+@pytest.fixture(scope="module")
+def sentences(reports: list[str]) -> list[str]:
+    return [s.text for text in reports[:15] for s in split_sentences(text)] + ODD
+
+
+def test_the_format_is_the_training_sides() -> None:
+    assert runtime.FORMAT == technique_model.FORMAT
+    assert runtime.BLOCK == technique_model.BLOCK
+
+
+@pytest.mark.parametrize("name", [REPORT_MODEL, PROCEDURE_MODEL, BLEND_MODEL])
+def test_features_and_decisions_are_scikit_learns_to_the_bit(name: str, sentences: list[str]) -> None:
+    feat, bank, info = technique_model.load(MODEL_DIR / name)
+    nfeat, nbank, ninfo = runtime.load(MODEL_DIR / name)
+    assert ninfo == info and nbank.labels == bank.labels and nfeat.width == feat.width
+    theirs = feat.transform(sentences).tocsr()
+    ours = nfeat.transform(sentences)
+    assert ours.shape == theirs.shape
+    assert np.array_equal(ours.indptr, theirs.indptr) and np.array_equal(ours.indices, theirs.indices)
+    assert ours.data.dtype == theirs.data.dtype and np.array_equal(ours.data, theirs.data)
+    assert np.array_equal(nbank.decision(ours), bank.decision(theirs))
+    assert np.array_equal(nbank.thresholds, bank.thresholds) and nbank.scale == bank.scale
+    assert np.array_equal(nbank.probability(nbank.decision(ours), slice(None)),
+                          bank.probability(bank.decision(theirs), slice(None)))
+
+
+def test_an_empty_block_has_an_empty_decision_matrix() -> None:
+    feat, bank, _ = runtime.load(MODEL_DIR / REPORT_MODEL)
+    assert bank.decision(feat.transform([])).shape == (0, len(bank.labels))
+
+
+def test_the_blend_is_blend_pys(sentences: list[str]) -> None:
+    theirs, ours = load_blend(MODEL_DIR / BLEND_MODEL), runtime.load_blend(MODEL_DIR / BLEND_MODEL)
+    silent = np.zeros(len(sentences), dtype=bool)
+    silent[::5] = True
+    n = len(shipped_model().classes)
+    scores = ours.class_scores(sentences, silent, n)
+    assert np.array_equal(scores, theirs.class_scores(sentences, silent, n))
+    report = np.linspace(-3, 3, n)
+    assert np.array_equal(ours.combine(report, scores[0]), theirs.combine(report, scores[0]))
+    assert np.array_equal(ours.probability(scores[1]), theirs.probability(scores[1]))
+    assert (ours.weight, ours.scale, ours.top) == (theirs.weight, theirs.scale, theirs.top)
+    assert np.array_equal(ours.thresholds, theirs.thresholds) and np.array_equal(ours.columns, theirs.columns)
+
+
+def test_real_reports_give_the_same_techniques(kb: KnowledgeBase, reports: list[str]) -> None:
+    texts = reports[15:45] + [p.read_text(encoding="utf-8") for p in sorted((ROOT / "examples").glob("*.md"))]
+    numpy_model, sklearn_model = runtime_model(), shipped_model()
+    assert isinstance(numpy_model.report[0], runtime.Featurizer)
+    found = 0
+    for text in texts:
+        ours = [h.to_dict() for h in extract_techniques(text, kb=kb, model=numpy_model)]
+        assert ours == [h.to_dict() for h in extract_techniques(text, kb=kb, model=sklearn_model)]
+        found += len(ours)
+    assert found > 100          # the comparison is about real findings, not empty lists
+
+
+def test_scored_by_blocks_as_in_one_block(monkeypatch: pytest.MonkeyPatch, kb: KnowledgeBase,
+                                          reports: list[str]) -> None:
+    text = "\n\n".join(reports[:4])
+    whole = [h.to_dict() for h in extract_techniques(text, kb=kb)]
+    monkeypatch.setattr(runtime, "BLOCK", 7)
+    assert [h.to_dict() for h in extract_techniques(text, kb=kb)] == whole
+
+
+def test_extraction_imports_neither_scikit_learn_nor_scipy() -> None:
+    code = ("import sys; from threadline.extract.techniques import extract_techniques; "
+            "from threadline.knowledge.index import load_kb; "
+            "hits = extract_techniques('The actor sent spearphishing emails with a malicious attachment. "
+            "A PowerShell script downloaded the payload.', kb=load_kb(progress=False)); "
+            "assert hits; print(sorted(m for m in ('sklearn', 'scipy', 'joblib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[]"
+
+
+def test_weights_stored_out_of_order_give_the_same_decisions(tmp_path: Path, sentences: list[str]) -> None:
+    import shutil
+
+    source = MODEL_DIR / BLEND_MODEL
+    shutil.copyfile(source.with_suffix(".json.gz"), tmp_path / "m.json.gz")
+    with np.load(source.with_suffix(".npz"), allow_pickle=False) as arrays:
+        saved = {name: arrays[name] for name in arrays.files}
+    order = np.random.default_rng(3).permutation(saved["rows"].size)
+    np.savez(tmp_path / "m.npz", **{**saved, **{k: saved[k][order] for k in ("rows", "cols", "vals")}})
+    feat, bank, _ = runtime.load(MODEL_DIR / BLEND_MODEL)
+    shuffled_feat, shuffled, _ = runtime.load(tmp_path / "m")
+    assert not np.array_equal(order, np.arange(order.size))
+    assert np.array_equal(shuffled.decision(shuffled_feat.transform(sentences)),
+                          bank.decision(feat.transform(sentences)))

@@ -1,0 +1,86 @@
+"""A real local Dask cluster (2 worker processes): the same analyses as one process, failures reported with their
+reason while the rest goes on, and a worker killed mid-batch loses and duplicates nothing."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from threadline.scale.items import Item, record_item, source_item
+from threadline.scale.runner import run
+from threadline.scale.work import Result
+from threadline.store import Store
+from threadline.store.analyses import get_analysis
+from threadline.store.batches import committed_keys
+from threadline.store.models import AnalysisRow, BatchInputRow, KnowledgeObjectRow
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+TRAM = Path(__file__).resolve().parents[2] / "src" / "threadline" / "data" / "tram" / "tram2-reports.jsonl.gz"
+
+
+def tram_records(n: int, size: int = 1500) -> list[dict[str, Any]]:
+    """The first ``size`` characters of ``n`` TRAM reports (real text, distinct documents)."""
+    with gzip.open(TRAM, "rt", encoding="utf-8") as fh:
+        texts = [str(json.loads(line)["text"]) for line in fh][:n]
+    return [{"id": f"r{i}", "text": t[:size]} for i, t in enumerate(texts)]
+
+
+def record_items(records: list[dict[str, Any]]) -> list[Item]:
+    return [record_item(r, {"id": r["id"], "text": r["text"], "title": None, "source": f"jsonl:{r['id']}",
+                            "published": None}, f"batch.jsonl:{n}", ()) for n, r in enumerate(records, 1)]
+
+
+def count(store: Store, model: type[Any]) -> int:
+    with Session(store.engine) as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_workers_give_the_analyses_of_one_process(client: Any, store: Store, tmp_path: Path,
+                                                  analyse: Callable[[Path], dict[str, Any]]) -> None:
+    reports = sorted((DATA / "reports").iterdir())
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(bytes(range(256)) * 8)
+    sources = [*reports, DATA / "ingest" / "harbour.rss", DATA / "ingest" / "lanternfish-stix.json", binary]
+    results: list[Result] = []
+    summary = run([source_item(str(p), ship=False) for p in sources], store=store, client=client,
+                  on_result=lambda _item, result: results.append(result))
+    assert summary.analysed == len(sources) and summary.skipped == 0
+    assert [(s, r) for s, r in summary.failed] == [(str(binary), f"{binary}: binary data, not a report (not text, "
+                                                   "PDF, HTML, a feed, STIX or MISP)")]
+    for path in reports:      # one document each: exactly what one process finds, and what was stored
+        expected = analyse(path)
+        assert get_analysis(store, expected["document"]["sha256"]) == expected
+    feed = next(r for r in results if r.source.endswith("harbour.rss"))
+    assert len(feed.analyses) > 1                          # a feed: one document per entry
+    assert count(store, AnalysisRow) == summary.documents == summary.stored == len(reports) + len(feed.analyses)
+    assert count(store, KnowledgeObjectRow) > 0            # the STIX bundle became knowledge, as with `ingest`
+    assert count(store, BatchInputRow) == len(sources) - 1  # the failed input stays to do
+
+
+def test_a_killed_worker_loses_nothing_and_duplicates_nothing(client: Any, store: Store) -> None:
+    items = record_items(tram_records(12))
+    pids: dict[str, int] = client.run(os.getpid)
+    killed: list[int] = []
+
+    def kill_one(_item: Item, _result: Result) -> None:
+        if not killed:            # after the first result, with the others in flight on both workers
+            victim = sorted(pids.values())[0]
+            os.kill(victim, signal.SIGKILL)
+            killed.append(victim)
+
+    summary = run(items, store=store, client=client, on_result=kill_one)
+    assert killed and summary.failed == []
+    assert summary.analysed == len(items) == summary.stored
+    assert committed_keys(store, [i.key for i in items]) == {i.key for i in items}
+    assert count(store, AnalysisRow) == len(items) == count(store, BatchInputRow)
+    client.wait_for_workers(2, timeout=120)               # the nanny started a new worker in its place
+    again = run(items, store=store, client=client)        # a rerun: nothing to do, nothing written
+    assert (again.skipped, again.analysed, again.stored) == (len(items), 0, 0)
