@@ -57,6 +57,14 @@ SETTINGS: Final[tuple[Setting, ...]] = (
             "Largest local file accepted for ingestion, in bytes.", number=True),
     Setting("max_html_bytes", "THREADLINE_MAX_HTML_BYTES", str(20 * 1024 * 1024),
             "Largest HTML page (scripts and styles removed) given to main-text extraction, in bytes.", number=True),
+    # --- web (issue 16) ---
+    Setting("web_host", "THREADLINE_WEB_HOST", "127.0.0.1",
+            "Address `threadline serve` listens on (loopback by default; put TLS in front for anything else)."),
+    Setting("web_port", "THREADLINE_WEB_PORT", "8000", "Port `threadline serve` listens on.", number=True),
+    Setting("web_secret", "THREADLINE_WEB_SECRET", "",
+            "Key that signs web sessions; default: a random key kept in the data folder (file web-secret)."),
+    Setting("web_page_size", "THREADLINE_WEB_PAGE_SIZE", "25", "Briefings per page of the web listing.",
+            number=True),
 )
 
 _BY_NAME: Final[dict[str, Setting]] = {s.name: s for s in SETTINGS}
