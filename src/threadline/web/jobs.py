@@ -47,18 +47,19 @@ class Runner:
         with Session(self.state.store.engine) as session, session.begin():
             session.execute(update(JobRow).where(JobRow.id == job_id).values(updated_at=_now(), **values))
 
-    def submit(self, who: Principal, source: str, tlp: str, raw: Raw | None, url: str | None) -> str:
+    def submit(self, who: Principal, source: str, tlp: str, raw: Raw | None, url: str | None,
+               title: str | None = None) -> str:
         job_id = uuid.uuid4().hex
         with Session(self.state.store.engine) as session, session.begin():
             session.add(JobRow(id=job_id, state="queued", step="waiting for the worker", progress=0, source=source,
                                tlp=tlp, submitted_by=who.name or "?", created_at=_now(), updated_at=_now()))
         if self._pool is None:
-            self.run(job_id, tlp, raw, url)
+            self.run(job_id, tlp, raw, url, title)
         else:
-            self._pool.submit(self.run, job_id, tlp, raw, url)
+            self._pool.submit(self.run, job_id, tlp, raw, url, title)
         return job_id
 
-    def run(self, job_id: str, tlp: str, raw: Raw | None, url: str | None) -> None:
+    def run(self, job_id: str, tlp: str, raw: Raw | None, url: str | None, title: str | None = None) -> None:
         from threadline.analysis import analyze_document
         from threadline.ingest.pipeline import documents_from, mark_tlp
         from threadline.ingest.source import read_source
@@ -70,6 +71,8 @@ class Runner:
                 raw = read_source(str(url))               # SSRF-safe: private addresses refused
             docs = documents_from(raw)
             mark_tlp(docs, tlp)
+            if title and len(docs) == 1:
+                docs[0].title = title
             self._set(job_id, step="storing the document", progress=15)
             self.state.store.save_documents(docs)
             self._set(job_id, step="loading the knowledge base", progress=20)
@@ -123,15 +126,15 @@ def submit(request: Request, who: Who, text: str = Form(""), url: str = Form("")
             raise InputError(f"the file is larger than max_input_bytes ({limit} bytes)", where=upload.filename)
         raw, source = Raw(data=data, source=f"upload:{upload.filename}"), f"upload:{upload.filename}"
     elif text.strip():
-        body = text if not title.strip() else f"# {title.strip()}\n\n{text}"
-        if len(body.encode("utf-8")) > limit:
+        if len(text.encode("utf-8")) > limit:
             raise InputError(f"the text is larger than max_input_bytes ({limit} bytes)", where="paste")
-        raw, source = Raw(data=body.encode("utf-8"), source=f"paste by {who.name}"), f"paste by {who.name}"
+        raw, source = Raw(data=text.encode("utf-8"), source=f"paste by {who.name}"), f"paste by {who.name}"
     else:
         source = url.strip()
         if not source.lower().startswith(("http://", "https://")):
             raise InputError("only http(s) URLs can be submitted", where=source)
-    job_id = request.app.state.threadline.jobs.submit(who, source, level, raw, None if raw else source)
+    job_id = request.app.state.threadline.jobs.submit(who, source, level, raw, None if raw else source,
+                                                      " ".join(title.split()) or None)
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse({"job": job_id, "url": f"/jobs/{job_id}.json"}, status_code=202)
     return RedirectResponse(f"/jobs/{job_id}", status_code=303)
