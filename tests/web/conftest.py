@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,3 +98,30 @@ def csrf_of(client: TestClient, path: str = "/") -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
     assert found, f"{path} has a form with a CSRF token"
     return found.group(1)
+
+
+@contextmanager
+def live_server(app: Any) -> Iterator[str]:
+    """The app served by uvicorn on a free loopback port, for clients that speak real HTTP (taxii2-client, a
+    browser); yields its base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

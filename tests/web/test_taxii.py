@@ -3,9 +3,6 @@ root, collections, objects with added_after, match[type] and pagination, the man
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +10,7 @@ import pytest
 import requests
 from fastapi.testclient import TestClient
 
-from tests.web.conftest import PASSWORD, RED_CANARIES, Site
+from tests.web.conftest import PASSWORD, RED_CANARIES, Site, live_server
 
 taxii = pytest.importorskip("taxii2client.v21", reason="taxii2-client is not installed (pip install -e '.[dev]')")
 
@@ -29,22 +26,8 @@ class Bearer(requests.auth.AuthBase):
 
 @pytest.fixture(scope="module")
 def server(app: Any) -> Iterator[str]:
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if running.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/taxii2/"
-    running.should_exit = True
-    thread.join(timeout=10)
+    with live_server(app) as base:
+        yield base + "/taxii2/"
 
 
 def _collection(url: str, token: str | None) -> Any:

@@ -56,9 +56,18 @@ def web_env() -> Environment:
     loader = ChoiceLoader([PackageLoader("threadline.web", "templates"),
                            PrefixLoader({"publish": PackageLoader("threadline.publish", "templates")}),
                            PackageLoader("threadline.publish", "templates")])
-    env = html_env().overlay(loader=loader)
+    env = html_env().overlay(loader=loader, finalize=_reveal_bidi)
     env.filters["defang"] = defang_generic
     return env
+
+
+# Bidirectional controls (U+202E RIGHT-TO-LEFT OVERRIDE makes "invoice<RLO>fdp.exe" read "invoiceexe.pdf"): shown
+# as their code point wherever report text is printed, so that a page never reorders what the reader sees.
+_BIDI = {c: f"[U+{c:04X}]" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
+def _reveal_bidi(value: Any) -> Any:
+    return value.translate(_BIDI) if isinstance(value, str) and not hasattr(value, "__html__") else value
 
 
 def state_of(request: Request) -> State:
