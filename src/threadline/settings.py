@@ -63,6 +63,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("web_port", "THREADLINE_WEB_PORT", "8000", "Port `threadline serve` listens on.", number=True),
     Setting("web_secret", "THREADLINE_WEB_SECRET", "",
             "Key that signs web sessions; default: a random key kept in the data folder (file web-secret)."),
+    Setting("taxii_token", "THREADLINE_TAXII_TOKEN", "",
+            "Bearer token sent to TAXII servers by `ingest taxii+https://…/collections/ID/` (none by default)."),
     Setting("web_page_size", "THREADLINE_WEB_PAGE_SIZE", "25", "Briefings per page of the web listing.",
             number=True),
 )

@@ -96,3 +96,25 @@ def test_admin_reads_the_red_report_and_basic_auth_works(server: str, site: Site
         server + "threadline/collections/9f0b6c1e-7f4a-4c59-9a36-5c1d2e7b0a11/", user="admin", password="nope")
     with pytest.raises(requests.exceptions.HTTPError):
         wrong.get_objects()
+
+
+def test_ingest_a_taxii_collection(server: str, site: Site, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+                                   run_cli: Any) -> None:
+    """`threadline ingest taxii+http://…/collections/ID/` imports the collection as STIX knowledge, as much of it
+    as the token may read."""
+    from threadline.store import open_store
+
+    source = f"taxii+{server}threadline/collections/9f0b6c1e-7f4a-4c59-9a36-5c1d2e7b0a11/"
+    anonymous_db, admin_db = str(tmp_path / "anonymous.db"), str(tmp_path / "admin.db")
+    code, out, err = run_cli("ingest", "--allow-private", "--db", anonymous_db, source)   # loopback needs the flag
+    assert code == 0, err
+    assert "imported" in out and "STIX objects" in out
+    monkeypatch.setenv("THREADLINE_TAXII_TOKEN", site.tokens["admin"])
+    assert run_cli("ingest", "--allow-private", "--db", admin_db, source)[0] == 0
+    with open_store(anonymous_db) as anonymous, open_store(admin_db) as admin:
+        seen = str(anonymous.knowledge_of_type("report")).lower()
+        assert "operation di" in seen and "crimson lantern" not in seen
+        assert "Crimson Lantern" in str(admin.knowledge_of_type("report"))
+        assert admin.count_knowledge() > anonymous.count_knowledge()
+    code, _, err = run_cli("ingest", "--db", anonymous_db, source)           # loopback refused without the flag
+    assert code == 2 and "Traceback" not in err

@@ -136,6 +136,13 @@ def ingest_into(store: Store, source: str, *, allow_private: bool = False, now: 
     """Ingest one source into the store: documents are saved, STIX/MISP imported; nothing is written on error.
 
     ``tlp`` (a normalised TLP 2.0 level) marks the documents; see :func:`mark_tlp`."""
+    from threadline.ingest.taxii import collection_bundle, is_taxii
+
+    if is_taxii(source):
+        bundle, data = collection_bundle(source, allow_private=allow_private)
+        result = store.save_knowledge(stix_items(bundle, source), origin=STIX, source=source,
+                                      source_document=hashlib.sha256(data).hexdigest())
+        return Outcome(source=source, kind=STIX, imported=result)
     raw = read_source(source, allow_private=allow_private)
     kind = sniff(raw)
     if kind in (STIX, MISP):
