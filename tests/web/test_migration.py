@@ -41,7 +41,8 @@ def test_upgrade_from_0003_keeps_markings_and_indexes_old_reports(tmp_path: Path
                  "data": json.dumps(analysis)})
     engine.dispose()
     with open_store(db) as store, store.engine.connect() as connection:
-        levels: dict[str, str] = dict(connection.execute(text("SELECT title, tlp FROM analyses")).tuples().all())
+        levels: dict[str, str] = {str(title): str(tlp) for title, tlp in
+                                  connection.execute(text("SELECT title, tlp FROM analyses"))}
         assert sorted(levels.values()) == ["clear", "red"]
         assert next(v for k, v in levels.items() if "Crimson" in k) == "red"
         hits = connection.execute(text(

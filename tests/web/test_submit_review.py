@@ -136,3 +136,20 @@ def test_reviews_need_an_analyst_and_a_valid_correction(client: TestClient, site
     assert _review(client, site.ids["clear"], kind="technique", key="T1566", action="correct",
                    value="not-a-technique").status_code == 400
     assert _review(client, site.ids["red"], kind="actor", key="G0129", action="reject").status_code == 404
+
+
+def test_a_job_left_running_by_a_stopped_server_says_so(client: TestClient, site: Site) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy.orm import Session
+
+    from threadline.store.models import JobRow
+
+    long_ago = datetime.now(UTC) - timedelta(hours=2)
+    with Session(site.store.engine) as session, session.begin():
+        session.add(JobRow(id="f" * 32, state="running", step="analysing document 1 of 1", progress=40,
+                           source="paste by analyst", tlp="clear", submitted_by="analyst", created_at=long_ago,
+                           updated_at=long_ago))
+    login(client, "analyst")
+    job = client.get(f"/jobs/{'f' * 32}.json").json()
+    assert job["state"] == "failed" and "server stopped" in job["error"]

@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import ChoiceLoader, Environment, PackageLoader, PrefixLoader
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from threadline.errors import InputError, NotFoundError, ThreadlineError
 from threadline.publish.render import defang_generic, html_env
 from threadline.store.repository import Store
 from threadline.web.auth import SESSION_COOKIE, LoginLimiter, Sessions, principal, secret_key
+from threadline.web.tlp import ANONYMOUS
 
 if TYPE_CHECKING:
     from threadline.knowledge.base import KnowledgeBase
@@ -114,19 +116,28 @@ def create_app(store: Store, *, kb: KnowledgeBase | None = None, secret: str | N
         response.headers.setdefault("Cache-Control", "no-store")      # pages differ by who is asking
         return response
 
-    @app.exception_handler(ThreadlineError)
-    async def threadline_error(request: Request, exc: ThreadlineError) -> Response:
-        status = _status(exc)
-        if request.url.path.endswith(".json") or request.url.path.startswith(("/taxii2", "/api")) \
-                or "application/json" in request.headers.get("accept", ""):
-            return JSONResponse({"error": exc.one_line()}, status_code=status)
+    def error(request: Request, message: str, status: int, headers: dict[str, str] | None = None) -> Response:
+        """One line, as JSON for API clients and as a page for people; never a traceback."""
+        path = request.url.path
+        if path.endswith((".json", ".jsonl")) or path.startswith("/taxii2") or path == "/openapi.json" \
+                or "json" in request.headers.get("accept", "") or not hasattr(request.state, "session"):
+            return JSONResponse({"error": message}, status_code=status, headers=headers)
         try:
             who = principal(request)
         except Exception:           # a bad API token: the error page is shown as to anyone
-            from threadline.web.tlp import ANONYMOUS as who
+            who = ANONYMOUS
         html = state.env.get_template("error.html.j2").render(
-            message=exc.one_line(), status=status, who=who, csrf=request.state.session["c"], root="/")
-        return HTMLResponse(html, status_code=status)
+            message=message, status=status, who=who, csrf=request.state.session["c"], root="/")
+        return HTMLResponse(html, status_code=status, headers=headers)
+
+    @app.exception_handler(ThreadlineError)
+    async def threadline_error(request: Request, exc: ThreadlineError) -> Response:
+        return error(request, exc.one_line(), _status(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) else "not found" if exc.status_code == 404 else "error"
+        return error(request, message, exc.status_code, dict(exc.headers or {}))
 
     app.include_router(account.router)
     app.include_router(jobs.router)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from threadline.ingest.source import Raw
 
 router = APIRouter()
+STALLED = timedelta(minutes=30)     # a job not updated for this long is reported as failed
 
 
 def _now() -> datetime:
@@ -147,7 +148,12 @@ def job(request: Request, who: Who, job_id: str) -> dict[str, Any]:
         # Someone else's job is "not found" (its source may name a TLP:RED report); an admin sees every job.
         if row is None or (row.submitted_by != who.name and who.role != "admin"):
             raise NotFoundError("no such job", where=job_id)
-        return {"id": row.id, "state": row.state, "step": row.step, "progress": row.progress, "error": row.error,
+        state, error = row.state, row.error
+        updated = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
+        if state in ("queued", "running") and _now() - updated > STALLED:
+            # Every step writes the job; one silent this long belonged to a server that stopped mid-analysis.
+            state, error = "failed", "the server stopped before the analysis finished; submit the report again"
+        return {"id": row.id, "state": state, "step": row.step, "progress": row.progress, "error": error,
                 "source": row.source, "tlp": row.tlp, "submitted_by": row.submitted_by,
                 "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat(),
                 "report": f"/reports/{row.document_id}" if row.state == "done" and row.document_id else None}
