@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import String, and_, column, exists, func, or_, select, text
+from sqlalchemy import String, and_, column, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from threadline.errors import NotFoundError
@@ -66,7 +66,9 @@ def _has(kind: str, key: str) -> Any:
         cond = or_(cond, FindingRow.key.startswith(key + "."))
     if kind in ("sector", "actor"):
         cond = or_(cond, func.lower(FindingRow.label) == key.lower(), func.lower(FindingRow.key) == key.lower())
-    return exists().where(FindingRow.document_id == AnalysisRow.document_id, FindingRow.kind == kind, cond)
+    # An IN over the (kind, key) index: the database reads the few matching findings once, instead of looking
+    # through every listed report's findings (an EXISTS per row took most of a filtered page's time).
+    return AnalysisRow.document_id.in_(select(FindingRow.document_id).where(FindingRow.kind == kind, cond))
 
 
 def _search(session: Session, q: str) -> Any:
