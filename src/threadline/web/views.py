@@ -57,6 +57,18 @@ def _row(row: queries.Row) -> dict[str, Any]:
             "techniques": row.techniques}
 
 
+def _actor_keys(request: Request, actor: str) -> list[str]:
+    """An actor filter as findings keys: a G-id as it is; a name, also every ATT&CK id it is an alias of (so
+    "RedDelta" finds Mustang Panda's reports), and the name itself (actors outside ATT&CK are keyed by name)."""
+    value = " ".join(actor.split())
+    if not value:
+        return []
+    if _ACTOR_ID.match(value.upper()):
+        return [value.upper()]
+    resolved = [e for e in state_of(request).kb.actors.resolve(value).entities if _ACTOR_ID.match(e)]
+    return list(dict.fromkeys([*resolved, value, value.title()]))
+
+
 # ---- listing --------------------------------------------------------------------------------------------------
 @page(router, "/", "listing.html.j2", summary="Briefings, newest first, filtered and searched")
 def listing(request: Request, who: Who,
@@ -65,7 +77,8 @@ def listing(request: Request, who: Who,
             sector: str = Query("", max_length=200), country: str = Query("", max_length=60),
             tlp: str = Query("", max_length=20), page: int = Query(1, ge=1, le=100_000),
             size: int = Query(0, ge=0, le=queries.MAX_PAGE)) -> dict[str, Any]:
-    f = queries.Filters(q=q, actor=actor, technique=technique, sector=sector, country=country, tlp=tlp)
+    f = queries.Filters(q=q, actor=actor, technique=technique, sector=sector, country=country, tlp=tlp,
+                        actor_keys=_actor_keys(request, actor))
     size = size or _page_size()
     rows, total = queries.listing(state_of(request).store, who, f, page, size)
     pages = max(1, math.ceil(total / size))
@@ -74,7 +87,7 @@ def listing(request: Request, who: Who,
     def link(n: int) -> str | None:
         return f"/?{args + '&' if args else ''}page={n}" if 1 <= n <= pages and n != page else None
 
-    return {"total": total, "page": page, "pages": pages, "size": size, "filters": vars(f),
+    return {"total": total, "page": page, "pages": pages, "size": size, "filters": f.shown(),
             "tlp_levels": list(who.levels), "rows": [_row(r) for r in rows],
             "previous": link(page - 1), "next": link(page + 1)}
 

@@ -29,9 +29,12 @@ def upgrade() -> None:
                    "WHERE data::json->'document'->>'tlp' IS NOT NULL")
     op.execute("UPDATE documents SET tlp = (SELECT a.tlp FROM analyses a WHERE a.document_id = documents.id) "
                "WHERE id IN (SELECT document_id FROM analyses)")
-    op.create_index("ix_analyses_tlp_published", "analyses", ["tlp", "published"])
-    op.create_index("ix_analyses_published", "analyses", ["published"])
-    op.create_index("ix_analyses_analysed_at", "analyses", ["analysed_at"])
+    # Covering indexes for the listing (newest first) and TAXII (oldest analysis first): an analysis row holds its
+    # whole JSON, so a query that had to read rows to sort or count them read the whole table (1.4 s at 10,000).
+    op.create_index("ix_analyses_listing", "analyses", ["published", "analysed_at", "document_id", "tlp"])
+    op.create_index("ix_analyses_added", "analyses", ["analysed_at", "document_id", "tlp"])
+    # A filter or a search names reports by id: this one answers them without reading the rows either.
+    op.create_index("ix_analyses_by_document", "analyses", ["document_id", "tlp", "published", "analysed_at"])
     op.create_table(
         "users",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -111,9 +114,9 @@ def downgrade() -> None:
     op.drop_table("jobs")
     op.drop_table("api_tokens")
     op.drop_table("users")
-    op.drop_index("ix_analyses_analysed_at", table_name="analyses")
-    op.drop_index("ix_analyses_published", table_name="analyses")
-    op.drop_index("ix_analyses_tlp_published", table_name="analyses")
+    op.drop_index("ix_analyses_by_document", table_name="analyses")
+    op.drop_index("ix_analyses_added", table_name="analyses")
+    op.drop_index("ix_analyses_listing", table_name="analyses")
     with op.batch_alter_table("analyses") as batch:
         batch.drop_column("tlp")
     with op.batch_alter_table("documents") as batch:
