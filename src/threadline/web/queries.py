@@ -74,7 +74,7 @@ def fts_query(q: str) -> str:
 
 def _has(kind: str, keys: list[str]) -> Any:
     """The condition "the report has a finding of this kind and one of these keys", over the (kind, key) index."""
-    cond = FindingRow.key.in_(keys)
+    cond: Any = FindingRow.key.in_(keys)
     if kind == "technique" and len(keys) == 1 and "." not in keys[0]:
         # A parent technique also finds its sub-techniques: "T1566" <= key < "T1566/" is one index range holding
         # T1566 and every T1566.nnn ("." sorts just before "/"), where an OR of two conditions read every key.
