@@ -169,3 +169,14 @@ def test_security_headers(client: TestClient) -> None:
     assert response.headers["x-content-type-options"] == "nosniff"
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie
+
+
+def test_hostile_text_is_escaped_and_bidi_controls_shown(client: TestClient, site: Site) -> None:
+    """The server side of the browser test: report text never becomes markup, and a right-to-left override is
+    printed as its code point (the browser test checks what Chromium makes of it)."""
+    for path in (f"/reports/{site.hostile}", "/", "/?q=digest", f"/indicators?q={site.hostile[:3]}"):
+        page = client.get(path).text
+        assert "<script>" not in page and "<img" not in page and "<iframe" not in page and "<svg" not in page
+        assert "\u202e" not in page
+    page = client.get(f"/reports/{site.hostile}").text
+    assert "&lt;script&gt;alert(&#39;title&#39;)&lt;/script&gt;" in page and "[U+202E]" in page
