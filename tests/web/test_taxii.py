@@ -118,3 +118,8 @@ def test_ingest_a_taxii_collection(server: str, site: Site, tmp_path: Any, monke
         assert admin.count_knowledge() > anonymous.count_knowledge()
     code, _, err = run_cli("ingest", "--db", anonymous_db, source)           # loopback refused without the flag
     assert code == 2 and "Traceback" not in err
+
+
+def test_a_taxii_source_that_is_not_a_collection(run_cli: Any, tmp_path: Any) -> None:
+    code, _, err = run_cli("ingest", "--db", str(tmp_path / "x.db"), "taxii+https://taxii.example/taxii2/")
+    assert code == 2 and "taxii+https://taxii.example/taxii2/: a TAXII source is the URL of a collection" in err
