@@ -60,6 +60,16 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("batch_commit", "THREADLINE_BATCH_COMMIT", "32",
             "Inputs a distributed batch (`analyze --workers/--scheduler`) commits per transaction at most.",
             number=True),
+    # --- web (issue 16) ---
+    Setting("web_host", "THREADLINE_WEB_HOST", "127.0.0.1",
+            "Address `threadline serve` listens on (loopback by default; put TLS in front for anything else)."),
+    Setting("web_port", "THREADLINE_WEB_PORT", "8000", "Port `threadline serve` listens on.", number=True),
+    Setting("web_secret", "THREADLINE_WEB_SECRET", "",
+            "Key that signs web sessions; default: a random key kept in the data folder (file web-secret)."),
+    Setting("taxii_token", "THREADLINE_TAXII_TOKEN", "",
+            "Bearer token sent to TAXII servers by `ingest taxii+https://…/collections/ID/` (none by default)."),
+    Setting("web_page_size", "THREADLINE_WEB_PAGE_SIZE", "25", "Briefings per page of the web listing.",
+            number=True),
 )
 
 _BY_NAME: Final[dict[str, Setting]] = {s.name: s for s in SETTINGS}

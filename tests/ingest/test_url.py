@@ -243,7 +243,8 @@ def test_only_http_and_https(target: str) -> None:
 
 @pytest.mark.parametrize(("target", "scheme"), [("ftp://ftp.example/pub/report.pdf", "ftp"),
                                                 ("file:///etc/passwd", "file"), ("FTP://ftp.example/x", "ftp"),
-                                                ("taxii+https://taxii.example/api/", "taxii+https")])
+                                                # taxii+https:// is a TAXII collection source now (issue 16)
+                                                ("taxii+ftp://taxii.example/api/", "taxii+ftp")])
 def test_other_schemes_are_unsupported_not_missing_files(target: str, scheme: str, run_cli) -> None:  # type: ignore[no-untyped-def]
     # These used to be read as file names: "no such file", which sent users looking for a typo.
     expected = f"{target}: unsupported URL scheme {scheme!r} (only http and https are fetched)"

@@ -30,6 +30,7 @@ from threadline.cli import knowledge as _knowledge  # noqa: E402,F401
 from threadline.cli import misc as _misc  # noqa: E402,F401
 from threadline.cli import publish as _publish  # noqa: E402,F401
 from threadline.cli import techniques as _techniques  # noqa: E402,F401
+from threadline.cli import web as _web  # noqa: E402,F401
 
 
 def main() -> None:

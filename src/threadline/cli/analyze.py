@@ -148,6 +148,9 @@ def analyze(
     ] = None,
     allow_private: Annotated[bool, typer.Option(
         "--allow-private", help="Allow URLs on private, loopback and link-local addresses.")] = False,
+    tlp: Annotated[str | None, typer.Option(
+        "--tlp", help="TLP 2.0 marking of the documents: clear, green, amber, amber+strict, red; default: the "
+        "report's own front matter, else clear (a stricter front-matter marking is kept).")] = None,
     fail_fast: FailFast = False,
     workers: Annotated[int | None, typer.Option(
         "--workers", min=1, help="Analyse on a local Dask cluster of N worker processes (needs the scale extra).")
@@ -161,11 +164,14 @@ def analyze(
     """Everything about a report: indicators, techniques, actors, victims, dates, claims, attribution."""
     from threadline.analysis import analyze_document
     from threadline.attribute.observations import exclude_sources_of
+    from threadline.export.common import normalise_tlp
     from threadline.ingest import ingest_into
+    from threadline.ingest.pipeline import mark_tlp
     from threadline.knowledge import load_kb
     from threadline.store import open_store
     from threadline.store.analyses import save_analysis
 
+    level = normalise_tlp(tlp) if tlp is not None else None
     if bool(sources) == bool(jsonl):
         raise InputError("give SOURCE files or --jsonl FILE, not both or neither", where="analyze")
     if workers is not None or scheduler is not None:     # issue 17: the batch on a Dask cluster, one writer here
@@ -188,6 +194,7 @@ def analyze(
                 doc = Document(text=text, source=record_field(record, "source", jsonl) or f"jsonl:{record['id']}",
                                title=record_field(record, "title", jsonl),
                                published=record_field(record, "published", jsonl))
+                mark_tlp([doc], level)
                 own = exclude_sources_of(record, where=f"record {record['id']!r}")
                 if store is not None:
                     store.save_document(doc)
@@ -208,7 +215,7 @@ def analyze(
             for target in targets:
                 try:
                     if store is not None:
-                        outcome = ingest_into(store, target, allow_private=allow_private)
+                        outcome = ingest_into(store, target, allow_private=allow_private, tlp=level)
                         docs = outcome.documents
                         if outcome.imported is not None:
                             err_console.print(f"{target}: imported as knowledge ({outcome.imported.total} objects)")
@@ -216,6 +223,7 @@ def analyze(
                         from threadline.ingest import ingest as read
 
                         docs = read(target, allow_private=allow_private)
+                        mark_tlp(docs, level)
                     for doc in docs:
                         result = analyze_document(doc, kb, exclude_sources=excluded)
                         if store is not None:

@@ -58,6 +58,9 @@ def ingest(
     db: Annotated[str | None, typer.Option("--db", help="Database URL or SQLite path (env THREADLINE_DB).")] = None,
     allow_private: Annotated[bool, typer.Option(
         "--allow-private", help="Allow URLs on private, loopback and link-local addresses.")] = False,
+    tlp: Annotated[str | None, typer.Option(
+        "--tlp", help="TLP 2.0 marking of the documents: clear, green, amber, amber+strict, red; default: the "
+        "report's own front matter, else clear (a stricter front-matter marking is kept).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Store each SOURCE once (same content again says "already stored"); STIX and MISP are imported as knowledge.
@@ -65,9 +68,11 @@ def ingest(
     A source that cannot be read gets one error line and the others go on; the exit code is then 2.
     """
     # Imported here so that other commands do not pay for trafilatura, pypdf and the store at start-up.
+    from threadline.export.common import normalise_tlp
     from threadline.ingest import ingest_into
     from threadline.store import open_store
 
+    level = normalise_tlp(tlp) if tlp is not None else None
     targets = expand_sources(sources)
     results: list[dict[str, Any]] = []
     failures = 0
@@ -79,7 +84,7 @@ def ingest(
         for source in targets:
             progress.update(task, description=f"ingesting {source[-40:]}")
             try:
-                outcome = ingest_into(store, source, allow_private=allow_private)
+                outcome = ingest_into(store, source, allow_private=allow_private, tlp=level)
             except ThreadlineError as exc:
                 failures += 1
                 results.append({"source": source, "error": exc.one_line()})

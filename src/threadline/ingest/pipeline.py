@@ -116,8 +116,33 @@ def ingest(source: str, *, allow_private: bool = False, now: datetime | None = N
     return documents_from(read_source(source, allow_private=allow_private), now=now)
 
 
-def ingest_into(store: Store, source: str, *, allow_private: bool = False, now: datetime | None = None) -> Outcome:
-    """Ingest one source into the store: documents are saved, STIX/MISP imported; nothing is written on error."""
+_TLP_ORDER = ("clear", "green", "amber", "amber+strict", "red")
+
+
+def mark_tlp(docs: list[Document], tlp: str | None) -> None:
+    """Give documents the TLP level asked for (``--tlp``, a web submission); a stricter marking the report's own
+    front matter carries is kept, so that a default of clear never lowers a report that says TLP:AMBER."""
+    if tlp is None:
+        return
+    for doc in docs:
+        own = doc.metadata.get("tlp")
+        rank = _TLP_ORDER.index(own) if isinstance(own, str) and own in _TLP_ORDER else -1
+        if _TLP_ORDER.index(tlp) > rank:
+            doc.metadata["tlp"] = tlp
+
+
+def ingest_into(store: Store, source: str, *, allow_private: bool = False, now: datetime | None = None,
+                tlp: str | None = None) -> Outcome:
+    """Ingest one source into the store: documents are saved, STIX/MISP imported; nothing is written on error.
+
+    ``tlp`` (a normalised TLP 2.0 level) marks the documents; see :func:`mark_tlp`."""
+    from threadline.ingest.taxii import collection_bundle, is_taxii
+
+    if is_taxii(source):
+        bundle, data = collection_bundle(source, allow_private=allow_private)
+        result = store.save_knowledge(stix_items(bundle, source), origin=STIX, source=source,
+                                      source_document=hashlib.sha256(data).hexdigest())
+        return Outcome(source=source, kind=STIX, imported=result)
     raw = read_source(source, allow_private=allow_private)
     kind = sniff(raw)
     if kind in (STIX, MISP):
@@ -127,5 +152,6 @@ def ingest_into(store: Store, source: str, *, allow_private: bool = False, now: 
                                       source_document=hashlib.sha256(raw.data).hexdigest())
         return Outcome(source=source, kind=kind, imported=result)
     docs = documents_from(raw, kind, now=now)
+    mark_tlp(docs, tlp)
     return Outcome(source=source, kind=kind, saved=store.save_documents(docs),
                    documents=docs)

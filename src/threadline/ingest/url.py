@@ -224,22 +224,23 @@ def _read_body(response: http.client.HTTPResponse, url: str, max_bytes: int, dea
         chunks.append(chunk)
 
 
-def fetch_document(url: str, *, allow_private: bool = False) -> Fetched:
+def fetch_document(url: str, *, allow_private: bool = False, headers: dict[str, str] | None = None) -> Fetched:
     """Fetch a URL under the SSRF rules; every problem is a one-line :class:`InputError` naming the URL.
 
     ``fetch_timeout`` bounds each wait for the server, and twice that the whole fetch (connecting, every
-    redirect, headers and body), however slowly the bytes arrive.
+    redirect, headers and body), however slowly the bytes arrive. ``headers`` adds to or replaces the request's
+    (a TAXII client's ``Accept`` and ``Authorization``).
     """
     timeout = settings.get_number("fetch_timeout")
     max_bytes = settings.get_int("fetch_max_bytes")
     deadline = _Deadline(timeout)
     try:
-        return _fetch(url, allow_private, deadline, max_bytes)
+        return _fetch(url, allow_private, deadline, max_bytes, headers or {})
     finally:
         deadline.cancel()
 
 
-def _fetch(url: str, allow_private: bool, deadline: _Deadline, max_bytes: int) -> Fetched:
+def _fetch(url: str, allow_private: bool, deadline: _Deadline, max_bytes: int, extra: dict[str, str]) -> Fetched:
     current = url
     for redirects in range(MAX_REDIRECTS + 1):
         scheme, host, port, ip = _target(current, allow_private)
@@ -251,6 +252,9 @@ def _fetch(url: str, allow_private: bool, deadline: _Deadline, max_bytes: int) -
                 "User-Agent": f"Threadline/{__version__} (CTI report ingestion)",
                 "Accept": "text/html, application/pdf, text/plain, application/xml, application/json;q=0.9, */*;q=0.5",
                 "Accept-Encoding": "identity",   # no decompression bombs
+                # Credentials go only to the host they were given for, never along a redirect to another one.
+                **{k: v for k, v in extra.items() if k.lower() != "accept-encoding" and (
+                    k.lower() != "authorization" or urlsplit(current).netloc == urlsplit(url).netloc)},
             })
             response = conn.getresponse()
             deadline.check()

@@ -71,6 +71,17 @@ def finding_values(document_id: str, analysis: dict[str, Any]) -> Iterator[dict[
                        "end": ev.get("end"), "page": ev.get("page"), "inferred": bool(item.get("inferred"))}
 
 
+TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "red")
+
+
+def analysis_tlp(analysis: dict[str, Any]) -> str:
+    """The TLP 2.0 level an analysis is filed under: its document's marking, else clear (an unknown word, which
+    should never reach here, files it as red rather than leak it)."""
+    level = analysis.get("document", {}).get("tlp") or "clear"
+    level = str(level).strip().lower().removeprefix("tlp:")
+    return level if level in TLP_LEVELS else "red"
+
+
 def _session(store: Store) -> Session:
     return Session(store.engine, expire_on_commit=False)
 
@@ -80,15 +91,22 @@ def save_analysis(store: Store, analysis: dict[str, Any]) -> bool:
     document_id = analysis["document"]["sha256"]
     try:
         with _session(store) as session, session.begin():
-            if session.get(DocumentRow, document_id) is None:
+            document = session.get(DocumentRow, document_id)
+            if document is None:
                 raise NotFoundError("analyse a stored document (ingest it first)", where=document_id)
+            # A marking only ever goes up: analysing a TLP:RED report again without --tlp must not make it clear.
+            level = max(analysis_tlp(analysis), document.tlp or "clear", key=TLP_LEVELS.index)
+            document.tlp = level
+            if level != "clear" and analysis["document"].get("tlp") != level:
+                analysis = {**analysis, "document": {**analysis["document"], "tlp": level}}
             replaced = session.get(AnalysisRow, document_id) is not None
             session.execute(delete(FindingRow).where(FindingRow.document_id == document_id))
             session.execute(delete(AnalysisRow).where(AnalysisRow.document_id == document_id))
             session.add(AnalysisRow(document_id=document_id, schema_version=int(analysis.get("schema_version", 1)),
                                     title=analysis["document"].get("title"),
                                     published=analysis["document"].get("published"),
-                                    data=analysis, analysed_at=datetime.now(UTC)))
+                                    data=analysis, analysed_at=datetime.now(UTC),
+                                    tlp=level))
             session.flush()
             session.add_all(findings_of(document_id, analysis))
     except SQLAlchemyError as exc:

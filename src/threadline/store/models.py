@@ -8,6 +8,10 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# PostgreSQL's full-text index of documents (migration 0004) and the searches that must use the same expression
+# for the planner to pick the index. A tsvector holds at most 1 MB: the title and the first 200,000 characters.
+PG_TSVECTOR = "to_tsvector('simple', left(coalesce(title, '') || ' ' || text, 200000))"
+
 
 class Base(DeclarativeBase):
     """Declarative base shared by every table (later migrations add analyses, indicators, techniques...)."""
@@ -30,6 +34,7 @@ class DocumentRow(Base):
     # ``metadata`` is reserved by SQLAlchemy's declarative API, so the attribute has another name.
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
     ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    tlp: Mapped[str] = mapped_column(String(20), default="clear")      # TLP 2.0 level, lower case
 
     __table_args__ = (Index("ix_documents_ingested_at", "ingested_at"),)
 
@@ -67,6 +72,8 @@ class AnalysisRow(Base):
     published: Mapped[str | None] = mapped_column(String(40))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     analysed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The marking every view, search, count, export and feed filters on (the analysis's document.tlp, else clear).
+    tlp: Mapped[str] = mapped_column(String(20), default="clear")
 
 
 class FindingRow(Base):
@@ -97,3 +104,61 @@ class BatchInputRow(Base):
     source: Mapped[str] = mapped_column(Text)
     documents: Mapped[list[str]] = mapped_column(JSON)
     committed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UserRow(Base):
+    """A web account: name, role (viewer, analyst, admin) and an argon2 hash of its password."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TokenRow(Base):
+    """An API token of a user, stored as the SHA-256 of its (random, 256-bit) secret."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class JobRow(Base):
+    """A report submitted on the web, analysed in the background: its state, progress and failure reason."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))          # queued, running, done, failed
+    step: Mapped[str | None] = mapped_column(Text)
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    tlp: Mapped[str] = mapped_column(String(20))
+    document_id: Mapped[str | None] = mapped_column(String(64))
+    submitted_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewRow(Base):
+    """An analyst's verdict on one extracted item: accept, reject or correct (``value`` is the correction)."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(String(64), ForeignKey("documents.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(String(400))
+    action: Mapped[str] = mapped_column(String(20))
+    value: Mapped[str | None] = mapped_column(Text)
+    reviewer: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_reviews_document_id", "document_id"),)

@@ -144,7 +144,7 @@ class Store:
                     id=doc.sha256, source=doc.source, media_type=doc.media_type, title=doc.title,
                     published=doc.published, author=doc.author, site=doc.site, text=doc.text,
                     pages=[{"number": p.number, "start": p.start, "end": p.end} for p in doc.pages],
-                    meta=dict(doc.metadata), ingested_at=_now()))
+                    meta=dict(doc.metadata), ingested_at=_now(), tlp=str(doc.metadata.get("tlp") or "clear")))
         return results
 
     def get_document(self, sha256: str) -> Document:

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_batch_inputs"
-down_revision = "0003_analyses"       # the lead re-chains 0004/0005/0006 at merge
+down_revision = "0004_web"
 branch_labels = None
 depends_on = None
 

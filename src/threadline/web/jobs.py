@@ -1,0 +1,159 @@
+"""Submitting a report on the web: upload, paste or URL, with its TLP; analysed by a background worker while the
+job page shows its progress (it refreshes itself, no script needed), and a failed job says why in one line.
+
+The request only stores the job and returns: reading a URL, extracting and attributing happen in the worker, so
+no page waits on an analysis. One worker thread keeps the store to one writer at a time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from threadline import settings
+from threadline.errors import InputError, NotFoundError, ThreadlineError
+from threadline.export.common import normalise_tlp
+from threadline.store.models import JobRow
+from threadline.web.auth import Who, require_csrf
+from threadline.web.render import html, page
+from threadline.web.tlp import Principal
+
+if TYPE_CHECKING:
+    from threadline.ingest.source import Raw
+
+router = APIRouter()
+STALLED = timedelta(minutes=30)     # a job not updated for this long is reported as failed
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Runner:
+    """Runs submitted analyses one at a time on a worker thread (inline when ``background`` is False)."""
+
+    def __init__(self, state: Any, *, background: bool = True) -> None:
+        self.state = state
+        self.background = background
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="threadline-job") if background else None
+
+    def _set(self, job_id: str, **values: Any) -> None:
+        with Session(self.state.store.engine) as session, session.begin():
+            session.execute(update(JobRow).where(JobRow.id == job_id).values(updated_at=_now(), **values))
+
+    def submit(self, who: Principal, source: str, tlp: str, raw: Raw | None, url: str | None,
+               title: str | None = None) -> str:
+        job_id = uuid.uuid4().hex
+        with Session(self.state.store.engine) as session, session.begin():
+            session.add(JobRow(id=job_id, state="queued", step="waiting for the worker", progress=0, source=source,
+                               tlp=tlp, submitted_by=who.name or "?", created_at=_now(), updated_at=_now()))
+        if self._pool is None:
+            self.run(job_id, tlp, raw, url, title)
+        else:
+            self._pool.submit(self.run, job_id, tlp, raw, url, title)
+        return job_id
+
+    def run(self, job_id: str, tlp: str, raw: Raw | None, url: str | None, title: str | None = None) -> None:
+        from threadline.analysis import analyze_document
+        from threadline.ingest.pipeline import documents_from, mark_tlp
+        from threadline.ingest.source import read_source
+        from threadline.store.analyses import save_analysis
+
+        try:
+            self._set(job_id, state="running", step="reading the report", progress=5)
+            if raw is None:
+                raw = read_source(str(url))               # SSRF-safe: private addresses refused
+            docs = documents_from(raw)
+            mark_tlp(docs, tlp)
+            if title and len(docs) == 1:
+                docs[0].title = title
+            self._set(job_id, step="storing the document", progress=15)
+            self.state.store.save_documents(docs)
+            self._set(job_id, step="loading the knowledge base", progress=20)
+            kb = self.state.kb
+            for n, doc in enumerate(docs, 1):
+                self._set(job_id, step=f"analysing document {n} of {len(docs)}",
+                          progress=20 + int(75 * (n - 1) / len(docs)))
+                save_analysis(self.state.store, analyze_document(doc, kb))
+            self._set(job_id, state="done", step="finished", progress=100, document_id=docs[0].sha256)
+        except ThreadlineError as exc:
+            self._set(job_id, state="failed", step="failed", error=exc.one_line())
+        except Exception as exc:   # a bug must still end the job with a reason, never leave it "running"
+            self._set(job_id, state="failed", step="failed",
+                      error=f"internal error ({exc.__class__.__name__}); the server log has the details")
+            raise
+
+
+def _can_submit(who: Principal) -> None:
+    if not who.can_submit:
+        raise HTTPException(status_code=403, detail="submitting reports needs an analyst or admin account")
+
+
+@router.get("/submit", response_class=HTMLResponse, summary="The form to submit a report")
+def submit_form(request: Request, who: Who) -> HTMLResponse:
+    if who.name is None:
+        return RedirectResponse("/login?next=/submit", status_code=303)   # type: ignore[return-value]
+    _can_submit(who)
+    return html(request, "submit.html.j2", {"levels": list(who.levels), "error": None})
+
+
+@router.post("/submit", summary="Submit a report (form: text, url or file; tlp; csrf): analysed in the background")
+def submit(request: Request, who: Who, text: str = Form(""), url: str = Form(""),
+           title: str = Form("", max_length=300), tlp: str = Form("clear"), csrf: str = Form(""),
+           file: Annotated[UploadFile | None, File()] = None) -> Response:
+    require_csrf(request, csrf)
+    _can_submit(who)
+    from threadline.ingest.source import Raw
+
+    level = normalise_tlp(tlp)
+    if level not in who.levels:
+        raise InputError("you may not submit a report at a marking you cannot read", where=f"TLP:{level.upper()}")
+    limit = settings.get_int("max_input_bytes")
+    upload = file if file is not None and file.filename else None
+    given = [bool(text.strip()), bool(url.strip()), upload is not None]
+    if sum(given) != 1:
+        raise InputError("give exactly one of: pasted text, a URL or a file", where="submit")
+    raw: Raw | None = None
+    if upload is not None:
+        data = upload.file.read(limit + 1)
+        if len(data) > limit:
+            raise InputError(f"the file is larger than max_input_bytes ({limit} bytes)", where=upload.filename)
+        raw, source = Raw(data=data, source=f"upload:{upload.filename}"), f"upload:{upload.filename}"
+    elif text.strip():
+        if len(text.encode("utf-8")) > limit:
+            raise InputError(f"the text is larger than max_input_bytes ({limit} bytes)", where="paste")
+        raw, source = Raw(data=text.encode("utf-8"), source=f"paste by {who.name}"), f"paste by {who.name}"
+    else:
+        source = url.strip()
+        if not source.lower().startswith(("http://", "https://")):
+            raise InputError("only http(s) URLs can be submitted", where=source)
+    job_id = request.app.state.threadline.jobs.submit(who, source, level, raw, None if raw else source,
+                                                      " ".join(title.split()) or None)
+    if "application/json" in request.headers.get("accept", ""):
+        return JSONResponse({"job": job_id, "url": f"/jobs/{job_id}.json"}, status_code=202)
+    return RedirectResponse(f"/jobs/{job_id}", status_code=303)
+
+
+@page(router, "/jobs/{job_id}", "job.html.j2", summary="A submitted report's analysis: state, progress, failure")
+def job(request: Request, who: Who, job_id: str) -> dict[str, Any]:
+    with Session(request.app.state.threadline.store.engine) as session:
+        row = session.get(JobRow, job_id[:32])
+        # Someone else's job is "not found" (its source may name a TLP:RED report); an admin sees every job.
+        if row is None or (row.submitted_by != who.name and who.role != "admin"):
+            raise NotFoundError("no such job", where=job_id)
+        state, error = row.state, row.error
+        updated = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
+        if state in ("queued", "running") and _now() - updated > STALLED:
+            # Every step writes the job; one silent this long belonged to a server that stopped mid-analysis.
+            state, error = "failed", "the server stopped before the analysis finished; submit the report again"
+        return {"id": row.id, "state": state, "step": row.step, "progress": row.progress, "error": error,
+                "source": row.source, "tlp": row.tlp, "submitted_by": row.submitted_by,
+                "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat(),
+                "report": f"/reports/{row.document_id}" if row.state == "done" and row.document_id else None}

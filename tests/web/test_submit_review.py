@@ -1,0 +1,155 @@
+"""Submitting a report (paste, upload, URL) runs a job whose page shows its progress and, on failure, why; an
+analyst's review overrides the machine in the briefing, the JSON and the exports, and exports as training data."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.web.conftest import DATA, REPO, Site, csrf_of, login
+
+NEWS = (REPO / "tests" / "data" / "e2e" / "news-brief.txt").read_text(encoding="utf-8")
+
+
+def _submit(client: TestClient, **fields: Any) -> Any:
+    files = fields.pop("files", None)
+    data = {"csrf": csrf_of(client, "/submit"), "tlp": "clear", **fields}
+    return client.post("/submit", data=data, files=files, follow_redirects=False)
+
+
+def test_only_analysts_submit(client: TestClient) -> None:
+    assert client.get("/submit", follow_redirects=False).status_code == 303        # anonymous: log in first
+    login(client, "viewer")
+    assert client.get("/submit").status_code == 403
+
+
+def test_paste_is_analysed_and_the_job_links_the_briefing(client: TestClient) -> None:
+    login(client, "analyst")
+    response = _submit(client, text=NEWS, title="Pasted news brief", tlp="amber")
+    assert response.status_code == 303
+    job = client.get(response.headers["location"] + ".json").json()
+    assert job["state"] == "done" and job["progress"] == 100 and job["tlp"] == "amber"
+    report = client.get(job["report"] + ".json").json()
+    assert report["tlp"] == "amber" and report["analysis"]["document"]["title"] == "Pasted news brief"
+    page = client.get(response.headers["location"]).text
+    assert 'id="report"' in page and "refresh" not in page
+
+
+def test_upload_of_a_file(client: TestClient) -> None:
+    login(client, "analyst")
+    body = (DATA / "amber-report.md").read_bytes()
+    response = _submit(client, files={"file": ("amber.md", body, "text/markdown")}, tlp="green")
+    job = client.get(response.headers["location"] + ".json").json()
+    assert job["state"] == "done"
+    assert client.get(job["report"] + ".json").json()["tlp"] == "amber"     # the report's own stricter marking
+
+
+def test_a_failed_job_says_why(client: TestClient) -> None:
+    login(client, "analyst")
+    response = _submit(client, url="http://127.0.0.1:9/report.html")         # loopback: refused, never fetched
+    job = client.get(response.headers["location"] + ".json").json()
+    assert job["state"] == "failed" and "127.0.0.1" in job["error"] and job["report"] is None
+    page = client.get(response.headers["location"]).text
+    assert 'id="error"' in page and "Failed:" in page
+
+
+def test_bad_submissions_are_one_line_errors(client: TestClient) -> None:
+    login(client, "analyst")
+    assert _submit(client).status_code == 400                                  # nothing given
+    assert _submit(client, text="x", url="https://example.org/").status_code == 400
+    assert _submit(client, text=NEWS, tlp="red").status_code == 400            # above the analyst's clearance
+    assert _submit(client, text=NEWS, tlp="purple").status_code == 400
+    assert client.post("/submit", data={"text": NEWS, "csrf": "forged"}).status_code == 403
+
+
+def test_jobs_are_private_to_their_submitter(client: TestClient, app: Any) -> None:
+    login(client, "analyst")
+    location = _submit(client, text=NEWS).headers["location"]
+    other = TestClient(app)
+    login(other, "viewer")
+    assert other.get(location + ".json").status_code == 404
+    admin = TestClient(app)
+    login(admin, "admin")
+    assert admin.get(location + ".json").status_code == 200
+
+
+def test_the_page_never_waits_for_the_analysis(site: Site, kb: Any) -> None:
+    """With the background worker, the submit request returns at once and the job page shows progress."""
+    from threadline.web import create_app
+
+    app = create_app(site.store, kb=kb, secret="test-secret")
+    with TestClient(app) as client:
+        login(client, "analyst")
+        started = time.monotonic()
+        response = _submit(client, text=NEWS + "\nA second copy, so the content is new.", tlp="green")
+        assert time.monotonic() - started < 2.0
+        location = response.headers["location"]
+        first = client.get(location).text
+        assert "refresh" in first or "done" in first
+        for _ in range(300):
+            job = client.get(location + ".json").json()
+            if job["state"] in ("done", "failed"):
+                break
+            time.sleep(0.1)
+        assert job["state"] == "done", job
+
+
+def _review(client: TestClient, ref: str, **fields: str) -> Any:
+    data = {"csrf": csrf_of(client, f"/reports/{ref}"), **fields}
+    return client.post(f"/reports/{ref}/review", data=data, follow_redirects=False)
+
+
+def test_a_correction_overrides_the_machine_everywhere(client: TestClient, site: Site, app: Any) -> None:
+    ref = site.hostile
+    login(client, "analyst")
+    analysis = client.get(f"/reports/{ref}.json").json()["analysis"]
+    machine = next(t["id"] for t in analysis["techniques"] if not t.get("inferred"))
+    assert _review(client, ref, kind="technique", key=machine, action="correct", value="T1204.002").status_code == 303
+    after = client.get(f"/reports/{ref}.json").json()
+    ids = [t["id"] for t in after["analysis"]["techniques"]]
+    assert "T1204.002" in ids and machine not in ids
+    corrected = next(t for t in after["analysis"]["techniques"] if t["id"] == "T1204.002")
+    assert corrected["review"]["by"] == "analyst" and corrected["review"]["at"]
+    assert corrected["name"] == "Malicious File"
+    assert "T1204.002" in client.get(f"/reports/{ref}").text                  # the briefing
+    stix = json.loads(client.get(f"/reports/{ref}/export/stix").text)
+    names = {o.get("external_references", [{}])[0].get("external_id") for o in stix["objects"]
+             if o["type"] == "attack-pattern"}
+    assert "T1204.002" in names and machine not in names                       # the STIX export
+    assert ref in [r["id"] for r in client.get("/.json?technique=T1204.002").json()["rows"]]   # the findings
+    training = [json.loads(line) for line in client.get("/reviews/training.jsonl").text.splitlines()]
+    assert any(t["technique"] == "T1204.002" and t["machine"] == machine and t["verdict"] == "correct"
+               and t["text"] for t in training)
+    # A reject removes the item; the latest verdict wins.
+    assert _review(client, ref, kind="technique", key=machine, action="reject").status_code == 303
+    final = [t["id"] for t in client.get(f"/reports/{ref}.json").json()["analysis"]["techniques"]]
+    assert sorted(final) == sorted(t["id"] for t in analysis["techniques"] if t["id"] != machine)
+
+
+def test_reviews_need_an_analyst_and_a_valid_correction(client: TestClient, site: Site) -> None:
+    login(client, "viewer")
+    assert _review(client, site.ids["clear"], kind="actor", key="G0129", action="reject").status_code == 403
+    login(client, "analyst")
+    assert _review(client, site.ids["clear"], kind="technique", key="T1566", action="correct",
+                   value="not-a-technique").status_code == 400
+    assert _review(client, site.ids["red"], kind="actor", key="G0129", action="reject").status_code == 404
+
+
+def test_a_job_left_running_by_a_stopped_server_says_so(client: TestClient, site: Site) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy.orm import Session
+
+    from threadline.store.models import JobRow
+
+    long_ago = datetime.now(UTC) - timedelta(hours=2)
+    with Session(site.store.engine) as session, session.begin():
+        session.add(JobRow(id="f" * 32, state="running", step="analysing document 1 of 1", progress=40,
+                           source="paste by analyst", tlp="clear", submitted_by="analyst", created_at=long_ago,
+                           updated_at=long_ago))
+    login(client, "analyst")
+    job = client.get(f"/jobs/{'f' * 32}.json").json()
+    assert job["state"] == "failed" and "server stopped" in job["error"]
