@@ -18,6 +18,10 @@ TRIAL = [
     ("APT28 used Mimikatz and spearphishing attachments.", "T1566.001"),
     ("Once the victim opens the file, the macro runs and downloads the payload.", "T1204.002"),
     ("The user must open the malicious document to start the infection.", "T1204.002"),
+    ("The ISO container lets the payload bypass the Mark-of-the-Web.", "T1553.005"),
+    ("The actors gained initial access through exploitation of internet-facing VPN appliances.", "T1190"),
+    ("They then used built-in tools, such as netsh, wmic and ntdsutil.", "T1003.003"),
+    ("They then used built-in tools, such as netsh, wmic and ntdsutil.", "T1047"),
 ]
 
 
@@ -53,7 +57,7 @@ def test_a_single_clear_sentence_gives_its_technique_whatever_the_length(kb: Kno
 def test_the_advisory_gives_exploitation_and_wmi_from_its_one_technical_sentence(kb: KnowledgeBase) -> None:
     text = ADVISORY.read_text(encoding="utf-8")
     hits = extract_techniques(text, kb=kb)
-    for tid in ("T1190", "T1047"):      # "exploitation of internet-facing VPN appliances"; "wmic"
+    for tid in ("T1190", "T1047", "T1003.003"):   # "exploitation of internet-facing VPN appliances"; "wmic"; "ntdsutil"
         hit = _text_hit(hits, tid)
         assert hit is not None, tid
         assert "initial access through exploitation of internet-facing VPN appliances" in hit.evidence[0].text

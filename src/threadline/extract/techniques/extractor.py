@@ -1,10 +1,12 @@
 """ATT&CK technique extraction: every technique found in a report, with the sentences that support it.
 
-Four sources, merged per technique:
+Six sources, merged per technique:
 - the *report* model (TRAM classes, trained on annotated reports, report-level thresholds calibrated out-of-fold),
   blended with an ATT&CK procedure bank on the same classes when the blend file ships (blend.py);
 - the *procedure* model (every other Enterprise technique with ATT&CK procedure examples, precision-first);
 - technique ids written in the text ("T1566.001");
+- system utilities named in a sentence ("ntdsutil": T1003.003), from a table mined from ATT&CK (tools.py), and
+  short phrases analysts map to one technique ("ransomware": T1486), mined from annotated real reports (phrases.py);
 - software named in the text whose ATT&CK entry uses techniques (``inferred: true``, the naming sentence as evidence).
 Sentences that deny or only imagine a behaviour ("did not use", "could be used to") support nothing, and neither do
 headings, titles and reference lists. A report class is found when the report's evidence clears its calibrated
@@ -25,6 +27,7 @@ from threadline.extract.sentences import split_sentences
 from threadline.extract.techniques.blend import Blend, load_blend
 from threadline.extract.techniques.mlp import Ensemble, load_ensemble, mlp_input
 from threadline.extract.techniques.model import Featurizer, FloatArray, LinearBank, decisions_by_block, load
+from threadline.extract.techniques.phrases import PHRASES_FILE, PhraseMatcher, shipped_phrases
 from threadline.extract.techniques.signals import (
     SoftwareMatcher,
     explicit_ids,
@@ -33,6 +36,7 @@ from threadline.extract.techniques.signals import (
     sentence_index,
 )
 from threadline.extract.techniques.stack import Stacker, report_features
+from threadline.extract.techniques.tools import TOOLS_FILE, ToolMatcher, shipped_tools
 from threadline.knowledge.base import KnowledgeBase
 from threadline.model import Evidence, Page, Sentence
 
@@ -78,6 +82,8 @@ class TechniqueModel:
     info: dict[str, Any] = field(default_factory=dict)
     ensemble: Ensemble | None = None     # when set, it decides the report classes instead of the bank's thresholds
     blend: Blend | None = None           # the same, for the report bank blended with a procedure bank (shipped)
+    tools: ToolMatcher | None = None     # utility names -> technique (tools.py), shipped beside the models
+    phrases: PhraseMatcher | None = None  # mention phrases -> technique (phrases.py), the same
 
     @property
     def classes(self) -> list[str]:
@@ -94,7 +100,8 @@ class TechniqueModel:
         if (directory / f"{ENSEMBLE_MODEL}.npz").is_file():
             ensemble = load_ensemble(directory / ENSEMBLE_MODEL)
         blend = load_blend(directory / BLEND_MODEL) if (directory / f"{BLEND_MODEL}.npz").is_file() else None
-        return cls((feat, bank), procedure, info, ensemble, blend)
+        return cls((feat, bank), procedure, info, ensemble, blend, shipped_tools(str(directory / TOOLS_FILE)),
+                   shipped_phrases(str(directory / PHRASES_FILE)))
 
 
 @lru_cache(maxsize=4)
@@ -261,6 +268,27 @@ def _procedure_hits(out: _Collector, model: TechniqueModel, texts: list[str], si
         out.add(label, score, rows, "procedures")
 
 
+TOOL_MIN_WORDS = 4
+
+
+def _lexical_hits(out: _Collector, model: TechniqueModel, text: str, sents: list[Sentence],
+                  silent: np.ndarray) -> None:
+    """A sentence naming a utility of the tool table, or holding a phrase of the phrase table, supports its
+    technique. A line of a few words (an indicator table's "rundll32.exe" cell, a file listing) states no use,
+    hence :data:`TOOL_MIN_WORDS`."""
+    found: list[tuple[int, str, float, str]] = []
+    if model.tools:
+        found += [(m.start, m.entry.technique, m.entry.share, f"tool {m.entry.name}") for m in model.tools.find(text)]
+    if model.phrases:
+        found += [(m.start, m.entry.technique, m.entry.precision, f"phrase '{m.entry.phrase}'")
+                  for m in model.phrases.find(text)]
+    for start, technique, score, source in sorted(found):
+        row = sentence_index(sents, start)
+        if row is None or silent[row] or len(sents[row].text.split()) < TOOL_MIN_WORDS:
+            continue
+        out.add(technique, score, [row], source)
+
+
 def extract_techniques(text: str, *, sentences: list[Sentence] | None = None, kb: KnowledgeBase | None = None,
                        pages: Sequence[Page] | None = None, model: TechniqueModel | None = None,
                        infer: bool = True) -> list[TechniqueHit]:
@@ -284,6 +312,7 @@ def extract_techniques(text: str, *, sentences: list[Sentence] | None = None, kb
         row = sentence_index(sents, mention.start)
         if row is not None and not silent[row]:
             out.add(mention.attack_id, 1.0, [row], "explicit id")
+    _lexical_hits(out, model, text, sents, silent)
     if infer:
         # Inferred hits come last and keep MAX_EVIDENCE sentences: once a software has given that many distinct
         # sentences, its later mentions change nothing (a long report naming PlugX 50,000 times: 2.7 million adds).

@@ -273,6 +273,12 @@ def choose_weight(weights: Sequence[float], combine: Callable[[float], FloatArra
 
 
 # ---- the ATT&CK procedure bank -----------------------------------------------------------------------------
+# How much of each technique's own text trains the procedure model: the first sentences of its description (they
+# define it; later ones list variants that read like other techniques), and optionally its detection advice.
+DESCRIPTION_SENTENCES: int | None = 4     # None: all of them
+DETECTION_TEXT = False
+
+
 def procedure_examples(kb: KnowledgeBase) -> tuple[list[str], list[list[str]]]:
     """ATT&CK procedure examples (``uses`` descriptions) and technique descriptions, labelled by technique."""
     texts: list[str] = []
@@ -286,7 +292,10 @@ def procedure_examples(kb: KnowledgeBase) -> tuple[list[str], list[list[str]]]:
             texts.append(text)
             labels.append(_with_parent(tech.attack_id))
     for tech in kb.attack.techniques.values():
-        for sent in split_sentences(plain_text(tech.description))[:4]:
+        body = split_sentences(plain_text(tech.description))[:DESCRIPTION_SENTENCES]
+        if DETECTION_TEXT:
+            body += split_sentences(plain_text(tech.detection))
+        for sent in body:
             if len(sent.text) >= 30:
                 texts.append(sent.text)
                 labels.append(_with_parent(tech.attack_id))

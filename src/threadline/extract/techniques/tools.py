@@ -1,0 +1,181 @@
+"""System utilities named in a sentence (ntdsutil, vssadmin, wmic...): the technique ATT&CK's own examples use them for.
+
+Reports often say only which built-in tool an actor ran ("used built-in tools, such as netsh, wmic and ntdsutil");
+an analyst maps the tool to what it is used for (ntdsutil: T1003.003 NTDS, wmic: T1047 WMI). The table is not
+hand-picked: it is mined from the ATT&CK data the knowledge base ships, by :func:`mine_tool_table`.
+
+- Candidate names: every ``name.exe`` written in at least two ATT&CK texts, and the one-word names and aliases of
+  ATT&CK software of type *tool* (``ntdsutil`` is no ATT&CK software, but its procedure examples name it).
+- For each candidate, the ATT&CK texts naming it (procedure examples, i.e. ``uses`` relations with a description,
+  and technique descriptions), counted by the technique they are labelled with.
+- A name enters the table when one technique holds at least ``min_share`` of those texts and at least
+  ``min_examples`` of them: ntdsutil 8 of 8 -> T1003.003, vssadmin 25 of 31 -> T1490, wmic 32 of 54 -> T1047.
+  Names used for many things (netsh, certutil, psexec: none above half) and English words ("update", "code")
+  are left out by the same rule.
+
+The table ships as ``techniques-tools.json`` beside the models (``threadline train techniques`` writes it; a test
+checks it equals what this code mines from the shipped ATT&CK bundle); a sentence naming a listed utility supports
+its technique, with that sentence as evidence, unless it denies or imagines the use (the extractor's silent rows).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from threadline.knowledge.attack import plain_text
+from threadline.knowledge.base import KnowledgeBase
+
+TOOLS_FILE = "techniques-tools.json"
+# Chosen on AnnoCTR train (bench/techniques_tools.py; never on dev): see the module docstring for what they mean.
+MIN_EXAMPLES = 3
+MIN_SHARE = 0.5
+# A name written as a file ("rundll32.exe") in this many ATT&CK texts is a candidate utility.
+MIN_EXE_TEXTS = 2
+
+_EXE = re.compile(r"(?<![\w.-])([a-z][\w-]{1,30})\.exe(?![\w-])", re.IGNORECASE)
+_NAME = re.compile(r"[A-Za-z][\w-]{1,30}(?:\.exe)?")
+# Words of a text once hyphens are spaces; a name written as a file ("ntdsutil.exe", also at the end of a path) is
+# the word "ntdsutil".
+_SEPARATORS = re.compile(r"[-_/]+")
+_WORDS = re.compile(r"(?<![\w.])([a-z0-9][\w]{0,30})(?:\.exe)?(?!\w)")
+MIN_NAME_CHARS = 5
+# A name cut at a function word is no phrase of its own ("pass the" of "Pass the Hash", "data from local").
+_GLUE = frozenset({"a", "an", "and", "as", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to", "via",
+                   "with"})
+
+
+@dataclass(frozen=True, slots=True)
+class ToolEntry:
+    """A utility name and the technique most ATT&CK texts naming it are labelled with."""
+
+    name: str                # lower case, without ".exe"
+    technique: str
+    examples: int            # ATT&CK texts naming the utility that have this technique
+    texts: int               # ATT&CK texts naming the utility
+
+    @property
+    def share(self) -> float:
+        return self.examples / self.texts
+
+
+def attack_texts(kb: KnowledgeBase) -> list[tuple[str, str]]:
+    """(text, technique id) of every ATT&CK procedure example and technique description, links kept as their
+    text ("[netsh](https://attack.mitre.org/software/S0108) can ..." reads "netsh can ...")."""
+    out = []
+    for rel in kb.attack.relationships:
+        tech = kb.attack.techniques.get(rel.target)
+        if rel.type == "uses" and tech is not None and rel.description:
+            out.append((plain_text(rel.description), tech.attack_id))
+    for tech in kb.attack.techniques.values():
+        if tech.description:
+            out.append((plain_text(tech.description), tech.attack_id))
+    return out
+
+
+def technique_name_phrases(kb: KnowledgeBase) -> set[str]:
+    """Technique names as phrases ("mark of the web bypass"), and each name without its first or its last word
+    ("mark of the web": reports write "bypass the Mark-of-the-Web"); sub-techniques by their own name."""
+    out: set[str] = set()
+    for tech in kb.attack.techniques.values():
+        words = _WORDS.findall(_SEPARATORS.sub(" ", tech.name.lower()))
+        for part in (words, words[1:], words[:-1]):
+            if part and len(" ".join(part)) >= MIN_NAME_CHARS and part[0] not in _GLUE and part[-1] not in _GLUE:
+                out.add(" ".join(part))
+    return out
+
+
+def mine_tool_table(kb: KnowledgeBase, *, min_examples: int = MIN_EXAMPLES,
+                    min_share: float = MIN_SHARE, names: bool = True) -> list[ToolEntry]:
+    """The utility -> technique table (sorted by name), derived from the knowledge base's ATT&CK data alone."""
+    texts = attack_texts(kb)
+    exe: Counter[str] = Counter()
+    for text, _ in texts:
+        exe.update({m.lower() for m in _EXE.findall(text)})
+    candidates = {name for name, n in exe.items() if n >= MIN_EXE_TEXTS}
+    for sw in kb.attack.software.values():
+        if sw.kind == "tool":
+            candidates.update(" ".join(_WORDS.findall(_SEPARATORS.sub(" ", n.lower())))
+                              for n in [sw.name, *sw.aliases] if _NAME.fullmatch(n) and len(n) >= 3)
+    if names:
+        candidates |= technique_name_phrases(kb)
+    by_first: dict[str, list[list[str]]] = {}
+    for phrase in candidates:
+        words = phrase.split(" ")
+        by_first.setdefault(words[0], []).append(words)
+    named: dict[str, Counter[str]] = {}
+    for text, tid in texts:
+        words = _WORDS.findall(_SEPARATORS.sub(" ", text.lower()))
+        seen = set()
+        for i, word in enumerate(words):
+            for phrase in by_first.get(word, ()):
+                if words[i:i + len(phrase)] == phrase:
+                    seen.add(" ".join(phrase))
+        for phrase in seen:
+            named.setdefault(phrase, Counter())[tid] += 1
+    table = []
+    for name, counts in sorted(named.items()):
+        total = sum(counts.values())
+        # most_common breaks ties by first insertion, which follows the bundle's order: sort for a stable choice
+        tid, n = min(counts.items(), key=lambda item: (-item[1], item[0]))
+        if n >= min_examples and n / total >= min_share:
+            table.append(ToolEntry(name, tid, n, total))
+    return table
+
+
+def save_tool_table(path: Path, table: list[ToolEntry], info: dict[str, Any]) -> None:
+    rows = [{"name": e.name, "technique": e.technique, "examples": e.examples, "texts": e.texts} for e in table]
+    path.write_text(json.dumps({"info": info, "tools": rows}, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class ToolMention:
+    entry: ToolEntry
+    start: int
+    end: int
+
+
+def _name_pattern(name: str) -> str:
+    words = name.split(" ")
+    tail = r"(?:\.exe)?" if len(words) == 1 else r"(?:e?s)?"
+    return r"(?<![\w.-])" + r"[\s\-_]+".join(map(re.escape, words)) + tail + r"(?![\w-])"
+
+
+class ToolMatcher:
+    """Finds the table's names in text: whole words, any case, a utility with or without ".exe", a phrase with any
+    spaces or hyphens between its words."""
+
+    def __init__(self, table: list[ToolEntry]) -> None:
+        self._by_name = {e.name: e for e in table}
+        names = sorted(self._by_name, key=lambda n: (-len(n), n))
+        self._pattern = (re.compile("|".join(f"(?P<n{i}>{_name_pattern(n)})" for i, n in enumerate(names)),
+                                    re.IGNORECASE) if names else None)
+        self._names = names
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def find(self, text: str) -> Iterator[ToolMention]:
+        if self._pattern is None:
+            return
+        for match in self._pattern.finditer(text):
+            name = self._names[int(str(match.lastgroup)[1:])]
+            yield ToolMention(self._by_name[name], match.start(), match.end())
+
+
+def load_tool_table(path: Path) -> list[ToolEntry]:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    return [ToolEntry(str(r["name"]), str(r["technique"]), int(r["examples"]), int(r["texts"])) for r in raw["tools"]]
+
+
+@lru_cache(maxsize=4)
+def shipped_tools(path: str) -> ToolMatcher:
+    """The matcher of a shipped table (empty when the file is absent: an older model directory)."""
+    file = Path(path)
+    return ToolMatcher(load_tool_table(file) if file.is_file() else [])
