@@ -27,6 +27,7 @@ from typing import Any
 
 from threadline.extract.sentences import split_sentences
 from threadline.extract.techniques.signals import is_negated, never_evidence
+from threadline.extract.techniques.tools import NameIndex
 from threadline.knowledge.attack import Technique
 from threadline.knowledge.base import KnowledgeBase
 
@@ -40,17 +41,12 @@ NGRAMS = False
 _TECHNIQUE = re.compile(r"T\d{4}(?:\.\d{3})?")
 _SPACE = re.compile(r"[\s\-_]+")
 _EDGE = re.compile(r"^\W+|\W+$")
+_TOKEN = re.compile(r"[^\W_]+")
 
 
 def normalise(phrase: str) -> str:
     """Lower case, hyphens and runs of white space as one space, no punctuation at either end."""
     return _EDGE.sub("", _SPACE.sub(" ", phrase.lower())).strip()
-
-
-def phrase_pattern(phrase: str) -> str:
-    """A regex for a normalised phrase: whole words, any run of spaces or hyphens between them, an optional plural."""
-    words = [re.escape(w) for w in phrase.split(" ")]
-    return r"(?<![\w-])" + r"[\s\-_]+".join(words) + r"(?:e?s)?(?![\w-])"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +106,10 @@ def mine_phrases(path: Path, kb: KnowledgeBase, keep: Callable[[int], bool] | No
     docs, mentions = _docs_and_mentions(path, kb, keep, ngrams)
     table = []
     for (phrase, tid), where in sorted(mentions.items()):
-        if len(where) < min_reports:
-            continue
-        pattern = re.compile(phrase_pattern(phrase))
-        holding = [d for d in docs if any(pattern.search(s) for s in d.sentences)]
+        if len(where) < min_reports or phrase != " ".join(_TOKEN.findall(phrase)):
+            continue     # words only: "t1055 | process injection" is an explicit id, a path is an indicator
+        index = NameIndex([phrase], after_dot=True)
+        holding = [d for d in docs if any(next(index.find(s), None) for s in d.sentences)]
         if not holding:
             continue
         precision = sum(tid in d.gold for d in holding) / len(holding)
@@ -160,29 +156,14 @@ class PhraseMatcher:
 
     def __init__(self, table: list[PhraseEntry]) -> None:
         self._by_phrase = {e.phrase: e for e in table}
-        names = sorted(self._by_phrase, key=lambda p: (-len(p), p))      # longest first
-        self._pattern = (re.compile("|".join(f"(?:{phrase_pattern(p)})" for p in names), re.IGNORECASE)
-                         if names else None)
+        self._index = NameIndex(list(self._by_phrase), after_dot=True)
 
     def __len__(self) -> int:
         return len(self._by_phrase)
 
     def find(self, text: str) -> Iterator[PhraseMention]:
-        if self._pattern is None:
-            return
-        for match in self._pattern.finditer(text):
-            entry = self._by_phrase.get(_singular(normalise(match.group(0)), self._by_phrase))
-            if entry is not None:
-                yield PhraseMention(entry, match.start(), match.end())
-
-
-def _singular(phrase: str, known: dict[str, PhraseEntry]) -> str:
-    if phrase in known:
-        return phrase
-    for suffix in ("es", "s"):
-        if phrase.endswith(suffix) and phrase[:-len(suffix)] in known:
-            return phrase[:-len(suffix)]
-    return phrase
+        for phrase, start, end in self._index.find(text):
+            yield PhraseMention(self._by_phrase[phrase], start, end)
 
 
 @lru_cache(maxsize=4)

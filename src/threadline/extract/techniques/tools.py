@@ -141,32 +141,79 @@ class ToolMention:
     end: int
 
 
-def _name_pattern(name: str) -> str:
-    words = name.split(" ")
-    tail = r"(?:\.exe)?" if len(words) == 1 else r"(?:e?s)?"
-    return r"(?<![\w.-])" + r"[\s\-_]+".join(map(re.escape, words)) + tail + r"(?![\w-])"
+_TOKEN = re.compile(r"[^\W_]+")
+_GAP = re.compile(r"[\s\-_]+")
+_EXE_TAIL = re.compile(r"\.exe", re.IGNORECASE)
+
+
+class NameIndex:
+    """Finds normalised names ("mark of the web", "wmic") in text: whole words in any case, any run of spaces,
+    hyphens or underscores between words, an optional plural on the last word, and ``.exe`` after a one-word name.
+    Names are indexed by their first word, so a 5,000-word report is one pass over its words (one big regex
+    alternation of a few hundred names was ten times slower than the models)."""
+
+    def __init__(self, names: list[str], *, after_dot: bool) -> None:
+        self._first: dict[str, list[list[str]]] = {}
+        for name in sorted(names, key=lambda n: (-len(n.split(" ")), -len(n), n)):   # longest first
+            words = name.split(" ")
+            self._first.setdefault(words[0], []).append(words)
+        self._known = set(names)
+        self._after_dot = after_dot      # ".NET" holds the phrase "net"; "x.wmic" is no utility
+
+    def find(self, text: str) -> Iterator[tuple[str, int, int]]:
+        tokens = list(_TOKEN.finditer(text))
+        i = 0
+        while i < len(tokens):
+            found = self._match(text, tokens, i)
+            if found is None:
+                i += 1
+                continue
+            name, used, end = found
+            yield name, tokens[i].start(), end
+            i += used
+
+    def _match(self, text: str, tokens: list[re.Match[str]], i: int) -> tuple[str, int, int] | None:
+        start = tokens[i].start()
+        before = text[start - 1] if start else " "
+        if before.isalnum() or before in "-_" or (before == "." and not self._after_dot):
+            return None
+        first = tokens[i].group(0).lower()
+        for words in [w for stem in _stems(first) for w in self._first.get(stem, [])]:
+            if i + len(words) > len(tokens):
+                continue
+            ok = all(_GAP.fullmatch(text, tokens[i + k - 1].end(), tokens[i + k].start())
+                     and tokens[i + k].group(0).lower() in (words[k], words[k] + "s", words[k] + "es")
+                     for k in range(1, len(words)))
+            last = tokens[i + len(words) - 1]
+            if not ok or last.group(0).lower() not in (words[-1], words[-1] + "s", words[-1] + "es"):
+                continue
+            end = last.end()
+            if len(words) == 1 and (tail := _EXE_TAIL.match(text, end)) is not None:
+                end = tail.end()
+            after = text[end] if end < len(text) else " "
+            if not (after.isalnum() or after in "-_"):
+                return " ".join(words), len(words), end
+        return None
+
+
+def _stems(word: str) -> list[str]:
+    """The word, and what it is the plural of ("ransomwares", "boxes")."""
+    return [word] + [word[:-n] for n in (1, 2) if word.endswith("es"[2 - n:]) and len(word) > n + 2]
 
 
 class ToolMatcher:
-    """Finds the table's names in text: whole words, any case, a utility with or without ".exe", a phrase with any
-    spaces or hyphens between its words."""
+    """Finds the table's names in text (:class:`NameIndex`): a utility with or without ".exe", a technique name."""
 
     def __init__(self, table: list[ToolEntry]) -> None:
         self._by_name = {e.name: e for e in table}
-        names = sorted(self._by_name, key=lambda n: (-len(n), n))
-        self._pattern = (re.compile("|".join(f"(?P<n{i}>{_name_pattern(n)})" for i, n in enumerate(names)),
-                                    re.IGNORECASE) if names else None)
-        self._names = names
+        self._index = NameIndex(list(self._by_name), after_dot=False)
 
     def __len__(self) -> int:
         return len(self._by_name)
 
     def find(self, text: str) -> Iterator[ToolMention]:
-        if self._pattern is None:
-            return
-        for match in self._pattern.finditer(text):
-            name = self._names[int(str(match.lastgroup)[1:])]
-            yield ToolMention(self._by_name[name], match.start(), match.end())
+        for name, start, end in self._index.find(text):
+            yield ToolMention(self._by_name[name], start, end)
 
 
 def load_tool_table(path: Path) -> list[ToolEntry]:
