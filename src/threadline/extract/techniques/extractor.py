@@ -269,6 +269,7 @@ def _procedure_hits(out: _Collector, model: TechniqueModel, texts: list[str], si
 
 
 TOOL_MIN_WORDS = 4
+LEXICAL_DEFERS = True
 
 
 def _lexical_hits(out: _Collector, model: TechniqueModel, text: str, sents: list[Sentence],
@@ -278,11 +279,15 @@ def _lexical_hits(out: _Collector, model: TechniqueModel, text: str, sents: list
     hence :data:`TOOL_MIN_WORDS`."""
     found: list[tuple[int, str, float, str]] = []
     if model.tools:
-        found += [(m.start, m.entry.technique, m.entry.share, f"tool {m.entry.name}") for m in model.tools.find(text)]
+        found += [(m.start, m.entry.technique, m.entry.share, f"named '{m.entry.name}'")
+                  for m in model.tools.find(text)]
     if model.phrases:
         found += [(m.start, m.entry.technique, m.entry.precision, f"phrase '{m.entry.phrase}'")
                   for m in model.phrases.find(text)]
+    classes = set(model.classes) | {out.kb.current_technique_id(c) for c in model.classes}
     for start, technique, score, source in sorted(found):
+        if LEXICAL_DEFERS and (technique in classes or technique.split(".")[0] in classes):
+            continue      # as for the procedure model: the report model, calibrated on annotated reports, decides
         row = sentence_index(sents, start)
         if row is None or silent[row] or len(sents[row].text.split()) < TOOL_MIN_WORDS:
             continue

@@ -27,7 +27,7 @@ from typing import Any
 
 from threadline.extract.sentences import split_sentences
 from threadline.extract.techniques.signals import is_negated, never_evidence
-from threadline.extract.techniques.tools import NameIndex
+from threadline.extract.techniques.tools import NameIndex, table_json
 from threadline.knowledge.attack import Technique
 from threadline.knowledge.base import KnowledgeBase
 
@@ -134,8 +134,7 @@ def _most_specific(table: list[PhraseEntry]) -> list[PhraseEntry]:
 def save_phrases(path: Path, table: list[PhraseEntry], info: dict[str, Any]) -> None:
     rows = [{"phrase": e.phrase, "technique": e.technique, "reports": e.reports, "precision": e.precision}
             for e in table]
-    path.write_text(json.dumps({"info": info, "phrases": rows}, indent=1, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
+    path.write_text(table_json(info, "phrases", rows), encoding="utf-8")
 
 
 def load_phrases(path: Path) -> list[PhraseEntry]:

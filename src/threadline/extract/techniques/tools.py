@@ -67,26 +67,38 @@ class ToolEntry:
 
 def attack_texts(kb: KnowledgeBase) -> list[tuple[str, str]]:
     """(text, technique id) of every ATT&CK procedure example and technique description, links kept as their
-    text ("[netsh](https://attack.mitre.org/software/S0108) can ..." reads "netsh can ...")."""
+    text ("[netsh](https://attack.mitre.org/software/S0108) can ..." reads "netsh can ..."). A link to a technique
+    page is a text of its own, labelled with the linked technique: "[Spearphishing Attachment](.../T1566/001)" in
+    the description of T1036.002 names T1566.001, not T1036.002."""
     out = []
+
+    def add(raw: str, tid: str) -> None:
+        for link in _TECHNIQUE_LINK.finditer(raw):
+            linked = link.group(2) + (f".{link.group(3)}" if link.group(3) else "")
+            out.append((link.group(1), kb.current_technique_id(linked)))
+        out.append((plain_text(_TECHNIQUE_LINK.sub(" ", raw)), tid))
+
     for rel in kb.attack.relationships:
         tech = kb.attack.techniques.get(rel.target)
         if rel.type == "uses" and tech is not None and rel.description:
-            out.append((plain_text(rel.description), tech.attack_id))
+            add(rel.description, tech.attack_id)
     for tech in kb.attack.techniques.values():
         if tech.description:
-            out.append((plain_text(tech.description), tech.attack_id))
+            add(tech.description, tech.attack_id)
     return out
 
 
 def technique_name_phrases(kb: KnowledgeBase) -> set[str]:
-    """Technique names as phrases ("mark of the web bypass"), and each name without its first or its last word
-    ("mark of the web": reports write "bypass the Mark-of-the-Web"); sub-techniques by their own name."""
+    """Technique names as phrases ("mark of the web bypass"), and each name of three words or more without its first
+    or its last word ("mark of the web": reports write "bypass the Mark-of-the-Web"); sub-techniques by their own
+    name."""
     out: set[str] = set()
     for tech in kb.attack.techniques.values():
         words = _WORDS.findall(_SEPARATORS.sub(" ", tech.name.lower()))
-        for part in (words, words[1:], words[:-1]):
-            if part and len(" ".join(part)) >= MIN_NAME_CHARS and part[0] not in _GLUE and part[-1] not in _GLUE:
+        # a cut name keeps two words at least: one left over ("relationship" of "Trust Relationship", "template")
+        # is an ordinary word; a one-word name ("Keylogging", "Rootkit") is kept whole
+        for part in (words, *([words[1:], words[:-1]] if len(words) > 2 else [])):
+            if len(" ".join(part)) >= MIN_NAME_CHARS and part[0] not in _GLUE and part[-1] not in _GLUE:
                 out.add(" ".join(part))
     return out
 
@@ -129,9 +141,15 @@ def mine_tool_table(kb: KnowledgeBase, *, min_examples: int = MIN_EXAMPLES,
     return table
 
 
+def table_json(info: dict[str, Any], key: str, rows: list[dict[str, Any]]) -> str:
+    """A shipped table as JSON with one row per line (reviewable in a diff), deterministic."""
+    lines = ",\n".join(" " + json.dumps(r, ensure_ascii=False) for r in rows)
+    return f'{{"info": {json.dumps(info, ensure_ascii=False, sort_keys=True)},\n"{key}": [\n{lines}\n]}}\n'
+
+
 def save_tool_table(path: Path, table: list[ToolEntry], info: dict[str, Any]) -> None:
     rows = [{"name": e.name, "technique": e.technique, "examples": e.examples, "texts": e.texts} for e in table]
-    path.write_text(json.dumps({"info": info, "tools": rows}, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(table_json(info, "tools", rows), encoding="utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +160,7 @@ class ToolMention:
 
 
 _TOKEN = re.compile(r"[^\W_]+")
+_TECHNIQUE_LINK = re.compile(r"\[([^\]]+)\]\(https?://attack\.mitre\.org/techniques/(T\d{4})(?:/(\d{3}))?/?\)")
 _GAP = re.compile(r"[\s\-_]+")
 _EXE_TAIL = re.compile(r"\.exe", re.IGNORECASE)
 
