@@ -66,3 +66,19 @@ def test_url_source_refused_on_loopback_unless_allowed(run_cli) -> None:  # type
     assert refused[0] == 2 and "loopback" in refused[2] and not refused[1]
     assert allowed[0] == 0, allowed[2]
     assert any(t["id"].startswith("T1566") for t in json.loads(allowed[1])["techniques"])
+
+
+def test_the_table_lists_what_the_text_says_and_sums_up_what_software_implies(tmp_path: Path) -> None:
+    # Issue 14: inferred techniques (everything ATT&CK lists for Mimikatz) buried the two the sentence states.
+    path = tmp_path / "brief.txt"
+    path.write_text("APT28 used Mimikatz and spearphishing attachments.\n", encoding="utf-8")
+    runner = CliRunner()
+    table = runner.invoke(app, ["techniques", str(path)], env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    assert "T1566.001" in table.stdout and "inferred from S0002" not in table.stdout
+    assert "more techniques inferred from named software, not from the text (S0002 Mimikatz)" in table.stdout
+    listed = runner.invoke(app, ["techniques", str(path), "--inferred"], env={"COLUMNS": "200"})
+    assert "inferred from S0002 Mimikatz" in listed.stdout
+    out = json.loads(runner.invoke(app, ["techniques", str(path), "--json"]).stdout)
+    inferred = [t for t in out["techniques"] if t["inferred"]]
+    assert inferred and str(len(inferred)) + " more techniques" in table.stdout
