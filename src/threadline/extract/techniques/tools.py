@@ -124,13 +124,13 @@ def mine_tool_table(kb: KnowledgeBase, *, min_examples: int = MIN_EXAMPLES,
     named: dict[str, Counter[str]] = {}
     for text, tid in texts:
         words = _WORDS.findall(_SEPARATORS.sub(" ", text.lower()))
-        seen = set()
+        seen: set[str] = set()
         for i, word in enumerate(words):
-            for phrase in by_first.get(word, ()):
-                if words[i:i + len(phrase)] == phrase:
-                    seen.add(" ".join(phrase))
-        for phrase in seen:
-            named.setdefault(phrase, Counter())[tid] += 1
+            for parts in by_first.get(word, ()):
+                if words[i:i + len(parts)] == parts:
+                    seen.add(" ".join(parts))
+        for name in seen:
+            named.setdefault(name, Counter())[tid] += 1
     table = []
     for name, counts in sorted(named.items()):
         total = sum(counts.values())
