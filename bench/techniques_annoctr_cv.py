@@ -99,10 +99,8 @@ def main() -> int:
                     help="keep each fold's procedure model in DIR and reuse it (to vary only the decision rule)")
     ap.add_argument("--description-sentences", type=int, default=train.DESCRIPTION_SENTENCES,
                     help="sentences of each technique description as training text (0: all)")
-    ap.add_argument("--detection", action="store_true", help="each technique's detection text as training text too")
     args = ap.parse_args()
     train.DESCRIPTION_SENTENCES = args.description_sentences or None
-    train.DETECTION_TEXT = args.detection
     kb = load_kb(progress=False)
     reports, _ = techniques_real.load_reports(techniques_real.ANNOCTR / "annoctr-train.jsonl.gz", kb)
     models = fold_models(kb, annoctr=args.annoctr, jobs=args.jobs, cache=args.cache, blend=args.blend)
