@@ -181,8 +181,12 @@ class NameIndex:
 
     def find(self, text: str) -> Iterator[tuple[str, int, int]]:
         tokens = list(_TOKEN.finditer(text))
-        i = 0
+        first, i = self._first, 0
         while i < len(tokens):
+            word = tokens[i].group(0).lower()
+            if word not in first and not (word.endswith("s") and (word[:-1] in first or word[:-2] in first)):
+                i += 1          # most words start no name: one dictionary look-up each
+                continue
             found = self._match(text, tokens, i)
             if found is None:
                 i += 1
