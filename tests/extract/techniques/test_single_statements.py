@@ -97,3 +97,14 @@ def test_a_detection_rule_references_key_starts_no_reference_section() -> None:
 def test_one_unpunctuated_line_from_a_user_is_a_statement_not_a_heading(kb: KnowledgeBase) -> None:
     assert never_evidence(["APT28 used Mimikatz and spearphishing attachments"]) == [False]
     assert _text_hit(extract_techniques("APT28 used Mimikatz and spearphishing attachments", kb=kb), "T1566.001")
+
+
+def test_advice_to_defenders_is_never_evidence(kb: KnowledgeBase) -> None:
+    # The advisory's Mitigations section ("Organizations should protect against ransomware and web shells by ...")
+    # gave T1486 and T1505.003 once single phrases counted; advice says what defenders do, not what the actor did.
+    hits = extract_techniques(ADVISORY.read_text(encoding="utf-8"), kb=kb)
+    assert _text_hit(hits, "T1486") is None and _text_hit(hits, "T1505.003") is None
+    lines = ["The actor deployed ransomware on the file servers.", "Mitigations",
+             "Organizations should protect against ransomware by patching.", "Patch VPN appliances promptly.",
+             "## Indicators", "The loader deleted shadow copies with vssadmin."]
+    assert never_evidence(lines) == [False, True, True, True, True, False]
