@@ -188,7 +188,10 @@ def main() -> int:
                   + " ".join(f"{k_.removeprefix('oof_doc_f1_')} {v:.3f}" for k_, v in ens.extra.items()), flush=True)
         else:
             bank = calibrated_bank(prep, list(range(len(train))), gold[train], classes, cfg)
-        model = TechniqueModel((feat, bank), None, ensemble=ens, blend=blend)
+        # the run-time name and phrase tables (learnt from ATT&CK and AnnoCTR, never from TRAM) take part as shipped
+        shipped = TechniqueModel.load()
+        model = TechniqueModel((feat, bank), None, ensemble=ens, blend=blend, tools=shipped.tools,
+                               phrases=shipped.phrases)
         plain = LinearBank(bank.labels, bank.coef, bank.intercept, bank.thresholds, bank.scale,
                            {k_: v for k_, v in bank.extra.items() if k_ != "stacker"})
         for d in test:

@@ -52,7 +52,7 @@ ANNOCTR = ROOT / ".." / "shared" / "data" / "annoctr"
 RESULTS = ROOT / "bench" / "results" / "techniques-real.md"
 TECHNIQUE_ID = re.compile(r"T\d{4}(?:\.\d{3})?")
 VIEWS = ("text", "all", "inferred")      # text evidence; everything the CLI prints; inferred from software alone
-VIEW_NAMES = {"text": "text evidence (not inferred)", "all": "all (text + inferred, the CLI's default)",
+VIEW_NAMES = {"text": "text evidence (not inferred)", "all": "all (text + inferred, as in --json output)",
               "inferred": "inferred from software only"}
 LEVELS = ("parent", "exact")
 

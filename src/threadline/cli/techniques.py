@@ -46,27 +46,39 @@ def _hits(text: str, pages: list[Page] | None = None) -> list[dict[str, Any]]:
 
 
 NONE_FOUND = "no ATT&CK technique found in the text"
+INFERRED_NOTE = "{n} more techniques inferred from named software, not from the text"
 
 
-def _table(label: str, hits: list[dict[str, Any]]) -> None:
+def _software_of(hit: dict[str, Any]) -> list[str]:
+    return [s[9:] for s in hit["sources"] if s.startswith("software")]
+
+
+def _table(label: str, hits: list[dict[str, Any]], *, list_inferred: bool = False) -> None:
+    """The techniques the text supports, strongest first. Techniques inferred from named software (ATT&CK lists
+    what a tool can do, not what this actor did: on real reports 0.08 of them are techniques an analyst maps) are
+    one summary line unless ``list_inferred``; JSON output keeps them all, flagged ``inferred``."""
     title = f"ATT&CK techniques in {plain(defang_generic(label))}"
-    if not hits:            # an empty table said nothing
+    text = [h for h in hits if not h["inferred"]]
+    inferred = sorted((h for h in hits if h["inferred"]), key=lambda h: h["id"])
+    shown = text + inferred if list_inferred else text
+    if not shown:            # an empty table said nothing
         console.print(f"{title}: {NONE_FOUND}", highlight=False)
-        return
-    table = new_table("id", "name", "tactics", "score", "evidence", title=title, show_lines=True)
-    # What the text says, strongest first; then what named software implies (ATT&CK), by id.
-    for hit in sorted(hits, key=lambda h: (bool(h["inferred"]), -float(h["score"]) if not h["inferred"] else 0.0,
-                                           h["id"])):
-        first = hit["evidence"][0] if hit["evidence"] else None
-        quote = plain(f"“{defang_generic(shorten(first['text'], 220))}”") if first else ""
-        if first and first.get("page"):
-            quote += f" (p. {first['page']})"
-        if hit["inferred"]:
-            software = plain(", ".join(s[9:] for s in hit["sources"] if s.startswith("software")))
-            quote = f"[italic]inferred from {software}[/italic]: {quote}"
-        table.add_row(f"[bold]{hit['id']}[/bold]", plain(hit["name"]), f"[dim]{', '.join(hit['tactics'])}[/dim]",
-                      f"{hit['score']:.2f}", quote)
-    console.print(table)
+    else:
+        table = new_table("id", "name", "tactics", "score", "evidence", title=title, show_lines=True)
+        for hit in sorted(text, key=lambda h: (-float(h["score"]), h["id"])) + (inferred if list_inferred else []):
+            first = hit["evidence"][0] if hit["evidence"] else None
+            quote = plain(f"“{defang_generic(shorten(first['text'], 220))}”") if first else ""
+            if first and first.get("page"):
+                quote += f" (p. {first['page']})"
+            if hit["inferred"]:
+                quote = f"[italic]inferred from {plain(', '.join(_software_of(hit)))}[/italic]: {quote}"
+            table.add_row(f"[bold]{hit['id']}[/bold]", plain(hit["name"]), f"[dim]{', '.join(hit['tactics'])}[/dim]",
+                          f"{hit['score']:.2f}", quote)
+        console.print(table)
+    if inferred and not list_inferred:
+        software = sorted({name for h in inferred for name in _software_of(h)})
+        console.print(f"{INFERRED_NOTE.format(n=len(inferred))} ({plain(shorten(', '.join(software), 160))}); "
+                      "--inferred lists them", highlight=False)
 
 
 @app.command()
@@ -78,6 +90,8 @@ def techniques(
                                               "{id, techniques} out.")] = None,
     no_inferred: Annotated[bool, typer.Option("--no-inferred", help="Hide techniques inferred from software.")]
     = False,
+    list_inferred: Annotated[bool, typer.Option("--inferred", help="List techniques inferred from named software "
+                                                "in the table too (by default one summary line).")] = False,
     allow_private: Annotated[bool, typer.Option(
         "--allow-private", help="Allow URL sources on private, loopback and link-local addresses.")] = False,
     fail_fast: FailFast = False,
@@ -106,7 +120,7 @@ def techniques(
     for result in results:
         title = str(result["title"] or "")
         label = result["source"] + (f" ({shorten(title, 100)})" if title and title != result["source"] else "")
-        _table(label, result["techniques"])
+        _table(label, result["techniques"], list_inferred=list_inferred)
 
 
 @train_app.command("techniques")

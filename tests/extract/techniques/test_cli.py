@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -66,3 +67,25 @@ def test_url_source_refused_on_loopback_unless_allowed(run_cli) -> None:  # type
     assert refused[0] == 2 and "loopback" in refused[2] and not refused[1]
     assert allowed[0] == 0, allowed[2]
     assert any(t["id"].startswith("T1566") for t in json.loads(allowed[1])["techniques"])
+
+
+def test_the_table_lists_what_the_text_says_and_sums_up_what_software_implies(tmp_path: Path) -> None:
+    # Issue 14: inferred techniques (everything ATT&CK lists for Mimikatz) buried the two the sentence states.
+    path = tmp_path / "brief.txt"
+    path.write_text("APT28 used Mimikatz and spearphishing attachments.\n", encoding="utf-8")
+    runner = CliRunner()
+
+    def words(args: list[str]) -> str:      # the console may wrap lines at any width
+        result = runner.invoke(app, ["techniques", str(path), *args])
+        assert result.exit_code == 0, result.output
+        return " ".join(result.stdout.split())
+
+    out = json.loads(runner.invoke(app, ["techniques", str(path), "--json"]).stdout)
+    inferred = [t["id"] for t in out["techniques"] if t["inferred"]]
+    table, listed = words([]), words(["--inferred"])
+    assert "T1566.001" in table and inferred
+    assert f"{len(inferred)} more techniques inferred from named software, not from the text (S0002 Mimikatz)" in table
+    def shown(tid: str, text: str) -> bool:
+        return re.search(rf"(?<![\w.]){re.escape(tid)}(?![\w.])", text) is not None
+
+    assert not any(shown(tid, table) for tid in inferred) and all(shown(tid, listed) for tid in inferred)

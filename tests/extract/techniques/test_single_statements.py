@@ -18,6 +18,10 @@ TRIAL = [
     ("APT28 used Mimikatz and spearphishing attachments.", "T1566.001"),
     ("Once the victim opens the file, the macro runs and downloads the payload.", "T1204.002"),
     ("The user must open the malicious document to start the infection.", "T1204.002"),
+    ("The ISO container lets the payload bypass the Mark-of-the-Web.", "T1553.005"),
+    ("The actors gained initial access through exploitation of internet-facing VPN appliances.", "T1190"),
+    ("They then used built-in tools, such as netsh, wmic and ntdsutil.", "T1003.003"),
+    ("They then used built-in tools, such as netsh, wmic and ntdsutil.", "T1047"),
 ]
 
 
@@ -53,7 +57,7 @@ def test_a_single_clear_sentence_gives_its_technique_whatever_the_length(kb: Kno
 def test_the_advisory_gives_exploitation_and_wmi_from_its_one_technical_sentence(kb: KnowledgeBase) -> None:
     text = ADVISORY.read_text(encoding="utf-8")
     hits = extract_techniques(text, kb=kb)
-    for tid in ("T1190", "T1047"):      # "exploitation of internet-facing VPN appliances"; "wmic"
+    for tid in ("T1190", "T1047", "T1003.003"):   # "exploitation of internet-facing VPN appliances"; "wmic"; "ntdsutil"
         hit = _text_hit(hits, tid)
         assert hit is not None, tid
         assert "initial access through exploitation of internet-facing VPN appliances" in hit.evidence[0].text
@@ -93,3 +97,14 @@ def test_a_detection_rule_references_key_starts_no_reference_section() -> None:
 def test_one_unpunctuated_line_from_a_user_is_a_statement_not_a_heading(kb: KnowledgeBase) -> None:
     assert never_evidence(["APT28 used Mimikatz and spearphishing attachments"]) == [False]
     assert _text_hit(extract_techniques("APT28 used Mimikatz and spearphishing attachments", kb=kb), "T1566.001")
+
+
+def test_advice_to_defenders_is_never_evidence(kb: KnowledgeBase) -> None:
+    # The advisory's Mitigations section ("Organizations should protect against ransomware and web shells by ...")
+    # gave T1486 and T1505.003 once single phrases counted; advice says what defenders do, not what the actor did.
+    hits = extract_techniques(ADVISORY.read_text(encoding="utf-8"), kb=kb)
+    assert _text_hit(hits, "T1486") is None and _text_hit(hits, "T1505.003") is None
+    lines = ["The actor deployed ransomware on the file servers.", "Mitigations",
+             "Organizations should protect against ransomware by patching.", "Patch VPN appliances promptly.",
+             "## Indicators", "The loader deleted shadow copies with vssadmin."]
+    assert never_evidence(lines) == [False, True, True, True, True, False]

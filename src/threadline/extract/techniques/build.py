@@ -13,6 +13,14 @@ from threadline.extract.sentences import split_sentences
 from threadline.extract.techniques.blend import Blend, Procedures, calibrated_blend, overlapping_reports, save_blend
 from threadline.extract.techniques.extractor import BLEND_MODEL, PROCEDURE_MODEL, REPORT_MODEL
 from threadline.extract.techniques.model import SEED, Featurizer, LinearBank, save
+from threadline.extract.techniques.phrases import (
+    MIN_PRECISION,
+    MIN_REPORTS,
+    PHRASES_FILE,
+    mine_phrases,
+    save_phrases,
+)
+from threadline.extract.techniques.tools import MIN_EXAMPLES, MIN_SHARE, TOOLS_FILE, mine_tool_table, save_tool_table
 from threadline.extract.techniques.train import (
     Report,
     ReportConfig,
@@ -90,6 +98,30 @@ def build_gate_model(tram_dir: Path, out_dir: Path, kb: KnowledgeBase, *, jobs: 
 
 
 ANNOCTR_TRAIN = "annoctr-train.jsonl.gz"
+ANNOCTR_LICENCE = "CC-BY-SA 4.0, (c) 2023 Robert Bosch GmbH (AnnoCTR, Lange et al., LREC-COLING 2024)"
+
+
+def build_tables(out_dir: Path, kb: KnowledgeBase, annoctr_train: Path | None,
+                 log: Callable[[str], Any] = print) -> list[str]:
+    """The utility/technique-name table (from ATT&CK) and the mention phrase table (from AnnoCTR train, when the
+    file is there; else an empty table, said so): both deterministic, written as JSON beside the models."""
+    from threadline.knowledge.index import active_bundle
+
+    bundle = active_bundle()
+    tools = mine_tool_table(kb)
+    save_tool_table(out_dir / TOOLS_FILE, tools, {"attack_bundle": {"file": bundle.name, "sha256": _sha256(bundle)},
+                                                  "min_examples": MIN_EXAMPLES, "min_share": MIN_SHARE})
+    log(f"tool and technique-name table: {len(tools)} names (ATT&CK {kb.attack.version})")
+    phrases, source = [], None
+    if annoctr_train is not None and annoctr_train.is_file():
+        phrases = mine_phrases(annoctr_train, kb)
+        source = {"file": annoctr_train.name, "sha256": _sha256(annoctr_train), "min_reports": MIN_REPORTS,
+                  "min_precision": MIN_PRECISION, "licence": ANNOCTR_LICENCE}
+        log(f"phrase table: {len(phrases)} phrases from AnnoCTR train mentions")
+    else:
+        log("phrase table: AnnoCTR train split not found, no phrases")
+    save_phrases(out_dir / PHRASES_FILE, phrases, {"annoctr": source})
+    return [TOOLS_FILE, PHRASES_FILE]
 
 
 def build_models(tram_dir: Path, out_dir: Path, *, jobs: int = 1, gate: bool = True, annoctr: Path | None = None,
@@ -124,7 +156,7 @@ def build_models(tram_dir: Path, out_dir: Path, *, jobs: int = 1, gate: bool = T
     if real is not None and real.is_file():
         extra = annoctr_sentences(real, kb)
         source = {"file": ANNOCTR_TRAIN, "sha256": _sha256(real), "sentences": len(extra[0]),
-                  "licence": "CC-BY-SA 4.0, (c) 2023 Robert Bosch GmbH (AnnoCTR, Lange et al., LREC-COLING 2024)"}
+                  "licence": ANNOCTR_LICENCE}
         log(f"  + {len(extra[0])} AnnoCTR train sentences with a technique mention")
     else:
         log(f"  AnnoCTR train split not found{f' at {real}' if real else ''}: procedure model on ATT&CK text only")
@@ -134,6 +166,7 @@ def build_models(tram_dir: Path, out_dir: Path, *, jobs: int = 1, gate: bool = T
           "negatives": "TRAM2 report sentences overlapping no annotated span", "labels": len(pbank.labels),
           "annoctr": source})
     files = [f"{name}{ext}" for name in (REPORT_MODEL, BLEND_MODEL, PROCEDURE_MODEL) for ext in _FILES]
+    files += build_tables(out_dir, kb, real, log=log)
     if gate:
         files += build_gate_model(tram_dir, out_dir, kb, jobs=jobs, log=log)["files"]
     return {"files": files, "report_labels": len(bank.labels), "procedure_labels": len(pbank.labels)}

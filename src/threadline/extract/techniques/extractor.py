@@ -1,10 +1,12 @@
 """ATT&CK technique extraction: every technique found in a report, with the sentences that support it.
 
-Four sources, merged per technique:
+Six sources, merged per technique:
 - the *report* model (TRAM classes, trained on annotated reports, report-level thresholds calibrated out-of-fold),
   blended with an ATT&CK procedure bank on the same classes when the blend file ships (blend.py);
 - the *procedure* model (every other Enterprise technique with ATT&CK procedure examples, precision-first);
 - technique ids written in the text ("T1566.001");
+- system utilities named in a sentence ("ntdsutil": T1003.003), from a table mined from ATT&CK (tools.py), and
+  short phrases analysts map to one technique ("ransomware": T1486), mined from annotated real reports (phrases.py);
 - software named in the text whose ATT&CK entry uses techniques (``inferred: true``, the naming sentence as evidence).
 Sentences that deny or only imagine a behaviour ("did not use", "could be used to") support nothing, and neither do
 headings, titles and reference lists. A report class is found when the report's evidence clears its calibrated
@@ -23,6 +25,7 @@ import numpy as np
 
 from threadline.extract.sentences import split_sentences
 from threadline.extract.techniques import runtime
+from threadline.extract.techniques.phrases import PHRASES_FILE, PhraseMatcher, shipped_phrases
 from threadline.extract.techniques.runtime import BankLike, FeaturizerLike, FloatArray, decisions_by_block
 from threadline.extract.techniques.signals import (
     SoftwareMatcher,
@@ -31,6 +34,7 @@ from threadline.extract.techniques.signals import (
     never_evidence,
     sentence_index,
 )
+from threadline.extract.techniques.tools import TOOLS_FILE, ToolMatcher, shipped_tools
 from threadline.knowledge.base import KnowledgeBase
 from threadline.model import Evidence, Page, Sentence
 
@@ -88,6 +92,8 @@ class TechniqueModel(Generic[F, B]):
     info: dict[str, Any] = field(default_factory=dict)
     ensemble: Ensemble | None = None     # when set, it decides the report classes instead of the bank's thresholds
     blend: Blend | runtime.Blend | None = None   # the report bank blended with a procedure bank (shipped)
+    tools: ToolMatcher | None = None     # utility names -> technique (tools.py), shipped beside the models
+    phrases: PhraseMatcher | None = None  # mention phrases -> technique (phrases.py), the same
 
     @property
     def classes(self) -> list[str]:
@@ -108,7 +114,8 @@ class TechniqueModel(Generic[F, B]):
         if (directory / f"{ENSEMBLE_MODEL}.npz").is_file():
             ensemble = load_ensemble(directory / ENSEMBLE_MODEL)
         blend = load_blend(directory / BLEND_MODEL) if (directory / f"{BLEND_MODEL}.npz").is_file() else None
-        return TechniqueModel((feat, bank), procedure, info, ensemble, blend)
+        tools, phrases = shipped_tools(str(directory / TOOLS_FILE)), shipped_phrases(str(directory / PHRASES_FILE))
+        return TechniqueModel((feat, bank), procedure, info, ensemble, blend, tools, phrases)
 
 
 @lru_cache(maxsize=4)
@@ -130,7 +137,8 @@ def runtime_model(directory: str = str(MODEL_DIR)) -> TechniqueModel[Any, Any]:
     if procedure is not None and procedure[0].spec.context:
         return shipped_model(directory)
     blend = runtime.load_blend(folder / BLEND_MODEL) if (folder / f"{BLEND_MODEL}.npz").is_file() else None
-    return TechniqueModel((feat, bank), procedure, info, None, blend)
+    return TechniqueModel((feat, bank), procedure, info, None, blend, shipped_tools(str(folder / TOOLS_FILE)),
+                          shipped_phrases(str(folder / PHRASES_FILE)))
 
 
 _MATCHERS: dict[int, tuple[KnowledgeBase, SoftwareMatcher]] = {}
@@ -295,6 +303,32 @@ def _procedure_hits(out: _Collector, model: TechniqueModel[Any, Any], texts: lis
         out.add(label, score, rows, "procedures")
 
 
+TOOL_MIN_WORDS = 4
+LEXICAL_DEFERS = True
+
+
+def _lexical_hits(out: _Collector, model: TechniqueModel[Any, Any], text: str, sents: list[Sentence],
+                  silent: np.ndarray) -> None:
+    """A sentence naming a utility of the tool table, or holding a phrase of the phrase table, supports its
+    technique. A line of a few words (an indicator table's "rundll32.exe" cell, a file listing) states no use,
+    hence :data:`TOOL_MIN_WORDS`."""
+    found: list[tuple[int, str, float, str]] = []
+    if model.tools:
+        found += [(m.start, m.entry.technique, m.entry.share, f"named '{m.entry.name}'")
+                  for m in model.tools.find(text)]
+    if model.phrases:
+        found += [(m.start, m.entry.technique, m.entry.precision, f"phrase '{m.entry.phrase}'")
+                  for m in model.phrases.find(text)]
+    classes = set(model.classes) | {out.kb.current_technique_id(c) for c in model.classes}
+    for start, technique, score, source in sorted(found):
+        if LEXICAL_DEFERS and (technique in classes or technique.split(".")[0] in classes):
+            continue      # as for the procedure model: the report model, calibrated on annotated reports, decides
+        row = sentence_index(sents, start)
+        if row is None or silent[row] or len(sents[row].text.split()) < TOOL_MIN_WORDS:
+            continue
+        out.add(technique, score, [row], source)
+
+
 def extract_techniques(text: str, *, sentences: list[Sentence] | None = None, kb: KnowledgeBase | None = None,
                        pages: Sequence[Page] | None = None, model: TechniqueModel[Any, Any] | None = None,
                        infer: bool = True) -> list[TechniqueHit]:
@@ -318,6 +352,7 @@ def extract_techniques(text: str, *, sentences: list[Sentence] | None = None, kb
         row = sentence_index(sents, mention.start)
         if row is not None and not silent[row]:
             out.add(mention.attack_id, 1.0, [row], "explicit id")
+    _lexical_hits(out, model, text, sents, silent)
     if infer:
         # Inferred hits come last and keep MAX_EVIDENCE sentences: once a software has given that many distinct
         # sentences, its later mentions change nothing (a long report naming PlugX 50,000 times: 2.7 million adds).

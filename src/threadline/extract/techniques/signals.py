@@ -34,7 +34,8 @@ def is_negated(sentence: str) -> bool:
 # Headings, titles and reference lists name a subject; they never state that something happened. A heading is a
 # Markdown heading, a "Title:" line, or a short line with no sentence punctuation that is not a list item; a
 # reference entry is a numbered citation or a line that is mostly a URL; a reference section runs from its heading
-# to the next Markdown heading (or the end).
+# to the next Markdown heading (or the end), a section of advice to defenders (Mitigations, Recommendations) to the
+# next heading.
 _MD_HEADING = re.compile(r"#{1,6}\s")
 _TITLE_LINE = re.compile(r"(?:title|subject|tlp|classification)\s*:", re.IGNORECASE)
 _LIST_ITEM = re.compile(r"(?:[-*•●▪◦·]|\d{1,2}[.)])\s")
@@ -44,6 +45,10 @@ _URL = re.compile(r"\S*(?:https?|hxxps?)://\S+", re.IGNORECASE)
 _REFERENCES = re.compile(r"(?:#{1,6}\s*)?(?:References?|Sources?|Further [Rr]eading|Bibliography|External [Ll]inks|"
                          r"End\s?notes|Footnotes|Citations|REFERENCES?|SOURCES?|"
                          r"ENDNOTES|FOOTNOTES)\s*:?\s*$")
+# A section of advice to defenders says what they should do, not what the actor did ("Organizations should protect
+# against ransomware and web shells by ...").
+_ADVICE = re.compile(r"(?:#{1,6}\s*)?(?:Mitigations?|Recommendations?|Recommended [Aa]ctions|Defensive [Aa]dvice|"
+                     r"Remediation|Mitigation [Rr]ecommendations|MITIGATIONS?|RECOMMENDATIONS?)\s*:?\s*$")
 HEADING_MAX_WORDS = 12
 
 
@@ -71,14 +76,16 @@ def never_evidence(sentences: list[str]) -> list[bool]:
     sentence is what the user wrote about a behaviour, punctuated or not: only a Markdown heading is one there."""
     if len(sentences) == 1:
         return [_MD_HEADING.match(sentences[0].strip()) is not None]
-    out, in_references = [], False
+    out, in_references, in_advice = [], False, False
     for text in sentences:
         heading = is_heading(text)
         if _REFERENCES.fullmatch(text.strip()):
             in_references = True
         elif in_references and _MD_HEADING.match(text.strip()):
             in_references = False       # entries are often short unpunctuated lines: only a real heading ends it
-        out.append(heading or in_references or is_reference(text))
+        if heading:                     # advice runs to the next heading of any kind (its lines are sentences)
+            in_advice = _ADVICE.fullmatch(text.strip()) is not None
+        out.append(heading or in_references or in_advice or is_reference(text))
     return out
 
 
