@@ -15,7 +15,7 @@ from threading import Lock
 
 from threadline.attribute.observations import EXTRA_COUNTRY_NAMES, year_of
 from threadline.extract.entities.places import DEMONYMS, SECTORS_OUTSIDE_MISP
-from threadline.knowledge import KnowledgeBase
+from threadline.knowledge import KnowledgeBase, derived
 from threadline.knowledge.attack import Citation, Relationship, Software, plain_text
 
 # A technique known only because one of the group's tools implements it says less than one seen in the group's
@@ -259,17 +259,43 @@ class _Static:
         return set(sector_stems(text) & self.sector_vocabulary), countries
 
 
-_static: dict[int, _Static] = {}
+_static: dict[int, _Derived] = {}
 _cache: OrderedDict[tuple[int, frozenset[str], frozenset[str]], ProfileSet] = OrderedDict()
 _lock = Lock()
 
 
-def static_of(kb: KnowledgeBase) -> _Static:
+@dataclass(slots=True)
+class _Derived:
+    """What the derived cache holds for a knowledge base: the static part and the profiles without exclusion
+    (pickled together so that the profiles share the static part's tables)."""
+
+    static: _Static
+    base: ProfileSet
+
+
+def _derive(kb: KnowledgeBase) -> _Derived:
+    static = _Static(kb)
+    built = [_build_group(kb, static, g, frozenset(), frozenset()) for g in kb.attack.groups]
+    return _Derived(static, _finish(_with_frequencies({p.attack_id: p for p, _ in built}, frozenset(), 0), static))
+
+
+def _derived(kb: KnowledgeBase) -> _Derived:
+    """Built once per knowledge base and process, and cached on disk beside the index (knowledge.derived)."""
     with _lock:
         found = _static.get(id(kb))
         if found is None:
-            found = _static[id(kb)] = _Static(kb)
+            found = _static[id(kb)] = derived.cached(kb, "profiles", _Derived, lambda: _derive(kb))
         return found
+
+
+def static_of(kb: KnowledgeBase) -> _Static:
+    return _derived(kb).static
+
+
+def _finish(result: ProfileSet, static: _Static) -> ProfileSet:
+    result.lineage, result.capabilities, result.native = static.lineage, static.capabilities, static.native
+    result.parent_ids = static.parent_ids
+    return result
 
 
 def _described_links(kb: KnowledgeBase) -> dict[str, list[tuple[str, frozenset[str]]]]:
@@ -329,8 +355,10 @@ def build_profiles(kb: KnowledgeBase, exclude_sources: Iterable[str] = (),
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    static = static_of(kb)
-    if excluded or objects:
+    if not excluded and not objects:
+        result = _derived(kb).base
+    else:
+        static = static_of(kb)
         base = build_profiles(kb)
         touched = set().union(*(static.touches.get(k, set()) for k in excluded | objects)) | objects
         profiles = dict(base.profiles)
@@ -343,12 +371,7 @@ def build_profiles(kb: KnowledgeBase, exclude_sources: Iterable[str] = (),
             if stix_id not in objects:
                 profiles[group.attack_id], lost = _build_group(kb, static, stix_id, excluded, objects)
                 dropped += lost
-        result = _with_frequencies(profiles, excluded, dropped)
-    else:
-        built = [_build_group(kb, static, g, excluded, objects) for g in kb.attack.groups]
-        result = _with_frequencies({p.attack_id: p for p, _ in built}, excluded, 0)
-    result.lineage, result.capabilities, result.native = static.lineage, static.capabilities, static.native
-    result.parent_ids = static.parent_ids
+        result = _finish(_with_frequencies(profiles, excluded, dropped), static)
     with _lock:
         _cache[key] = result
         while len(_cache) > _CACHE_SIZE:
