@@ -101,7 +101,20 @@ def level_of(ps: ProfileSet, kind: str, key: str) -> str:
 def score_group(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Weights,
                 obs_sectors: frozenset[str], query: list[tuple[str, float]], levels: dict[str, str]) -> GroupScore:
     """One group's score and contributions for a case (``query``: techniques with their weight in the case)."""
-    out = GroupScore(profile.attack_id, profile.name, 0.0, profile.empty)
+    terms = _terms(obs, profile, ps, w, obs_sectors, query, levels)
+    out = GroupScore(profile.attack_id, profile.name, 0.0, profile.empty, [Contribution(*t) for t in terms])
+    out.score = sum(c.value for c in out.contributions)
+    return out
+
+
+# A contribution's fields as a tuple (kind, key, value, idf, groups, via, level): score_groups makes each group's
+# Contribution objects once, already scaled by the ranker (they were made twice, half of its time).
+Term = tuple[str, str, float, float, int, str, str]
+
+
+def _terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Weights, obs_sectors: frozenset[str],
+           query: list[tuple[str, float]], levels: dict[str, str]) -> list[Term]:
+    out: list[Term] = []
     length, n_sources, _ = ps.shape(profile)
     norm = 1 - w.b + w.b * (length / ps.avg_length if ps.avg_length else 1.0)
     techniques = profile.techniques
@@ -122,25 +135,24 @@ def score_group(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Wei
             via = "parent"
         if tf:
             value = q * _bm25(idf, tf, norm, w)
-            out.contributions.append(Contribution("technique", tid, value, idf, ps.frequency("technique", tid),
-                                                  via if q == 1.0 else "implied", levels[tid]))
+            out.append(("technique", tid, value, idf, ps.frequency("technique", tid),
+                        via if q == 1.0 else "implied", levels[tid]))
     for sid in obs.software:
         if sid in profile.software:
             idf = ps.idf("software", sid)
             weight = profile.software[sid]
             tf = weight * (1 + w.support * math.log(max(len(profile.sources.get(sid, ())), 1)))
             via = "direct" if weight >= 1.0 else "description"
-            out.contributions.append(Contribution("software", sid, w.software * idf * tf, idf,
-                                                  ps.frequency("software", sid), via, levels[sid]))
+            out.append(("software", sid, w.software * idf * tf, idf, ps.frequency("software", sid), via,
+                        levels[sid]))
     for sid in obs.software:
         if sid in profile.software or not w.lineage:
             continue
         kin = [r for r in ps.relatives(sid) if r in profile.software]
         if kin:   # a variant or relative of the observed family is in the group's kit
             idf = min(ps.idf("software", sid), max(ps.idf("software", r) for r in kin))
-            out.contributions.append(Contribution("software", sid, w.software * w.lineage * idf, idf,
-                                                  ps.frequency("software", sid), f"lineage:{','.join(kin[:3])}",
-                                                  levels[sid]))
+            out.append(("software", sid, w.software * w.lineage * idf, idf, ps.frequency("software", sid),
+                        f"lineage:{','.join(kin[:3])}", levels[sid]))
     # A report on a campaign "across nine countries and ten sectors" would otherwise give a group with a broad
     # victimology nine countries' worth of evidence: like a query vector in retrieval, the case's victims are
     # normalised by how many it names (one country weighs as before).
@@ -149,42 +161,44 @@ def score_group(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Wei
     for code in obs.countries:
         if code in profile.countries:
             idf = ps.idf("country", code)
-            out.contributions.append(Contribution("country", code, per_country * idf, idf,
-                                                  ps.frequency("country", code)))
+            out.append(("country", code, per_country * idf, idf, ps.frequency("country", code), "direct",
+                        "generic"))
     for stem in obs_sectors & profile.sectors:
         idf = ps.idf("sector", stem)
-        out.contributions.append(Contribution("sector", stem, per_sector * idf, idf, ps.frequency("sector", stem)))
-    case = obs.years() if out.contributions else None
+        out.append(("sector", stem, per_sector * idf, idf, ps.frequency("sector", stem), "direct",
+                    "generic"))
+    case = obs.years() if out else None
     gap = _time_penalty(profile.years, case, w)     # what follows needs evidence: no time or prior terms without
-    if gap and out.contributions:
-        out.contributions.append(Contribution("time", f"{gap:.1f} years apart", -w.time * gap, 0.0, 0, "gap"))
-    if out.contributions and w.recency and profile.years and case is not None:
+    if gap and out:
+        out.append(("time", f"{gap:.1f} years apart", -w.time * gap, 0.0, 0, "gap", "generic"))
+    if out and w.recency and profile.years and case is not None:
         near = sum(case[0] - 1.0 <= y <= case[1] + 1.0 for y in profile.years)
-        out.contributions.append(Contribution("time", f"{near} of {len(profile.years)} dated sources near the case",
-                                              w.recency * math.log((near + 0.5) / (len(profile.years) + 1)), 0.0, 0,
-                                              "recency"))
-    if out.contributions and w.prior:
-        out.contributions.append(Contribution("prior", f"{n_sources} sources",
-                                              w.prior * math.log(1 + n_sources), 0.0, 0))
-    out.score = sum(c.value for c in out.contributions)
+        out.append(("time", f"{near} of {len(profile.years)} dated sources near the case",
+                    w.recency * math.log((near + 0.5) / (len(profile.years) + 1)), 0.0, 0, "recency", "generic"))
+    if out and w.prior:
+        out.append(("prior", f"{n_sources} sources", w.prior * math.log(1 + n_sources), 0.0, 0, "direct", "generic"))
     return out
 
 
 def bucket_of(c: Contribution) -> str:
     """The ranker's evidence feature a contribution adds to."""
-    if c.kind == "technique":
-        if c.via in ("implied", "software"):
-            return "technique_implied" if c.via == "implied" else "technique_of_tool"
-        return f"technique_{c.level}"
-    if c.kind == "software":
-        if c.via.startswith("lineage"):
+    return _bucket(c.kind, c.via, c.level)
+
+
+def _bucket(kind: str, via: str, level: str) -> str:
+    if kind == "technique":
+        if via in ("implied", "software"):
+            return "technique_implied" if via == "implied" else "technique_of_tool"
+        return f"technique_{level}"
+    if kind == "software":
+        if via.startswith("lineage"):
             return "software_lineage"
-        if c.via == "description":
+        if via == "description":
             return "software_described"
-        return "software_distinctive" if c.level == "distinctive" else "software_other"
-    if c.kind == "time":
-        return "time_gap" if c.via == "gap" else "recency"
-    return c.kind
+        return "software_distinctive" if level == "distinctive" else "software_other"
+    if kind == "time":
+        return "time_gap" if via == "gap" else "recency"
+    return kind
 
 
 def _direct(profile: GroupProfile, key: str) -> bool:
@@ -255,17 +269,22 @@ _PROFILE_WORDS = {"rarest_shared": "rarity of the rarest shared observation", "s
 def apply_ranker(score: GroupScore, profile_values: dict[str, float], ranker: Ranker) -> None:
     """Set the group's features and its score under the ranker; contributions are rescaled so that they still add
     up to the score (the explanation shows what each piece of evidence weighed), plus one per profile feature."""
+    _rank(score, [(c.kind, c.key, c.value, c.idf, c.groups, c.via, c.level) for c in score.contributions],
+          profile_values, ranker)
+
+
+def _rank(score: GroupScore, terms: list[Term], profile_values: dict[str, float], ranker: Ranker) -> None:
+    """apply_ranker on a group's terms: its contributions are made here, once, already scaled."""
     features = dict.fromkeys(EVIDENCE, 0.0)
     scaled = []
     coefficients: dict[str, float] = {}
-    for c in score.contributions:
-        bucket = bucket_of(c)
-        features[bucket] += c.value
+    for kind, key, value, idf, groups, via, level in terms:
+        bucket = _bucket(kind, via, level)
+        features[bucket] += value
         coefficient = coefficients.get(bucket)
         if coefficient is None:
             coefficient = coefficients[bucket] = ranker.coefficient(bucket)
-        # the constructor, not dataclasses.replace: the same object, at a fifth of the cost (one per contribution)
-        scaled.append(Contribution(c.kind, c.key, c.value * coefficient, c.idf, c.groups, c.via, c.level))
+        scaled.append(Contribution(kind, key, value * coefficient, idf, groups, via, level))
     features.update(profile_values)
     score.features = features
     for name in PROFILE:
@@ -296,14 +315,16 @@ def score_groups(obs: Observations, ps: ProfileSet, w: Weights | None = None,
     query = [(t, 1.0) for t in obs.techniques] + sorted((t, q) for t, q in implied.items() if t not in obs.techniques)
     levels = {t: level_of(ps, "technique", t) for t, _ in query}
     levels.update({s: level_of(ps, "software", s) for s in obs.software})
-    scores = [score_group(obs, p, ps, w, sectors, query, levels) for p in ps.profiles.values()]
     pairs = pair_rarity([*obs.techniques, *obs.software], ps)
     held = held_by(obs, ps)
-    for score in scores:
-        profile = ps.profiles[score.attack_id]
+    scores = []
+    for profile in ps.profiles.values():
+        # score_group and apply_ranker in one: the contributions are made once, scaled (same values)
+        terms = _terms(obs, profile, ps, w, sectors, query, levels)
+        score = GroupScore(profile.attack_id, profile.name, 0.0, profile.empty)
         # Profile features only for a group that shares evidence: a group with none stays at zero.
-        values = profile_features(obs, profile, ps, pairs.get(score.attack_id, (0.0, 0.0)), held) \
-            if score.contributions else {}
-        apply_ranker(score, values, ranker)
+        values = profile_features(obs, profile, ps, pairs.get(profile.attack_id, (0.0, 0.0)), held) if terms else {}
+        _rank(score, terms, values, ranker)
+        scores.append(score)
     scores.sort(key=lambda s: (not s.empty, s.score, s.matched), reverse=True)
     return scores
