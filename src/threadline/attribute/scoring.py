@@ -229,6 +229,9 @@ def held_by(obs: Observations, ps: ProfileSet) -> dict[str, int]:
             for k in (*obs.techniques, *obs.software)}
 
 
+_RARITY = tuple(f"{kind}_held_by_{limit}" for kind in ("techniques", "software") for limit in (1, 3, 10))
+
+
 def profile_features(obs: Observations, profile: GroupProfile, ps: ProfileSet,
                      pairs: tuple[float, float], held: dict[str, int] | None = None) -> dict[str, float]:
     """How the group's profile and the case cover each other (zero for a group sharing no direct evidence).
@@ -239,9 +242,14 @@ def profile_features(obs: Observations, profile: GroupProfile, ps: ProfileSet,
     length, _, size = ps.shape(profile)
     held = held if held is not None else held_by(obs, ps)
     distinctive = [k for k in keys if held[k] <= DISTINCTIVE_SHARE * ps.n_groups]
-    rarity = {f"{'software' if prefix == 'S' else 'techniques'}_held_by_{limit}":
-              float(sum(1 for k in shared if k.startswith(prefix) and held[k] <= limit))
-              for prefix in ("T", "S") for limit in (1, 3, 10)}
+    counts = dict.fromkeys(_RARITY, 0)     # one pass over the shared keys (this ran six)
+    for k in shared:
+        kind = "software" if k.startswith("S") else "techniques"
+        for limit in (1, 3, 10):
+            if held[k] <= limit:
+                counts[f"{kind}_held_by_{limit}"] += 1
+    rarity = {name: float(n) for name, n in counts.items()}
+    shared_set = set(shared)
     return {
         "rarest_shared": max((ps.idf("software" if k.startswith("S") else "technique", k) for k in shared),
                              default=0.0),
@@ -252,7 +260,7 @@ def profile_features(obs: Observations, profile: GroupProfile, ps: ProfileSet,
         "rare_pairs": pairs[0],
         "rare_tool_pairs": pairs[1],
         **rarity,
-        "distinctive_covered": sum(k in shared for k in distinctive) / len(distinctive) if distinctive else 0.0,
+        "distinctive_covered": sum(k in shared_set for k in distinctive) / len(distinctive) if distinctive else 0.0,
     }
 
 
