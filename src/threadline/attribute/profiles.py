@@ -15,7 +15,7 @@ from threading import Lock
 
 from threadline.attribute.observations import EXTRA_COUNTRY_NAMES, year_of
 from threadline.extract.entities.places import DEMONYMS, SECTORS_OUTSIDE_MISP
-from threadline.knowledge import KnowledgeBase
+from threadline.knowledge import KnowledgeBase, derived
 from threadline.knowledge.attack import Citation, Relationship, Software, plain_text
 
 # A technique known only because one of the group's tools implements it says less than one seen in the group's
@@ -133,6 +133,33 @@ class ProfileSet:
     capabilities: dict[str, list[tuple[str, frozenset[str]]]] = field(default_factory=dict)
     native: frozenset[str] = frozenset()      # operating-system tools (os_native_tools): generic whatever their count
     parent_ids: frozenset[str] = frozenset()  # techniques that have sub-techniques ("T1566", "T1574")
+    idf_memo: dict[tuple[str, str], float] = field(default_factory=dict, repr=False, compare=False)
+    shape_memo: dict[str, tuple[float, int, int]] = field(default_factory=dict, repr=False, compare=False)
+    column_memo: dict[str, list[float]] = field(default_factory=dict, repr=False, compare=False)
+
+    def shape(self, profile: GroupProfile) -> tuple[float, int, int]:
+        """(length, n_sources, techniques seen directly + software) of a profile of this set, memoised: scoring
+        needs them for every group and every case."""
+        found = self.shape_memo.get(profile.attack_id)
+        if found is None or self.profiles.get(profile.attack_id) is not profile:
+            found = (profile.length, profile.n_sources,
+                     sum(1 for v in profile.techniques.values() if v >= 1.0) + len(profile.software))
+            if self.profiles.get(profile.attack_id) is profile:
+                self.shape_memo[profile.attack_id] = found
+        return found
+
+    def held_directly(self, key: str) -> list[float]:
+        """1.0 for each live group (in ``profiles`` order, empty profiles left out) that has the technique directly
+        or the software, else 0.0, memoised (the columns of scoring.pair_rarity's matrix)."""
+        found = self.column_memo.get(key)
+        if found is None:
+            live = [p for p in self.profiles.values() if not p.empty]
+            if key.startswith("S"):
+                found = [1.0 if key in p.software else 0.0 for p in live]
+            else:
+                found = [1.0 if p.techniques.get(key, 0.0) >= 1.0 else 0.0 for p in live]
+            self.column_memo[key] = found
+        return found
 
     def techniques_of_software(self, sid: str) -> list[str]:
         """What ATT&CK says a software can do, where that survives the exclusion."""
@@ -143,14 +170,19 @@ class ProfileSet:
         return [other for other, cites in self.lineage.get(sid, ()) if not cites or cites - self.excluded_sources]
 
     def idf(self, kind: str, key: str) -> float:
-        """BM25's IDF: a feature few groups have weighs much more than one most groups have."""
-        df = self.grading_frequency(kind, key)
-        n = max(self.n_groups, 1)
-        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+        """BM25's IDF: a feature few groups have weighs much more than one most groups have (memoised: scoring asks
+        for the same few features once per group; a ProfileSet is read-only once built_profiles returns it)."""
+        found = self.idf_memo.get((kind, key))
+        if found is None:
+            df = self.grading_frequency(kind, key)
+            n = max(self.n_groups, 1)
+            found = self.idf_memo[(kind, key)] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        return found
 
     def frequency(self, kind: str, key: str) -> int:
         """How many groups have the feature (what the explanation shows)."""
-        return self.df.get(kind, Counter()).get(key, 0)
+        counts = self.df.get(kind)
+        return counts.get(key, 0) if counts is not None else 0
 
     def grading_frequency(self, kind: str, key: str) -> int:
         """The frequency that grades the feature (IDF, level, rarity counts): an operating-system tool counts as
@@ -259,17 +291,43 @@ class _Static:
         return set(sector_stems(text) & self.sector_vocabulary), countries
 
 
-_static: dict[int, _Static] = {}
+_static: dict[int, _Derived] = {}
 _cache: OrderedDict[tuple[int, frozenset[str], frozenset[str]], ProfileSet] = OrderedDict()
 _lock = Lock()
 
 
-def static_of(kb: KnowledgeBase) -> _Static:
+@dataclass(slots=True)
+class _Derived:
+    """What the derived cache holds for a knowledge base: the static part and the profiles without exclusion
+    (pickled together so that the profiles share the static part's tables)."""
+
+    static: _Static
+    base: ProfileSet
+
+
+def _derive(kb: KnowledgeBase) -> _Derived:
+    static = _Static(kb)
+    built = [_build_group(kb, static, g, frozenset(), frozenset()) for g in kb.attack.groups]
+    return _Derived(static, _finish(_with_frequencies({p.attack_id: p for p, _ in built}, frozenset(), 0), static))
+
+
+def _derived(kb: KnowledgeBase) -> _Derived:
+    """Built once per knowledge base and process, and cached on disk beside the index (knowledge.derived)."""
     with _lock:
         found = _static.get(id(kb))
         if found is None:
-            found = _static[id(kb)] = _Static(kb)
+            found = _static[id(kb)] = derived.cached(kb, "profiles", _Derived, lambda: _derive(kb))
         return found
+
+
+def static_of(kb: KnowledgeBase) -> _Static:
+    return _derived(kb).static
+
+
+def _finish(result: ProfileSet, static: _Static) -> ProfileSet:
+    result.lineage, result.capabilities, result.native = static.lineage, static.capabilities, static.native
+    result.parent_ids = static.parent_ids
+    return result
 
 
 def _described_links(kb: KnowledgeBase) -> dict[str, list[tuple[str, frozenset[str]]]]:
@@ -329,8 +387,10 @@ def build_profiles(kb: KnowledgeBase, exclude_sources: Iterable[str] = (),
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    static = static_of(kb)
-    if excluded or objects:
+    if not excluded and not objects:
+        result = _derived(kb).base
+    else:
+        static = static_of(kb)
         base = build_profiles(kb)
         touched = set().union(*(static.touches.get(k, set()) for k in excluded | objects)) | objects
         profiles = dict(base.profiles)
@@ -343,12 +403,7 @@ def build_profiles(kb: KnowledgeBase, exclude_sources: Iterable[str] = (),
             if stix_id not in objects:
                 profiles[group.attack_id], lost = _build_group(kb, static, stix_id, excluded, objects)
                 dropped += lost
-        result = _with_frequencies(profiles, excluded, dropped)
-    else:
-        built = [_build_group(kb, static, g, excluded, objects) for g in kb.attack.groups]
-        result = _with_frequencies({p.attack_id: p for p, _ in built}, excluded, 0)
-    result.lineage, result.capabilities, result.native = static.lineage, static.capabilities, static.native
-    result.parent_ids = static.parent_ids
+        result = _finish(_with_frequencies(profiles, excluded, dropped), static)
     with _lock:
         _cache[key] = result
         while len(_cache) > _CACHE_SIZE:

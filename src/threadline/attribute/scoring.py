@@ -7,7 +7,7 @@ more than Cobalt Strike, and T1059 says almost nothing. Each score keeps its con
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -101,42 +101,58 @@ def level_of(ps: ProfileSet, kind: str, key: str) -> str:
 def score_group(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Weights,
                 obs_sectors: frozenset[str], query: list[tuple[str, float]], levels: dict[str, str]) -> GroupScore:
     """One group's score and contributions for a case (``query``: techniques with their weight in the case)."""
-    out = GroupScore(profile.attack_id, profile.name, 0.0, profile.empty)
-    norm = 1 - w.b + w.b * (profile.length / ps.avg_length if ps.avg_length else 1.0)
+    terms = _terms(obs, profile, ps, w, obs_sectors, query, levels)
+    out = GroupScore(profile.attack_id, profile.name, 0.0, profile.empty, [Contribution(*t) for t in terms])
+    out.score = sum(c.value for c in out.contributions)
+    return out
+
+
+# A contribution's fields as a tuple (kind, key, value, idf, groups, via, level): score_groups makes each group's
+# Contribution objects once, already scaled by the ranker (they were made twice, half of its time).
+Term = tuple[str, str, float, float, int, str, str]
+
+
+def _terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Weights, obs_sectors: frozenset[str],
+           query: list[tuple[str, float]], levels: dict[str, str]) -> list[Term]:
+    out: list[Term] = []
+    length, n_sources, _ = ps.shape(profile)
+    norm = 1 - w.b + w.b * (length / ps.avg_length if ps.avg_length else 1.0)
+    techniques = profile.techniques
     for tid, q in query:
+        tf = techniques.get(tid, 0.0)
+        if not tf and not w.parent:
+            continue    # nothing to add (the loop's cost is here: every group meets every query technique)
         idf = ps.idf("technique", tid)
-        tf = profile.techniques.get(tid, 0.0)
         via = "direct" if tf >= 1.0 else "software"
         if via == "software" and tf:
             tf = w.software_technique
         elif tf and (w.support or w.support_share):
             reports = len(profile.sources.get(tid, ()))
-            tf += w.support * math.log(max(reports, 1)) + w.support_share * reports / max(profile.n_sources, 1)
+            tf += w.support * math.log(max(reports, 1)) + w.support_share * reports / max(n_sources, 1)
         if not tf and w.parent:
             tf = w.parent * profile.parents.get(tid.split(".")[0], 0.0)
             idf = min(idf, ps.idf("parent", tid.split(".")[0]))
             via = "parent"
         if tf:
             value = q * _bm25(idf, tf, norm, w)
-            out.contributions.append(Contribution("technique", tid, value, idf, ps.frequency("technique", tid),
-                                                  via if q == 1.0 else "implied", levels[tid]))
+            out.append(("technique", tid, value, idf, ps.frequency("technique", tid),
+                        via if q == 1.0 else "implied", levels[tid]))
     for sid in obs.software:
         if sid in profile.software:
             idf = ps.idf("software", sid)
             weight = profile.software[sid]
             tf = weight * (1 + w.support * math.log(max(len(profile.sources.get(sid, ())), 1)))
             via = "direct" if weight >= 1.0 else "description"
-            out.contributions.append(Contribution("software", sid, w.software * idf * tf, idf,
-                                                  ps.frequency("software", sid), via, levels[sid]))
+            out.append(("software", sid, w.software * idf * tf, idf, ps.frequency("software", sid), via,
+                        levels[sid]))
     for sid in obs.software:
         if sid in profile.software or not w.lineage:
             continue
         kin = [r for r in ps.relatives(sid) if r in profile.software]
         if kin:   # a variant or relative of the observed family is in the group's kit
             idf = min(ps.idf("software", sid), max(ps.idf("software", r) for r in kin))
-            out.contributions.append(Contribution("software", sid, w.software * w.lineage * idf, idf,
-                                                  ps.frequency("software", sid), f"lineage:{','.join(kin[:3])}",
-                                                  levels[sid]))
+            out.append(("software", sid, w.software * w.lineage * idf, idf, ps.frequency("software", sid),
+                        f"lineage:{','.join(kin[:3])}", levels[sid]))
     # A report on a campaign "across nine countries and ten sectors" would otherwise give a group with a broad
     # victimology nine countries' worth of evidence: like a query vector in retrieval, the case's victims are
     # normalised by how many it names (one country weighs as before).
@@ -145,42 +161,44 @@ def score_group(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Wei
     for code in obs.countries:
         if code in profile.countries:
             idf = ps.idf("country", code)
-            out.contributions.append(Contribution("country", code, per_country * idf, idf,
-                                                  ps.frequency("country", code)))
+            out.append(("country", code, per_country * idf, idf, ps.frequency("country", code), "direct",
+                        "generic"))
     for stem in obs_sectors & profile.sectors:
         idf = ps.idf("sector", stem)
-        out.contributions.append(Contribution("sector", stem, per_sector * idf, idf, ps.frequency("sector", stem)))
-    case = obs.years()
-    gap = _time_penalty(profile.years, case, w)
-    if gap and out.contributions:
-        out.contributions.append(Contribution("time", f"{gap:.1f} years apart", -w.time * gap, 0.0, 0, "gap"))
-    if out.contributions and w.recency and profile.years and case is not None:
+        out.append(("sector", stem, per_sector * idf, idf, ps.frequency("sector", stem), "direct",
+                    "generic"))
+    case = obs.years() if out else None
+    gap = _time_penalty(profile.years, case, w)     # what follows needs evidence: no time or prior terms without
+    if gap and out:
+        out.append(("time", f"{gap:.1f} years apart", -w.time * gap, 0.0, 0, "gap", "generic"))
+    if out and w.recency and profile.years and case is not None:
         near = sum(case[0] - 1.0 <= y <= case[1] + 1.0 for y in profile.years)
-        out.contributions.append(Contribution("time", f"{near} of {len(profile.years)} dated sources near the case",
-                                              w.recency * math.log((near + 0.5) / (len(profile.years) + 1)), 0.0, 0,
-                                              "recency"))
-    if out.contributions and w.prior:
-        out.contributions.append(Contribution("prior", f"{profile.n_sources} sources",
-                                              w.prior * math.log(1 + profile.n_sources), 0.0, 0))
-    out.score = sum(c.value for c in out.contributions)
+        out.append(("time", f"{near} of {len(profile.years)} dated sources near the case",
+                    w.recency * math.log((near + 0.5) / (len(profile.years) + 1)), 0.0, 0, "recency", "generic"))
+    if out and w.prior:
+        out.append(("prior", f"{n_sources} sources", w.prior * math.log(1 + n_sources), 0.0, 0, "direct", "generic"))
     return out
 
 
 def bucket_of(c: Contribution) -> str:
     """The ranker's evidence feature a contribution adds to."""
-    if c.kind == "technique":
-        if c.via in ("implied", "software"):
-            return "technique_implied" if c.via == "implied" else "technique_of_tool"
-        return f"technique_{c.level}"
-    if c.kind == "software":
-        if c.via.startswith("lineage"):
+    return _bucket(c.kind, c.via, c.level)
+
+
+def _bucket(kind: str, via: str, level: str) -> str:
+    if kind == "technique":
+        if via in ("implied", "software"):
+            return "technique_implied" if via == "implied" else "technique_of_tool"
+        return f"technique_{level}"
+    if kind == "software":
+        if via.startswith("lineage"):
             return "software_lineage"
-        if c.via == "description":
+        if via == "description":
             return "software_described"
-        return "software_distinctive" if c.level == "distinctive" else "software_other"
-    if c.kind == "time":
-        return "time_gap" if c.via == "gap" else "recency"
-    return c.kind
+        return "software_distinctive" if level == "distinctive" else "software_other"
+    if kind == "time":
+        return "time_gap" if via == "gap" else "recency"
+    return kind
 
 
 def _direct(profile: GroupProfile, key: str) -> bool:
@@ -194,7 +212,7 @@ def pair_rarity(keys: list[str], ps: ProfileSet) -> dict[str, tuple[float, float
     live = [p for p in ps.profiles.values() if not p.empty]
     if len(keys) < 2 or not live:
         return {}
-    has = np.array([[1.0 if _direct(p, k) else 0.0 for k in keys] for p in live])
+    has = np.array([ps.held_directly(k) for k in keys]).T      # _direct of every live group, by column
     df = has.T @ has
     idf = np.log(1 + (len(live) - df + 0.5) / (df + 0.5))
     np.fill_diagonal(idf, 0.0)
@@ -205,28 +223,44 @@ def pair_rarity(keys: list[str], ps: ProfileSet) -> dict[str, tuple[float, float
     return {p.attack_id: (float(both[i]), float(tools[i])) for i, p in enumerate(live)}
 
 
+def held_by(obs: Observations, ps: ProfileSet) -> dict[str, int]:
+    """How many groups hold each observed technique and software (the grading frequency), the same for every group."""
+    return {k: ps.grading_frequency("software" if k.startswith("S") else "technique", k)
+            for k in (*obs.techniques, *obs.software)}
+
+
+_RARITY = tuple(f"{kind}_held_by_{limit}" for kind in ("techniques", "software") for limit in (1, 3, 10))
+
+
 def profile_features(obs: Observations, profile: GroupProfile, ps: ProfileSet,
-                     pairs: tuple[float, float]) -> dict[str, float]:
-    """How the group's profile and the case cover each other (zero for a group sharing no direct evidence)."""
+                     pairs: tuple[float, float], held: dict[str, int] | None = None) -> dict[str, float]:
+    """How the group's profile and the case cover each other (zero for a group sharing no direct evidence).
+
+    ``held``: :func:`held_by` for the case, computed once by the caller for all groups (else here)."""
     keys = [*obs.techniques, *obs.software]
     shared = [k for k in keys if _direct(profile, k)]
-    size = sum(1 for v in profile.techniques.values() if v >= 1.0) + len(profile.software)
-    held = {k: ps.grading_frequency("software" if k.startswith("S") else "technique", k) for k in keys}
+    length, _, size = ps.shape(profile)
+    held = held if held is not None else held_by(obs, ps)
     distinctive = [k for k in keys if held[k] <= DISTINCTIVE_SHARE * ps.n_groups]
-    rarity = {f"{'software' if prefix == 'S' else 'techniques'}_held_by_{limit}":
-              float(sum(1 for k in shared if k.startswith(prefix) and held[k] <= limit))
-              for prefix in ("T", "S") for limit in (1, 3, 10)}
+    counts = dict.fromkeys(_RARITY, 0)     # one pass over the shared keys (this ran six)
+    for k in shared:
+        kind = "software" if k.startswith("S") else "techniques"
+        for limit in (1, 3, 10):
+            if held[k] <= limit:
+                counts[f"{kind}_held_by_{limit}"] += 1
+    rarity = {name: float(n) for name, n in counts.items()}
+    shared_set = set(shared)
     return {
         "rarest_shared": max((ps.idf("software" if k.startswith("S") else "technique", k) for k in shared),
                              default=0.0),
         "shared_count": float(len(shared)),
         "profile_share": len(shared) / size if size else 0.0,
         "case_share": len(shared) / len(keys) if keys else 0.0,
-        "profile_size": math.log(1 + profile.length),
+        "profile_size": math.log(1 + length),
         "rare_pairs": pairs[0],
         "rare_tool_pairs": pairs[1],
         **rarity,
-        "distinctive_covered": sum(k in shared for k in distinctive) / len(distinctive) if distinctive else 0.0,
+        "distinctive_covered": sum(k in shared_set for k in distinctive) / len(distinctive) if distinctive else 0.0,
     }
 
 
@@ -243,12 +277,24 @@ _PROFILE_WORDS = {"rarest_shared": "rarity of the rarest shared observation", "s
 def apply_ranker(score: GroupScore, profile_values: dict[str, float], ranker: Ranker) -> None:
     """Set the group's features and its score under the ranker; contributions are rescaled so that they still add
     up to the score (the explanation shows what each piece of evidence weighed), plus one per profile feature."""
+    _rank(score, [(c.kind, c.key, c.value, c.idf, c.groups, c.via, c.level) for c in score.contributions],
+          profile_values, ranker)
+
+
+def _rank(score: GroupScore, terms: list[Term], profile_values: dict[str, float], ranker: Ranker) -> None:
+    """apply_ranker on a group's terms: its contributions are made here, once, already scaled."""
     features = dict.fromkeys(EVIDENCE, 0.0)
-    for c in score.contributions:
-        features[bucket_of(c)] += c.value
+    scaled = []
+    coefficients: dict[str, float] = {}
+    for kind, key, value, idf, groups, via, level in terms:
+        bucket = _bucket(kind, via, level)
+        features[bucket] += value
+        coefficient = coefficients.get(bucket)
+        if coefficient is None:
+            coefficient = coefficients[bucket] = ranker.coefficient(bucket)
+        scaled.append(Contribution(kind, key, value * coefficient, idf, groups, via, level))
     features.update(profile_values)
     score.features = features
-    scaled = [replace(c, value=c.value * ranker.coefficient(bucket_of(c))) for c in score.contributions]
     for name in PROFILE:
         value = profile_values.get(name, 0.0) * ranker.coefficient(name)
         if value:
@@ -277,13 +323,16 @@ def score_groups(obs: Observations, ps: ProfileSet, w: Weights | None = None,
     query = [(t, 1.0) for t in obs.techniques] + sorted((t, q) for t, q in implied.items() if t not in obs.techniques)
     levels = {t: level_of(ps, "technique", t) for t, _ in query}
     levels.update({s: level_of(ps, "software", s) for s in obs.software})
-    scores = [score_group(obs, p, ps, w, sectors, query, levels) for p in ps.profiles.values()]
     pairs = pair_rarity([*obs.techniques, *obs.software], ps)
-    for score in scores:
-        profile = ps.profiles[score.attack_id]
+    held = held_by(obs, ps)
+    scores = []
+    for profile in ps.profiles.values():
+        # score_group and apply_ranker in one: the contributions are made once, scaled (same values)
+        terms = _terms(obs, profile, ps, w, sectors, query, levels)
+        score = GroupScore(profile.attack_id, profile.name, 0.0, profile.empty)
         # Profile features only for a group that shares evidence: a group with none stays at zero.
-        values = profile_features(obs, profile, ps, pairs.get(score.attack_id, (0.0, 0.0))) \
-            if score.contributions else {}
-        apply_ranker(score, values, ranker)
+        values = profile_features(obs, profile, ps, pairs.get(profile.attack_id, (0.0, 0.0)), held) if terms else {}
+        _rank(score, terms, values, ranker)
+        scores.append(score)
     scores.sort(key=lambda s: (not s.empty, s.score, s.matched), reverse=True)
     return scores

@@ -23,6 +23,7 @@ from typing import Any
 
 from threadline import settings
 from threadline.errors import KnowledgeError
+from threadline.knowledge import derived
 from threadline.knowledge.attack import load_attack
 from threadline.knowledge.base import KnowledgeBase
 from threadline.knowledge.galaxies import load_galaxies
@@ -141,6 +142,8 @@ def load_kb(bundle: str | Path | None = None, *, progress: bool = True, use_cach
         kb = build(path, progress=progress)
         if use_cache:
             _write_cache(cache, kb)
+    if use_cache:   # its derived structures (profiles, lexicon) are cached under the same key
+        derived.remember(kb, cache.stem)
     _loaded[str(cache)] = kb
     return kb
 

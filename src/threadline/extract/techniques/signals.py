@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from threadline.knowledge import derived
 from threadline.knowledge.base import KnowledgeBase
 from threadline.model import Sentence
 
@@ -121,27 +122,23 @@ class SoftwareMatcher:
     """
 
     def __init__(self, kb: KnowledgeBase) -> None:
-        names: set[str] = set()
-        for sw in kb.attack.software.values():
-            for assertion in kb.software_names.for_entity(sw.attack_id):
-                name = assertion.name.strip()
-                if (_looks_like_proper_name(name) and kb.software_names.resolve(name).unique == sw.attack_id
-                        and not kb.actors.resolve(name).entities):
-                    names.add(name)   # a name that is also an actor's ("RedDelta") says nothing sure of software
         self._kb = kb
-        # One big alternation is slow on long reports; index the names by their first word instead and try the
-        # (longest-first) alternatives only where a word starts one of them.
-        by_first: dict[str, list[str]] = {}
-        for name in sorted(names, key=lambda n: (-len(n), n)):   # longest first: "Cobalt Strike" before "Cobalt"
-            first = _WORD.match(name)
-            if first is not None:
-                by_first.setdefault(first.group(0), []).append(name)
-        self._patterns = {w: re.compile("(?:" + "|".join(re.escape(n) for n in ns) + r")(?![\w-])")
-                          for w, ns in by_first.items()}
+        self._alternatives: dict[str, str] = derived.cached(kb, "software-names", dict, lambda: _alternatives(kb))
+        self._patterns: dict[str, re.Pattern[str]] = {}
+
+    def _pattern(self, word: str) -> re.Pattern[str] | None:
+        # Compiled when a report first uses the word: compiling all ~1,500 at start took a third of a second.
+        pattern = self._patterns.get(word)
+        if pattern is None:
+            alternatives = self._alternatives.get(word)
+            if alternatives is None:
+                return None
+            pattern = self._patterns[word] = re.compile(alternatives)
+        return pattern
 
     def find(self, text: str) -> Iterator[SoftwareMention]:
         for word in _WORD.finditer(text):
-            pattern = self._patterns.get(word.group(0))
+            pattern = self._pattern(word.group(0))
             if pattern is None or (word.start() > 0 and text[word.start() - 1] in "-_"):
                 continue
             match = pattern.match(text, word.start())
@@ -150,6 +147,25 @@ class SoftwareMatcher:
             sid = self._kb.software_names.resolve(match.group(0)).unique
             if sid is not None:
                 yield SoftwareMention(sid, match.group(0), match.start(), match.end())
+
+
+def _alternatives(kb: KnowledgeBase) -> dict[str, str]:
+    """First word of a software name -> the regular expression of the names it starts (longest first)."""
+    names: set[str] = set()
+    for sw in kb.attack.software.values():
+        for assertion in kb.software_names.for_entity(sw.attack_id):
+            name = assertion.name.strip()
+            if (_looks_like_proper_name(name) and kb.software_names.resolve(name).unique == sw.attack_id
+                    and not kb.actors.resolve(name).entities):
+                names.add(name)   # a name that is also an actor's ("RedDelta") says nothing sure of software
+    # One big alternation is slow on long reports; index the names by their first word instead and try the
+    # (longest-first) alternatives only where a word starts one of them.
+    by_first: dict[str, list[str]] = {}
+    for name in sorted(names, key=lambda n: (-len(n), n)):   # longest first: "Cobalt Strike" before "Cobalt"
+        first = _WORD.match(name)
+        if first is not None:
+            by_first.setdefault(first.group(0), []).append(name)
+    return {w: "(?:" + "|".join(re.escape(n) for n in ns) + r")(?![\w-])" for w, ns in by_first.items()}
 
 
 def _looks_like_proper_name(name: str) -> bool:

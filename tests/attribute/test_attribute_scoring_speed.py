@@ -1,0 +1,121 @@
+"""The memoised scoring helpers (ProfileSet.idf, shape, held_directly; scoring.held_by) give what their plain
+definitions give, and score_groups gives the same scores with cold or warm memos and through the per-group
+functions, on real cases (the analyses of real reports)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from threadline.attribute.observations import Observations, observations_from_analysis
+from threadline.attribute.profiles import ProfileSet, build_profiles, sector_stems
+from threadline.attribute.ranker import Ranker
+from threadline.attribute.scoring import (
+    IMPLIED_SPREAD,
+    GroupScore,
+    Weights,
+    apply_ranker,
+    held_by,
+    pair_rarity,
+    profile_features,
+    score_group,
+    score_groups,
+)
+from threadline.attribute.scoring import _direct as direct
+from threadline.attribute.scoring import level_of as grade
+from threadline.knowledge import KnowledgeBase
+
+REPO = Path(__file__).resolve().parents[2]
+REPORTS = [REPO / "examples" / "operation-dianxun.md", *sorted((REPO / "tests" / "data" / "reports").glob("*.md"))]
+
+
+@pytest.fixture(scope="module")
+def cases(analyse: Callable[..., dict[str, Any]], kb: KnowledgeBase) -> list[Observations]:
+    found = [observations_from_analysis(analyse(path), kb) for path in REPORTS]
+    assert sum(bool(o.techniques or o.software) for o in found) >= 4
+    return found
+
+
+def _cold(ps: ProfileSet) -> ProfileSet:
+    """The same profiles with empty memos."""
+    return replace(ps, idf_memo={}, shape_memo={}, column_memo={})
+
+
+def _plain_idf(ps: ProfileSet, kind: str, key: str) -> float:
+    df, n = ps.grading_frequency(kind, key), max(ps.n_groups, 1)
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
+def _view(scores: list[GroupScore]) -> list[tuple[Any, ...]]:
+    return [(s.attack_id, s.score, s.empty, sorted((c.kind, c.key, c.value, c.via, c.level) for c in s.contributions),
+             s.features) for s in scores]
+
+
+def _close(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]) -> None:
+    assert [x[0] for x in a] == [y[0] for y in b]
+    for x, y in zip(a, b, strict=True):
+        assert x[1] == pytest.approx(y[1], rel=1e-12, abs=1e-12) and x[2] == y[2]
+        assert [c[:2] + c[3:] for c in x[3]] == [c[:2] + c[3:] for c in y[3]]
+        assert [c[2] for c in x[3]] == pytest.approx([c[2] for c in y[3]], rel=1e-12, abs=1e-12)
+        assert x[4] == pytest.approx(y[4], rel=1e-12, abs=1e-12)
+
+
+def test_memoised_helpers_equal_their_definitions(kb: KnowledgeBase, cases: list[Observations]) -> None:
+    ps = build_profiles(kb)
+    for obs in cases:
+        score_groups(obs, ps)           # fills the memos
+    assert ps.idf_memo and ps.shape_memo and ps.column_memo
+    for (kind, key), value in ps.idf_memo.items():
+        assert value == _plain_idf(ps, kind, key)
+    live = [p for p in ps.profiles.values() if not p.empty]
+    for key, column in ps.column_memo.items():
+        assert column == [1.0 if direct(p, key) else 0.0 for p in live]
+    for gid, (length, n_sources, size) in ps.shape_memo.items():
+        profile = ps.profiles[gid]
+        assert (length, n_sources) == (profile.length, profile.n_sources)
+        assert size == sum(1 for v in profile.techniques.values() if v >= 1.0) + len(profile.software)
+    obs = max(cases, key=lambda o: len(o.techniques) + len(o.software))
+    assert held_by(obs, ps) == {k: ps.grading_frequency("software" if k.startswith("S") else "technique", k)
+                                for k in (*obs.techniques, *obs.software)}
+
+
+def test_scores_are_the_same_with_cold_and_warm_memos(kb: KnowledgeBase, cases: list[Observations]) -> None:
+    warm = build_profiles(kb)
+    for obs in cases:
+        first = _view(score_groups(obs, _cold(warm)))
+        _close(_view(score_groups(obs, warm)), first)
+        _close(_view(score_groups(obs, warm)), first)     # memos filled by the call before
+
+
+def test_score_groups_equals_the_per_group_functions(kb: KnowledgeBase, cases: list[Observations]) -> None:
+    """score_groups shares the case-level work (held_by, one memo) between groups: the per-group path, each
+    group scored on its own with the plain helpers, gives the same ranking and scores."""
+    ps = build_profiles(kb, ["https://example.org/not-a-cited-source"])
+    w, ranker = Weights(), Ranker()
+    for obs in cases:
+        if not (obs.techniques or obs.software):
+            continue
+        implied: dict[str, float] = {}
+        for sid in obs.software:
+            capabilities = ps.techniques_of_software(sid)
+            for t in capabilities:
+                implied[t] = max(implied.get(t, 0.0), w.implied * min(1.0, IMPLIED_SPREAD / len(capabilities)))
+        query = [(t, 1.0) for t in obs.techniques] + sorted((t, q) for t, q in implied.items()
+                                                            if t not in obs.techniques)
+        levels = {t: grade(ps, "technique", t) for t, _ in query} | {s: grade(ps, "software", s) for s in obs.software}
+        sectors = frozenset().union(*(sector_stems(s) for s in obs.sectors)) if obs.sectors else frozenset()
+        pairs = pair_rarity([*obs.techniques, *obs.software], _cold(ps))
+        expected = []
+        for profile in ps.profiles.values():
+            one = score_group(obs, profile, _cold(ps), w, sectors, query, levels)
+            values = profile_features(obs, profile, _cold(ps), pairs.get(profile.attack_id, (0.0, 0.0))) \
+                if one.contributions else {}
+            apply_ranker(one, values, ranker)
+            expected.append(one)
+        expected.sort(key=lambda s: (not s.empty, s.score, s.matched), reverse=True)
+        _close(_view(score_groups(obs, ps, w, ranker)), _view(expected))

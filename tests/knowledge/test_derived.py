@@ -1,0 +1,115 @@
+"""The derived-structure cache (knowledge.derived): what is read back from disk gives exactly the analysis that
+freshly built structures give, on real documents; a code change or a corrupt file rebuilds, never a crash."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from threadline.knowledge import KnowledgeBase, derived
+
+REPO = Path(__file__).resolve().parents[2]
+DOCUMENTS = [REPO / "examples" / "operation-dianxun.md", *sorted((REPO / "tests" / "data" / "reports").glob("*.md"))]
+NAMES = ("profiles", "lexicon", "software-names")
+
+
+def _forget(kb: KnowledgeBase) -> None:
+    """Drop every in-process copy of the derived structures, as a fresh process starts."""
+    from threadline.attribute import profiles
+    from threadline.extract.entities import lexicon
+    from threadline.extract.techniques import extractor
+
+    profiles._static.pop(id(kb), None)
+    profiles._cache.clear()
+    lexicon._lexicons.pop(id(kb), None)
+    extractor._MATCHERS.pop(id(kb), None)
+    lexicon.english_words.cache_clear()
+
+
+def _analyses(kb: KnowledgeBase) -> list[dict[str, Any]]:
+    from threadline.analysis import analyze_document
+    from threadline.ingest import ingest
+
+    out = []
+    for path in DOCUMENTS:
+        result = analyze_document(ingest(str(path))[0], kb)
+        result.pop("analysed_at", None)
+        out.append(result)
+    return out
+
+
+@pytest.fixture
+def fresh(kb: KnowledgeBase) -> Iterator[KnowledgeBase]:
+    _forget(kb)
+    for name in (*NAMES, "english-words"):
+        path = derived.cache_file(kb if name != "english-words" else None, name)
+        assert path is not None, "the session's knowledge base comes from the index cache and has a key"
+        path.unlink(missing_ok=True)
+    yield kb
+    _forget(kb)
+
+
+def test_cached_structures_give_the_same_analyses_as_fresh_ones(fresh: KnowledgeBase,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from threadline.attribute import profiles
+    from threadline.extract.entities import lexicon
+    from threadline.extract.techniques import signals
+
+    # Built in memory only (no key: nothing is read from or written to disk), as before the cache existed.
+    with monkeypatch.context() as m:
+        m.setattr(derived, "_keys", {})
+        built = _analyses(fresh)
+    assert not any(derived.cache_file(fresh, n).exists() for n in NAMES)  # type: ignore[union-attr]
+    _forget(fresh)
+    written = _analyses(fresh)          # builds them again and writes the cache files
+    assert all(derived.cache_file(fresh, n).exists() for n in NAMES)  # type: ignore[union-attr]
+    _forget(fresh)
+
+    def refuse(*_: object) -> Any:
+        raise AssertionError("built again although the cache file was there")
+
+    # From disk only: any attempt to build fails the test.
+    monkeypatch.setattr(profiles, "_derive", refuse)
+    monkeypatch.setattr(lexicon, "_build", refuse)
+    monkeypatch.setattr(lexicon, "_read_english_words", refuse)
+    monkeypatch.setattr(signals, "_alternatives", refuse)
+    read = _analyses(fresh)
+    assert len(built) == len(DOCUMENTS) >= 5
+    assert any(a["attribution"]["candidates"] for a in built)   # the profiles are really exercised
+    assert read == built
+    assert written == built
+
+
+def test_a_corrupt_cache_file_is_rebuilt(fresh: KnowledgeBase) -> None:
+    from threadline.attribute.profiles import build_profiles
+
+    path = derived.cache_file(fresh, "profiles")
+    assert path is not None
+    expected = build_profiles(fresh)
+    assert path.exists()
+    _forget(fresh)
+    path.write_bytes(path.read_bytes()[:1000])       # a killed writer or a full disk
+    again = build_profiles(fresh)
+    assert sorted(again.profiles) == sorted(expected.profiles)
+    assert again.df == expected.df and again.avg_length == expected.avg_length
+    assert path.stat().st_size > 1000                # rewritten whole
+
+
+def test_the_key_follows_the_code(fresh: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = derived.cache_file(fresh, "lexicon")
+    derived.code_digest.cache_clear()
+    monkeypatch.setattr(derived, "_DATA_PACKAGES", (*derived._DATA_PACKAGES, "numpy"))   # as if code changed
+    try:
+        assert derived.cache_file(fresh, "lexicon") != before
+    finally:
+        derived.code_digest.cache_clear()
+
+
+def test_a_knowledge_base_not_from_the_index_cache_has_no_derived_cache(fresh: KnowledgeBase) -> None:
+    from copy import copy
+
+    other = copy(fresh)          # same content, but not what load_kb returned: its key is unknown
+    assert derived.cache_file(other, "profiles") is None
