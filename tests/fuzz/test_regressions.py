@@ -1,0 +1,30 @@
+"""Every input a fuzzer found a crash with, kept in tests/data/fuzz/ and run through its target again.
+
+A file is named ``<target>-<what it does>.<ext>`` (``pdf-unsupported-stream-filter-method.pdf``); the target is
+one of tests/fuzz/targets.py, which accepts a result or a one-line ThreadlineError and nothing else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fuzz.targets import TARGETS
+
+FOUND = Path(__file__).resolve().parents[1] / "data" / "fuzz"
+_FILES = sorted(p for p in FOUND.iterdir() if p.is_file() and not p.name.startswith((".", "README")))
+
+
+def target_of(path: Path) -> str:
+    return path.name.split("-", 1)[0]
+
+
+def test_every_regression_input_names_a_target() -> None:
+    assert _FILES, "tests/data/fuzz/ holds no regression inputs"
+    assert {target_of(p) for p in _FILES} <= TARGETS.keys()
+
+
+@pytest.mark.parametrize("path", _FILES, ids=[p.name for p in _FILES])
+def test_regression_input(path: Path) -> None:
+    TARGETS[target_of(path)](path.read_bytes())
