@@ -57,6 +57,12 @@ SETTINGS: Final[tuple[Setting, ...]] = (
             "Largest local file accepted for ingestion, in bytes.", number=True),
     Setting("max_html_bytes", "THREADLINE_MAX_HTML_BYTES", str(20 * 1024 * 1024),
             "Largest HTML page (scripts and styles removed) given to main-text extraction, in bytes.", number=True),
+    Setting("stage_timeout", "THREADLINE_STAGE_TIMEOUT", "300",
+            "Seconds one stage (reading a format, entities, techniques, indicators, ...) may spend on a document "
+            "before it stops with an error and a batch goes on.", number=True),
+    Setting("stage_max_memory", "THREADLINE_STAGE_MAX_MEMORY", str(2 * 1024 * 1024 * 1024),
+            "Bytes of memory one stage may add while reading or analysing a document before it stops with an "
+            "error.", number=True),
 )
 
 _BY_NAME: Final[dict[str, Setting]] = {s.name: s for s in SETTINGS}

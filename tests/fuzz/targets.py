@@ -32,7 +32,12 @@ def _one_line(exc: ThreadlineError) -> None:
 
 
 def _check_document(doc: Document) -> None:
+    """A document as a reader returns it, then dated as the pipeline dates it (a front-matter or metadata date is
+    kept as written until then: "2021-0-8" is dropped there, not by the reader)."""
+    from threadline.ingest.dating import date_document
+
     assert isinstance(doc.text, str) and doc.text.strip(), "a document must carry text"
+    date_document(doc, _NOW)
     previous_end = 0
     for page in doc.pages:
         assert previous_end <= page.start <= page.end <= len(doc.text), f"page outside the text: {page}"

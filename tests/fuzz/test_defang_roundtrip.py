@@ -13,11 +13,14 @@ from hypothesis import strategies as st
 from threadline.export.common import defang_value as export_defang
 from threadline.extract.iocs import extract_iocs
 from threadline.extract.iocs.refang import refang
+from threadline.extract.iocs.scan import extractor
 from threadline.publish.render import defang_value as brief_defang
 
 _LABEL = st.from_regex(r"[a-z][a-z0-9]{1,10}(?:-[a-z0-9]{1,6})?", fullmatch=True)
 _TLD = st.sampled_from(["com", "net", "org", "ru", "io", "info", "co.uk", "xyz", "top", "cn"])
-_DOMAIN = st.builds(lambda labels, tld: ".".join([*labels, tld]), st.lists(_LABEL, min_size=1, max_size=3), _TLD)
+# A registrable name: "x0.com" is itself a public suffix (a private entry of the Public Suffix List), no domain.
+_DOMAIN = st.builds(lambda labels, tld: ".".join([*labels, tld]), st.lists(_LABEL, min_size=1, max_size=3),
+                    _TLD).filter(lambda name: bool(extractor()(name).domain))
 _PATH = st.from_regex(r"(?:/[A-Za-z0-9_-]{1,12}){0,3}(?:/[a-z]{1,8}\.(?:php|html|exe|zip))?", fullmatch=True)
 _PUBLIC_V4 = st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address).filter(lambda ip: ip.is_global)
 # Global unicast (2000::/3), where every public IPv6 address a report quotes lives.

@@ -46,7 +46,12 @@ def feed_documents(data: bytes, source: str, *, content_type: str = "") -> list[
     import feedparser  # here, not at the top: every command sniffs sources with is_feed, few read feeds
 
     headers = {"content-type": content_type} if content_type else None
-    parsed = feedparser.parse(data, sanitize_html=True, resolve_relative_uris=False, response_headers=headers)
+    try:
+        parsed = feedparser.parse(data, sanitize_html=True, resolve_relative_uris=False, response_headers=headers)
+    except Exception as exc:   # feedparser lets some broken inputs through as its own bugs; all mean "unreadable"
+        # e.g. UnicodeDecodeError on an XML declaration naming its encoding in bytes that are not UTF-8 (found by
+        # fuzzing: tests/data/fuzz/feed-xml-encoding-not-utf8.xml)
+        raise InputError(f"not a readable RSS or Atom feed ({exc.__class__.__name__})", where=source) from None
     if not parsed.get("version") and not parsed.entries:
         reason = parsed.get("bozo_exception")
         raise InputError(f"not a readable RSS or Atom feed ({reason or 'unknown format'})".splitlines()[0],
