@@ -66,12 +66,20 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
     stage = _active
     if stage is None:
         return
+    reason = None
     if time.monotonic() >= stage.deadline:
-        raise _Stop(f"took more than {stage.seconds:g} s (setting stage_timeout)")
-    if stage.baseline:
-        grown = resident_bytes() - stage.baseline
-        if grown > stage.max_growth:
-            raise _Stop(f"needed more than {stage.max_growth // (1024 * 1024)} MB (setting stage_max_memory)")
+        reason = f"took more than {stage.seconds:g} s (setting stage_timeout)"
+    elif stage.baseline and resident_bytes() - stage.baseline > stage.max_growth:
+        reason = f"needed more than {stage.max_growth // (1024 * 1024)} MB (setting stage_max_memory)"
+    if reason is not None:
+        _disarm()        # before raising: no second alarm may land in the handlers that the stop unwinds through
+        raise _Stop(reason)
+
+
+def _disarm() -> None:
+    global _active
+    _active = None
+    signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _can_interrupt() -> bool:
@@ -89,12 +97,14 @@ def stage(name: str, where: str, *, seconds: float | None = None, max_memory: in
     growth = max_memory if max_memory is not None else settings.get_int("stage_max_memory")
     _active = _Stage(time.monotonic() + limit, limit, resident_bytes(), growth)
     previous = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, min(_TICK, limit), _TICK)
     try:
-        yield
+        try:
+            signal.setitimer(signal.ITIMER_REAL, min(_TICK, limit), _TICK)
+            yield
+        finally:
+            _disarm()    # idempotent: the handler disarms too, and a stop landing here is caught below
+            signal.signal(signal.SIGALRM, previous)
     except _Stop as stop:
-        raise LimitError(f"stage {name} stopped: it {stop.reason}", where=where) from None
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        _disarm()
         signal.signal(signal.SIGALRM, previous)
-        _active = None
+        raise LimitError(f"stage {name} stopped: it {stop.reason}", where=where) from None

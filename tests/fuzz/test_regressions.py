@@ -28,3 +28,19 @@ def test_every_regression_input_names_a_target() -> None:
 @pytest.mark.parametrize("path", _FILES, ids=[p.name for p in _FILES])
 def test_regression_input(path: Path) -> None:
     TARGETS[target_of(path)](path.read_bytes())
+
+
+def test_a_feed_entry_whose_link_is_no_url_is_analysed(kb) -> None:  # type: ignore[no-untyped-def]
+    """The entry's link becomes the document's source, which the indicator extractor parsed as a URL and which
+    raised ValueError("Invalid IPv6 URL") out of `analyze`."""
+    from threadline.analysis import analyze_document
+    from threadline.ingest.pipeline import documents_from
+    from threadline.ingest.source import Raw
+
+    feed = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Harbour</title><link>http://[oops</link>'
+            b"<item><title>ShadowPad again</title><link>http://[x/entry</link><description>The actor beaconed to "
+            b"evil[.]com from 45.137.21.9.</description></item></channel></rss>")
+    [doc] = documents_from(Raw(feed, "harbour.rss"))
+    assert doc.source == "http://[x/entry"
+    result = analyze_document(doc, kb)
+    assert {i["value"] for i in result["iocs"]} >= {"evil.com", "45.137.21.9"}

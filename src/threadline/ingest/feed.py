@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from threadline.errors import InputError
 from threadline.ingest.text import normalise
+from threadline.ingest.url import host_of
 from threadline.model import Document
 
 
@@ -59,7 +59,8 @@ def feed_documents(data: bytes, source: str, *, content_type: str = "") -> list[
     feed = parsed.feed
     feed_title = normalise(str(feed.get("title") or "")) or None
     feed_link = str(feed.get("link") or "")
-    site = feed_title or (urlsplit(feed_link).hostname if feed_link else None)
+    # host_of: a feed's link can be anything ("http://[", found by fuzzing: tests/data/fuzz/feed-link-*)
+    site = feed_title or (host_of(feed_link) if feed_link else None)
     documents: list[Document] = []
     skipped = 0
     for index, entry in enumerate(parsed.entries):
