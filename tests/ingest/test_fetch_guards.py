@@ -117,7 +117,7 @@ def test_a_dns_answer_that_changes_after_the_check_is_never_connected_to(
     """DNS rebinding: the first answer (public) is checked, a second lookup would say 10.0.0.7. The fetcher must
     connect to the address it checked, never asking again: the real resolver is patched, so any later lookup of
     the name (by http.client, by socket.create_connection) would get the private answer and fail."""
-    host, port = server
+    _, port = server
     real = socket.getaddrinfo
     asked: list[str] = []
 
@@ -138,7 +138,7 @@ def test_a_dns_answer_that_changes_after_the_check_is_never_connected_to(
 def test_a_name_whose_second_answer_is_private_is_refused_on_the_next_hop(
         server: tuple[str, int], loopback_is_public: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same name asked again at a redirect is checked again: the rebinding answer is refused there."""
-    host, port = server
+    _, port = server
     real = socket.getaddrinfo
     answers = iter(["127.0.0.1", "10.0.0.7"])
 
