@@ -9,8 +9,9 @@ ended by a character that makes a match fail at the last moment. Every pattern s
 ``finditer`` at 8 KB and 64 KB (growth 8x means linear, 64x quadratic; a scan is stopped at 0.5 s); the worst
 inputs then run at 1 MB, first as that one scan and then as a document through every stage that reads text, each
 under a 10 s limit. The stages are what counts: many patterns are written to be used anchored at a position
-(``DOTTED.match(text, start)``), where they are linear, and are quadratic under a bare ``finditer``. Target: no input up to 1 MB over 10 s;
-the figures printed are CPU-bound wall times on this machine, and the peak memory of the whole run.
+(``DOTTED.match(text, start)``), where they are linear, and are quadratic under a bare ``finditer``. Target: no
+input up to 1 MB over 10 s in any stage; the figures are wall times on this machine, and the peak memory of the
+whole run (exit status 1 past 10 s or 1 GB).
 
     .venv/bin/python bench/regex_worst.py [--top 30] [--size-mb 1] [--only NAME_PART]
 """
