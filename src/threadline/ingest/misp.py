@@ -50,8 +50,11 @@ def _event_items(raw: dict[str, Any], where: str) -> list[KnowledgeItem]:
             raise InputError(f"invalid MISP event (\"{key}\" is {type(value).__name__}, not a list)", where=where)
     try:
         return _walk_event(raw, where)
-    except (TypeError, AttributeError, KeyError, ValueError) as exc:
-        # Deeper parts of the wrong shape (an attribute that is a string): pymisp's own error, as one line
+    except InputError:
+        raise
+    except Exception as exc:
+        # Deeper parts of the wrong shape (an attribute that is a string, a tag pymisp cannot split: IndexError,
+        # tests/data/fuzz/misp-tag-*): pymisp fails in many ways on hostile JSON, each is "invalid", as one line
         raise InputError(f"invalid MISP event ({exc.__class__.__name__}: {' '.join(str(exc).split())[:160]})",
                          where=where) from None
 
