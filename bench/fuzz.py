@@ -68,7 +68,9 @@ def run_target(name: str, seconds: float, out: Path, *, timeout: int = 10, rss_m
     corpora = _CORPUS.findall(log)
     inputs, size = (int(corpora[-1][0]), int(corpora[-1][1]) * _UNITS[corpora[-1][2]]) if corpora else (0, 0)
     fuzzed = stats.get("number_of_executed_units", 0)
-    new = sorted(set(artifacts.iterdir()) - before)
+    # libFuzzer also keeps inputs slower than 10 s as slow-unit-*: a finding to look at (usually the machine's load),
+    # not a crash; crashes, timeouts past --timeout and memory past --rss-mb are.
+    new = sorted(p for p in set(artifacts.iterdir()) - before if not p.name.startswith(f"{name}-slow-unit-"))
     # Start-up (imports, the knowledge base, the seeds) is not fuzzing time: executions per second are over the
     # fuzzing time libFuzzer reports, else over the wall time.
     fuzz_seconds = float(seconds) if done.returncode == 0 else max(1.0, elapsed)

@@ -63,9 +63,10 @@ def test_parallel_batches_and_ingests_lose_nothing(tmp_path: Path, backend: str)
         commands.append(["ingest", str(folder)])
     processes = [subprocess.Popen([str(THREADLINE), *command], env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for command in commands]
-    outcomes = [(process.args, *process.communicate(timeout=900), process.returncode) for process in processes]
-    for args, _, err, code in outcomes:
-        assert code == 0, f"{args}: {err}"
+    outcomes = [(command, *process.communicate(timeout=900), process.returncode)
+                for command, process in zip(commands, processes, strict=True)]
+    for command, _, err, code in outcomes:
+        assert code == 0, f"{command}: {err}"
     analysed = [json.loads(line)["id"] for _, out, _, _ in outcomes[:ANALYZERS] for line in out.splitlines()]
     assert sorted(analysed) == sorted(f"w{w}-r{n}" for w in range(ANALYZERS) for n in range(RECORDS))
     with open_store(db) as store:
