@@ -44,3 +44,13 @@ def test_a_feed_entry_whose_link_is_no_url_is_analysed(kb) -> None:  # type: ign
     assert doc.source == "http://[x/entry"
     result = analyze_document(doc, kb)
     assert {i["value"] for i in result["iocs"]} >= {"evil.com", "45.137.21.9"}
+
+
+def test_a_fragment_python_cannot_parse_still_gives_its_text_without_scripts() -> None:
+    """Python 3.11's html.parser raised AssertionError on "<![CDX[" (an unknown marked section) out of the feed
+    reader; the fallback drops tags, and script and style blocks with their content."""
+    from threadline.ingest.html import html_to_text
+
+    broken = html_to_text("<p>ShadowPad <![CDX[ x ]]> beaconed</p><script>alert(1)</script><p>home</p>")
+    assert broken == html_to_text("<p>ShadowPad beaconed</p><script>alert(1)</script><p>home</p>")
+    assert "alert" not in broken and "ShadowPad beaconed" in broken
