@@ -1,6 +1,7 @@
-"""Long runs of whitespace inside sentences: five patterns that started a match at every position of a run
-(quadratic in it) now start only where a run starts. bench/regex_worst.py found them; a 40 KB report of
-"The intrusion <1,900 spaces> has been attributed to APT28." took 11 s, so 1 MB took minutes.
+"""Long runs inside sentences: five patterns that started a match at every position of a run of whitespace, and
+one at every position of a long token, quadratic in the run, now start only where a run (a token) starts.
+bench/regex_worst.py found them: a 40 KB report of "The intrusion <1,900 spaces> has been attributed to APT28."
+took 11 s, so 1 MB took minutes, and 1 MB of 4,000-character tokens more than 10 s in the techniques stage.
 
 The new patterns must find exactly what the old ones found (checked against the old pattern text on generated
 sentences) and a 1 MB hostile document must pass every stage well inside the limits."""
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from threadline.analysis import analyze_document
 from threadline.extract import dates
 from threadline.extract.entities import claims, text
+from threadline.extract.techniques import signals
 from threadline.model import Document
 
 # The patterns as they were before issue 18: the reference for what the new ones must find.
@@ -33,8 +35,9 @@ OLD = {
     "text._NEW_CLAUSE": (text._NEW_CLAUSE, re.compile(
         r",\s+(?=(?:we|they|it|which|this|these|he|she|our|their|the\s+\w+\s+(?:is|are|was|were|has|have))\b)|"
         r"\s+(?:but|however|whereas|while)\s+", re.IGNORECASE)),
+    "signals._URL": (signals._URL, re.compile(r"\S*(?:https?|hxxps?)://\S+", re.IGNORECASE)),
 }
-_WORDS = ["followed", "came", "next", "later", "was", "were", "and", "but", "while", "however", "has", "been",
+_WORDS = ["http://", "hxxps://", "x.org/a", "followed", "came", "next", "later", "was", "were", "and", "but", "while", "however", "has", "been",
           "the", "group", "is", "we", "it", "APT28", ",", ";", ":", "—", ".", "!", "2020"]
 sentences = st.lists(st.one_of(st.sampled_from(_WORDS), st.sampled_from([" ", "  ", "\t", "\n", " \u00a0 "]),
                                st.text(alphabet=" \tab,", max_size=4)), max_size=30).map("".join)
@@ -65,7 +68,7 @@ def test_the_clause_around_a_span_is_the_same(sentence: str, at: int) -> None:
 
 HOSTILE = ["The intrusion{run}has been attributed to APT28. ", "Word{run}word. ",
            "In 2020{run}the loader ran,{run}and it{run}spread. Then{run}it{run}followed. ",
-           "The goal was espionage{run}while{run}they{run}waited. "]
+           "The goal was espionage{run}while{run}they{run}waited. ", "{blob} "]
 
 
 @pytest.mark.parametrize("unit", HOSTILE)
@@ -73,7 +76,7 @@ def test_a_megabyte_of_sentences_with_long_runs_of_spaces_is_analysed_in_seconds
         kb, unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
     analyze_document(Document(text="APT28 used Mimikatz in 2020. It followed.", source="warm-up.txt"), kb)
     monkeypatch.setenv("THREADLINE_STAGE_TIMEOUT", "10")     # the target: no stage over 10 s on 1 MB
-    one = unit.format(run=" " * 1900)
+    one = unit.format(run=" " * 1900, blob="[." * 2000)    # one 4,000-character token
     started = time.monotonic()
     result = analyze_document(Document(text=one * (1_000_000 // len(one)), source="hostile.txt"), kb)
     assert time.monotonic() - started < 30
