@@ -25,7 +25,8 @@ from threadline.model import Document
 OLD = {
     "dates._RELATIVE_END": (dates._RELATIVE_END, re.compile(
         r"\s+(?:followed|came\s+(?:next|later)|(?:was|were)\s+next)\s*[.!]?$", re.IGNORECASE)),
-    "dates._CLAUSE_SPLIT": (dates._CLAUSE_SPLIT, re.compile(r"\s*[;:—]\s*|,\s+|\s+(?:and|but|while|whereas)\s+")),
+    "dates._CLAUSE_SPLIT": (dates._CLAUSE_SPLIT, re.compile(
+        r"\s*[;:—]\s*|,\s+|\s+(?:and|but|while|whereas)\s+")),
     "claims._CLAUSE_EDGE": (claims._CLAUSE_EDGE, re.compile(
         r"[,;:—]\s*|\s+(?:but|however|although|though|while|whereas)\s+", re.IGNORECASE)),
     "claims._AUX_TAIL": (claims._AUX_TAIL, re.compile(
@@ -37,8 +38,9 @@ OLD = {
         r"\s+(?:but|however|whereas|while)\s+", re.IGNORECASE)),
     "signals._URL": (signals._URL, re.compile(r"\S*(?:https?|hxxps?)://\S+", re.IGNORECASE)),
 }
-_WORDS = ["http://", "hxxps://", "x.org/a", "followed", "came", "next", "later", "was", "were", "and", "but", "while", "however", "has", "been",
-          "the", "group", "is", "we", "it", "APT28", ",", ";", ":", "—", ".", "!", "2020"]
+_WORDS = ["http://", "hxxps://", "x.org/a", "followed", "came", "next", "later", "was", "were", "and", "but",
+          "while", "however", "has", "been", "the", "group", "is", "we", "it", "APT28", ",", ";", ":", "—", ".", "!",
+          "2020"]
 sentences = st.lists(st.one_of(st.sampled_from(_WORDS), st.sampled_from([" ", "  ", "\t", "\n", " \u00a0 "]),
                                st.text(alphabet=" \tab,", max_size=4)), max_size=30).map("".join)
 

@@ -60,7 +60,8 @@ _LABEL = re.compile(r"^\s*([A-Za-z][\w -]{0,30}):\s*$")      # "published: 2021-
 _PREPOSITION = re.compile(r"\b(?:in|on|since|during|until|throughout|as early as|as of|from|between|by|around|"
                           r"circa|starting|beginning|back)\s*$", re.IGNORECASE)
 _AUX = re.compile(r"\b(?:was|were|has been|have been|had been|is|are|being)\s+", re.IGNORECASE)
-_CLAUSE_SPLIT = re.compile(r"(?<!\s)\s*[;:—]\s*|,\s+|(?<!\s)\s+(?:and|but|while|whereas)\s+")   # (?<!\s): as above
+# (?<!\s) as above; "[;:—]\s*" alone for a mark right after a match that took the whitespace before it (", ;")
+_CLAUSE_SPLIT = re.compile(r"(?<!\s)\s*[;:—]\s*|[;:—]\s*|,\s+|(?<!\s)\s+(?:and|but|while|whereas)\s+")
 _HEADING = re.compile(r"^\s*#{1,6}\s")        # a Markdown heading line
 REPORT_PERIOD = "the period the report covers"
 REPORT_DATE = "the report's date"
