@@ -38,6 +38,23 @@ def test_a_library_that_catches_every_exception_cannot_swallow_the_stop() -> Non
         library_call()
 
 
+def test_a_stop_that_is_swallowed_once_comes_again() -> None:
+    # Python ignores an exception raised in a garbage-collector callback or a __del__: the stop must come back
+    # at the next tick, or the stage would run unbounded (hypothesis's gc callback swallowed one).
+    swallowed = 0
+    end = time.monotonic() + 3
+    with pytest.raises(LimitError), stage("entities", "a.txt", seconds=0.2):
+        while time.monotonic() < end:
+            try:
+                while time.monotonic() < end:
+                    pass
+            except BaseException:
+                swallowed += 1
+                if swallowed > 1:
+                    raise
+    assert swallowed == 2
+
+
 def test_memory_growth_past_the_limit_stops_the_stage() -> None:
     hoard: list[bytes] = []
     with pytest.raises(LimitError) as caught, stage("entities", "big.txt", seconds=30, max_memory=200 * 2**20):

@@ -72,7 +72,8 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
     elif stage.baseline and resident_bytes() - stage.baseline > stage.max_growth:
         reason = f"needed more than {stage.max_growth // (1024 * 1024)} MB (setting stage_max_memory)"
     if reason is not None:
-        _disarm()        # before raising: no second alarm may land in the handlers that the stop unwinds through
+        # Raised again at every tick until the stage has ended: Python ignores an exception raised where it runs a
+        # garbage-collector callback or a __del__ (found under hypothesis), and that stop must not be the last.
         raise _Stop(reason)
 
 
@@ -102,7 +103,7 @@ def stage(name: str, where: str, *, seconds: float | None = None, max_memory: in
             signal.setitimer(signal.ITIMER_REAL, min(_TICK, limit), _TICK)
             yield
         finally:
-            _disarm()    # idempotent: the handler disarms too, and a stop landing here is caught below
+            _disarm()    # first thing: a stop landing before it is caught below like any other
             signal.signal(signal.SIGALRM, previous)
     except _Stop as stop:
         _disarm()
