@@ -1,7 +1,9 @@
 """Every input a fuzzer found a crash with, kept in tests/data/fuzz/ and run through its target again.
 
-A file is named ``<target>-<what it does>.<ext>`` (``pdf-unsupported-stream-filter-method.pdf``); the target is
-one of tests/fuzz/targets.py, which accepts a result or a one-line ThreadlineError and nothing else.
+A file is named ``<target>-<what it does>.fuzz`` (``pdf-unsupported-stream-filter-method.fuzz``); the target is
+one of tests/fuzz/targets.py, which accepts a result or a one-line ThreadlineError and nothing else. The suffix
+is ``.fuzz`` whatever the format, so that the end-to-end tests, which analyse every report in tests/data, do not
+take these broken inputs for reports.
 """
 
 from __future__ import annotations

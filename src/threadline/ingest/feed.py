@@ -50,7 +50,7 @@ def feed_documents(data: bytes, source: str, *, content_type: str = "") -> list[
         parsed = feedparser.parse(data, sanitize_html=True, resolve_relative_uris=False, response_headers=headers)
     except Exception as exc:   # feedparser lets some broken inputs through as its own bugs; all mean "unreadable"
         # e.g. UnicodeDecodeError on an XML declaration naming its encoding in bytes that are not UTF-8 (found by
-        # fuzzing: tests/data/fuzz/feed-xml-encoding-not-utf8.xml)
+        # fuzzing: tests/data/fuzz/feed-xml-encoding-not-utf8.fuzz)
         raise InputError(f"not a readable RSS or Atom feed ({exc.__class__.__name__})", where=source) from None
     if not parsed.get("version") and not parsed.entries:
         reason = parsed.get("bozo_exception")

@@ -92,7 +92,7 @@ def html_to_text(fragment: str | bytes) -> str:
         flat = "".join(parser.parts)
     except AssertionError:
         # Python 3.11's html.parser asserts on a marked section it does not know ("<![CDX[", found by fuzzing:
-        # tests/data/fuzz/feed-entry-html-unknown-marked-section.xml): drop the tags instead, in one linear pass
+        # tests/data/fuzz/feed-entry-html-unknown-marked-section.fuzz): drop the tags instead, in one linear pass
         blocks = re.sub(rf"</?(?:{'|'.join(sorted(_FragmentText.BLOCK))})\b[^>]*>", "\n",
                         _ACTIVE_BLOCK.sub(" ", fragment), flags=re.IGNORECASE)
         flat = unescape(_TAG.sub(" ", blocks))

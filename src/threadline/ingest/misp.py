@@ -39,7 +39,7 @@ def _stamp(value: Any) -> str | None:
 
 
 # Parts of an event that MISP writes as lists; pymisp keeps any other JSON there and fails later, when they are
-# walked ("'bool' object is not iterable", found by fuzzing: tests/data/fuzz/misp-*-not-a-list.json).
+# walked ("'bool' object is not iterable", found by fuzzing: tests/data/fuzz/misp-*-not-a-list.fuzz).
 _LISTS = ("Attribute", "Object", "Galaxy", "Tag", "EventReport", "ShadowAttribute", "RelatedEvent")
 
 
