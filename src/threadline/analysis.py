@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from threadline.knowledge.base import KnowledgeBase
+from threadline.limits import stage
 from threadline.model import Document
 
 SCHEMA_VERSION = 1
@@ -63,22 +64,32 @@ def analyze_document(document: Document, kb: KnowledgeBase, *, exclude_sources: 
     from threadline.ingest.dating import document_date
 
     text = document.text
+    where = document.source
     published, date_basis = document_date(document)
-    sentences = split_sentences(text)
-    found = extract_entities(text, kb, sentences=sentences, document=document)
+    # Each stage is bounded in time and memory (settings stage_timeout, stage_max_memory): a hostile document
+    # stops with a one-line error naming it and the stage, and a batch goes on with the next one.
+    with stage("sentences", where):
+        sentences = split_sentences(text)
+    with stage("entities", where):
+        found = extract_entities(text, kb, sentences=sentences, document=document)
     entities = found.to_dict()
+    with stage("techniques", where):
+        techniques = [t.to_dict() for t in extract_techniques(text, sentences=sentences, kb=kb,
+                                                               pages=document.pages)]
+    with stage("iocs", where):
+        iocs = [i.to_dict() for i in document_iocs(document)]
     result: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "document": _document_part(document, published, date_basis),
         **{k: v for k, v in entities.items() if k != "claims"},
-        "techniques": [t.to_dict() for t in extract_techniques(text, sentences=sentences, kb=kb,
-                                                                pages=document.pages)],
-        "iocs": [i.to_dict() for i in document_iocs(document)],
+        "techniques": techniques,
+        "iocs": iocs,
         "claims": [claim.to_dict() for claim in found.claims],
     }
     excluded = list(dict.fromkeys([*exclude_sources, *sources_citing(document, kb)]))
-    observations = observations_from_analysis(result, kb)
-    attribution = attribute(observations, kb, exclude_sources=excluded).to_dict()
+    with stage("attribution", where):
+        observations = observations_from_analysis(result, kb)
+        attribution = attribute(observations, kb, exclude_sources=excluded).to_dict()
     attribution["excluded_sources"] = excluded
     result["attribution"] = attribution
     _walk_evidence(result, document)

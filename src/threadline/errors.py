@@ -32,3 +32,7 @@ class KnowledgeError(ThreadlineError):
 
 class StoreError(ThreadlineError):
     """The database cannot be opened or migrated."""
+
+
+class LimitError(ThreadlineError):
+    """A document's stage went past its time or memory limit (settings stage_timeout, stage_max_memory)."""

@@ -70,6 +70,12 @@ SETTINGS: Final[tuple[Setting, ...]] = (
             "Bearer token sent to TAXII servers by `ingest taxii+https://…/collections/ID/` (none by default)."),
     Setting("web_page_size", "THREADLINE_WEB_PAGE_SIZE", "25", "Briefings per page of the web listing.",
             number=True),
+    Setting("stage_timeout", "THREADLINE_STAGE_TIMEOUT", "300",
+            "Seconds one stage (reading a format, entities, techniques, indicators, ...) may spend on a document "
+            "before it stops with an error and a batch goes on.", number=True),
+    Setting("stage_max_memory", "THREADLINE_STAGE_MAX_MEMORY", str(2 * 1024 * 1024 * 1024),
+            "Bytes of memory one stage may add while reading or analysing a document before it stops with an "
+            "error.", number=True),
 )
 
 _BY_NAME: Final[dict[str, Setting]] = {s.name: s for s in SETTINGS}

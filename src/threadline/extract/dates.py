@@ -52,12 +52,16 @@ _YEARISH = re.compile(_YEAR)     # every pattern needs a year: most sentences ar
 _QUARTERS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": 4}
 _RELATIVE = re.compile(r"^[\s•*·●▪◦-]*(?:This|That|These|It|They)\s+(?:was|were)\s+(?:later\s+)?followed\s+by\s+|"
                        r"^[\s•*·●▪◦-]*(?:Later|Subsequently|Afterwards|After that|Then|Next),?\s+", re.IGNORECASE)
-_RELATIVE_END = re.compile(r"\s+(?:followed|came\s+(?:next|later)|(?:was|were)\s+next)\s*[.!]?$", re.IGNORECASE)
+# (?<!\s): a match starts where a run of whitespace starts, as the leftmost match always did; without it every
+# position inside a long run was tried again, quadratic in the run (bench/regex_worst.py, issue 18)
+_RELATIVE_END = re.compile(r"(?<!\s)\s+(?:followed|came\s+(?:next|later)|(?:was|were)\s+next)\s*[.!]?$",
+                           re.IGNORECASE)
 _LABEL = re.compile(r"^\s*([A-Za-z][\w -]{0,30}):\s*$")      # "published: 2021-03-18", "Date: ..."
 _PREPOSITION = re.compile(r"\b(?:in|on|since|during|until|throughout|as early as|as of|from|between|by|around|"
                           r"circa|starting|beginning|back)\s*$", re.IGNORECASE)
 _AUX = re.compile(r"\b(?:was|were|has been|have been|had been|is|are|being)\s+", re.IGNORECASE)
-_CLAUSE_SPLIT = re.compile(r"\s*[;:—]\s*|,\s+|\s+(?:and|but|while|whereas)\s+")
+# (?<!\s) as above; "[;:—]\s*" alone for a mark right after a match that took the whitespace before it (", ;")
+_CLAUSE_SPLIT = re.compile(r"(?<!\s)\s*[;:—]\s*|[;:—]\s*|,\s+|(?<!\s)\s+(?:and|but|while|whereas)\s+")
 _HEADING = re.compile(r"^\s*#{1,6}\s")        # a Markdown heading line
 REPORT_PERIOD = "the period the report covers"
 REPORT_DATE = "the report's date"

@@ -56,6 +56,11 @@ def read_front_matter(text: str) -> FrontMatter:
         return FrontMatter(body=text, warning=f"front matter is not valid YAML ({where}{problem}); kept as text")
     except RecursionError:
         return FrontMatter(body=text, warning="front matter nests too deeply; kept as text")
+    except (ValueError, TypeError, OverflowError) as exc:
+        # PyYAML's constructors raise these past its parser: "published: 2021-02-30" is a timestamp by the
+        # grammar and no date by the calendar (found by fuzzing: tests/data/fuzz/front_matter-impossible-*)
+        return FrontMatter(body=text, warning=f"front matter is not valid YAML ({' '.join(str(exc).split())[:80]}); "
+                                              "kept as text")
     if not isinstance(loaded, dict):
         return FrontMatter(body=text)   # "---" rules around a paragraph, not front matter at all
     fields = {str(key).strip().lower(): value for key, value in loaded.items()}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from threadline.errors import InputError
 from threadline.ingest.text import normalise
+from threadline.ingest.url import host_of
 from threadline.model import Document
 
 
@@ -46,7 +46,12 @@ def feed_documents(data: bytes, source: str, *, content_type: str = "") -> list[
     import feedparser  # here, not at the top: every command sniffs sources with is_feed, few read feeds
 
     headers = {"content-type": content_type} if content_type else None
-    parsed = feedparser.parse(data, sanitize_html=True, resolve_relative_uris=False, response_headers=headers)
+    try:
+        parsed = feedparser.parse(data, sanitize_html=True, resolve_relative_uris=False, response_headers=headers)
+    except Exception as exc:   # feedparser lets some broken inputs through as its own bugs; all mean "unreadable"
+        # e.g. UnicodeDecodeError on an XML declaration naming its encoding in bytes that are not UTF-8 (found by
+        # fuzzing: tests/data/fuzz/feed-xml-encoding-not-utf8.fuzz)
+        raise InputError(f"not a readable RSS or Atom feed ({exc.__class__.__name__})", where=source) from None
     if not parsed.get("version") and not parsed.entries:
         reason = parsed.get("bozo_exception")
         raise InputError(f"not a readable RSS or Atom feed ({reason or 'unknown format'})".splitlines()[0],
@@ -54,7 +59,8 @@ def feed_documents(data: bytes, source: str, *, content_type: str = "") -> list[
     feed = parsed.feed
     feed_title = normalise(str(feed.get("title") or "")) or None
     feed_link = str(feed.get("link") or "")
-    site = feed_title or (urlsplit(feed_link).hostname if feed_link else None)
+    # host_of: a feed's link can be anything ("http://[", found by fuzzing: tests/data/fuzz/feed-link-*)
+    site = feed_title or (host_of(feed_link) if feed_link else None)
     documents: list[Document] = []
     skipped = 0
     for index, entry in enumerate(parsed.entries):

@@ -38,7 +38,28 @@ def _stamp(value: Any) -> str | None:
     return value.isoformat() if hasattr(value, "isoformat") else (str(value) if value else None)
 
 
+# Parts of an event that MISP writes as lists; pymisp keeps any other JSON there and fails later, when they are
+# walked ("'bool' object is not iterable", found by fuzzing: tests/data/fuzz/misp-*-not-a-list.fuzz).
+_LISTS = ("Attribute", "Object", "Galaxy", "Tag", "EventReport", "ShadowAttribute", "RelatedEvent")
+
+
 def _event_items(raw: dict[str, Any], where: str) -> list[KnowledgeItem]:
+    for key in _LISTS:
+        value = raw["Event"].get(key)
+        if value is not None and not isinstance(value, list):
+            raise InputError(f"invalid MISP event (\"{key}\" is {type(value).__name__}, not a list)", where=where)
+    try:
+        return _walk_event(raw, where)
+    except InputError:
+        raise
+    except Exception as exc:
+        # Deeper parts of the wrong shape (an attribute that is a string, a tag pymisp cannot split: IndexError,
+        # tests/data/fuzz/misp-tag-*): pymisp fails in many ways on hostile JSON, each is "invalid", as one line
+        raise InputError(f"invalid MISP event ({exc.__class__.__name__}: {' '.join(str(exc).split())[:160]})",
+                         where=where) from None
+
+
+def _walk_event(raw: dict[str, Any], where: str) -> list[KnowledgeItem]:
     from pymisp import MISPEvent  # imported here: pymisp takes seconds to import and most runs never need it
     from pymisp.exceptions import PyMISPError
 

@@ -65,7 +65,9 @@ def _open(data: bytes, where: str) -> PdfReader:
     except InputError:
         raise
     except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, IndexError, AttributeError,
-            RecursionError, OSError) as exc:
+            RecursionError, OSError, NotImplementedError) as exc:
+        # NotImplementedError: pypdf's answer to an encryption dictionary naming a method it does not know
+        # (found by fuzzing: tests/data/fuzz/pdf-unsupported-stream-filter-method.fuzz)
         reason = str(exc).splitlines()[0][:160] if str(exc) else exc.__class__.__name__
         raise InputError(f"malformed PDF ({reason})", where=where) from None
     return reader

@@ -13,6 +13,7 @@ from threadline.ingest.misp import misp_items
 from threadline.ingest.source import BAD_JSON, BINARY, FEED, HTML, JSON, MISP, PDF, STIX, Raw, read_source, sniff
 from threadline.ingest.stix import load_json, stix_items
 from threadline.ingest.text import text_document
+from threadline.limits import stage
 from threadline.model import Document
 from threadline.store.records import ImportResult, SaveResult
 
@@ -67,33 +68,11 @@ def _knowledge_refusal(kind: str, where: str) -> InputError:
 
 def documents_from(raw: Raw, kind: str | None = None, *, now: datetime | None = None) -> list[Document]:
     """Documents from bytes already read; ``kind`` as returned by :func:`sniff`. Each gets its date and its basis
-    (see :mod:`threadline.ingest.dating`); ``now``, the ingest time, defaults to the clock (tests pass one)."""
-    # The PDF, HTML and feed readers (pypdf, trafilatura, feedparser) are imported in their branches: together
-    # they are half a second of start-up that a command reading a text file should not pay.
+    (see :mod:`threadline.ingest.dating`); ``now``, the ingest time, defaults to the clock (tests pass one).
+    Reading is a stage of its own, bounded in time and memory (see :mod:`threadline.limits`)."""
     kind = kind or sniff(raw)
-    where = raw.source
-    charset = _charset(raw.content_type)
-    if kind == PDF:
-        from threadline.ingest.pdf import pdf_document
-        docs = [pdf_document(raw.data, where)]
-    elif kind == HTML:
-        from threadline.ingest.html import html_document
-        docs = [html_document(raw.data, raw.url or where, charset=charset)]
-    elif kind == FEED:
-        from threadline.ingest.feed import feed_documents
-        docs = feed_documents(raw.data, where, content_type=raw.content_type)
-    elif kind in (STIX, MISP):
-        raise _knowledge_refusal(kind, where)
-    elif kind == BAD_JSON:
-        load_json(raw.data, where)   # raises the parser's one-line reason
-        raise InputError("not valid JSON", where=where)
-    elif kind == JSON:
-        raise InputError("JSON that is neither a STIX bundle nor a MISP event", where=where)
-    elif kind == BINARY:
-        raise InputError("binary data, not a report (not text, PDF, HTML, a feed, STIX or MISP)", where=where)
-    else:
-        media_type = "text/markdown" if "markdown" in raw.content_type.lower() else None
-        docs = [text_document(raw.data, where, media_type=media_type, charset=charset)]
+    with stage(f"read {kind}", raw.source):
+        docs = _read(raw, kind)
     if raw.url is not None:
         for doc in docs:
             if kind != FEED:
@@ -105,6 +84,34 @@ def documents_from(raw: Raw, kind: str | None = None, *, now: datetime | None = 
     for doc in docs:
         date_document(doc, when)
     return docs
+
+
+def _read(raw: Raw, kind: str) -> list[Document]:
+    """The reader of one kind of input over the raw bytes."""
+    # The PDF, HTML and feed readers (pypdf, trafilatura, feedparser) are imported in their branches: together
+    # they are half a second of start-up that a command reading a text file should not pay.
+    where = raw.source
+    charset = _charset(raw.content_type)
+    if kind == PDF:
+        from threadline.ingest.pdf import pdf_document
+        return [pdf_document(raw.data, where)]
+    if kind == HTML:
+        from threadline.ingest.html import html_document
+        return [html_document(raw.data, raw.url or where, charset=charset)]
+    if kind == FEED:
+        from threadline.ingest.feed import feed_documents
+        return feed_documents(raw.data, where, content_type=raw.content_type)
+    if kind in (STIX, MISP):
+        raise _knowledge_refusal(kind, where)
+    if kind == BAD_JSON:
+        load_json(raw.data, where)   # raises the parser's one-line reason
+        raise InputError("not valid JSON", where=where)
+    if kind == JSON:
+        raise InputError("JSON that is neither a STIX bundle nor a MISP event", where=where)
+    if kind == BINARY:
+        raise InputError("binary data, not a report (not text, PDF, HTML, a feed, STIX or MISP)", where=where)
+    media_type = "text/markdown" if "markdown" in raw.content_type.lower() else None
+    return [text_document(raw.data, where, media_type=media_type, charset=charset)]
 
 
 def ingest(source: str, *, allow_private: bool = False, now: datetime | None = None) -> list[Document]:
@@ -146,8 +153,9 @@ def ingest_into(store: Store, source: str, *, allow_private: bool = False, now: 
     raw = read_source(source, allow_private=allow_private)
     kind = sniff(raw)
     if kind in (STIX, MISP):
-        obj = load_json(raw.data, raw.source)
-        items = stix_items(obj, raw.source) if kind == STIX else misp_items(obj, raw.source)
+        with stage(f"read {kind}", raw.source):
+            obj = load_json(raw.data, raw.source)
+            items = stix_items(obj, raw.source) if kind == STIX else misp_items(obj, raw.source)
         result = store.save_knowledge(items, origin=kind, source=raw.source,
                                       source_document=hashlib.sha256(raw.data).hexdigest())
         return Outcome(source=source, kind=kind, imported=result)

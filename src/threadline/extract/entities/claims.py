@@ -77,7 +77,9 @@ _CAVEAT = re.compile(r"\bno\s+(?:other|further|additional|hard|direct|conclusive
                      r"\bno\s+(?:other|further|additional|independent)\s+(?:indicators?|artefacts?|artifacts?|"
                      r"corroboration|data)\b|\bnot\s+enough\b|\binsufficient\b|\bshared\s+(?:with|by|among)\s+(?:other|several|"
                      r"multiple)\b", re.IGNORECASE)
-_CLAUSE_EDGE = re.compile(r"[,;:—]\s*|\s+(?:but|however|although|though|while|whereas)\s+", re.IGNORECASE)
+# (?<!\s): matches start where a whitespace run starts, as leftmost matches did anyway; quadratic in a long run
+# without it (bench/regex_worst.py, issue 18). Searched from a position: on a slice, so the run may start there.
+_CLAUSE_EDGE = re.compile(r"[,;:—]\s*|(?<!\s)\s+(?:but|however|although|though|while|whereas)\s+", re.IGNORECASE)
 _FOLLOW_UP = re.compile(r"^[\s•*-]*(?:However|That said|Nevertheless|Still|Note that|It should be noted)\b")
 
 
@@ -109,7 +111,7 @@ class Claim:
         return out
 
 
-_AUX_TAIL = re.compile(r"(?:\s+(?:has|have|had|been|was|were|is|are|be|being|also|since|then|now|later|"
+_AUX_TAIL = re.compile(r"(?<!\s)(?:\s+(?:has|have|had|been|was|were|is|are|be|being|also|since|then|now|later|"
                        r"initially|previously|widely|publicly|recently|all|both|likely|probably|possibly|"
                        r"reportedly|firmly|tentatively))+\s*$", re.IGNORECASE)
 _INNER_SUBJECT = re.compile(r"^(?:attribut\w*|link\w*|tie\w*|connect\w*|associat\w*|no (?:\w+ ){0,3}evidence "
@@ -154,8 +156,8 @@ def _clause_around(sentence: str, start: int, end: int) -> str:
     left = 0
     for m in _CLAUSE_EDGE.finditer(sentence, 0, start):
         left = m.end()
-    right_match = _CLAUSE_EDGE.search(sentence, end)
-    right = right_match.start() if right_match else len(sentence)
+    right_match = _CLAUSE_EDGE.search(sentence[end:])
+    right = end + right_match.start() if right_match else len(sentence)
     return sentence[left:right].strip(" .;,")
 
 

@@ -52,7 +52,8 @@ _GOAL_PATTERNS = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"\bfor\s+(?:the\s+)?purposes?\s+of\s+(?P<goal>[^.;]+)",
 ))
 _NEW_CLAUSE = re.compile(r",\s+(?=(?:we|they|it|which|this|these|he|she|our|their|the\s+\w+\s+(?:is|are|was|were|"
-                         r"has|have))\b)|\s+(?:but|however|whereas|while)\s+", re.IGNORECASE)
+                         r"has|have))\b)|(?<!\s)\s+(?:but|however|whereas|while)\s+", re.IGNORECASE)
+# (?<!\s) above: a match starts where a whitespace run starts (as the leftmost did), linear in long runs (issue 18)
 # Generic capability words -> category. "RAT" only in capitals: "rat" is an animal.
 _CAPABILITIES = (
     ("infostealer", re.compile(r"\b(?:info(?:rmation)?[- ]?stealers?|infostealers?|credential[- ]stealers?|"

@@ -99,7 +99,7 @@ def extract_iocs(text: str, *, source_url: str | None = None) -> list[Indicator]
         return []
     context = _Context(text, set(), _references_start(text))
     if source_url:
-        host = (urlsplit(source_url if "://" in source_url else "//" + source_url).hostname or "").lower()
+        host = (_host(source_url if "://" in source_url else "//" + source_url) or "").lower()
         _add_publisher(context, host)
     groups: dict[tuple[str, str], list[Raw]] = {}
     for raw in raws:
@@ -173,11 +173,27 @@ def _warninglists(raw: Raw) -> list[str]:
         if _is_ip(raw.host):
             return fl.ip_lists(raw.host)
         registered = registered_domain(raw.host)
-        path = urlsplit(raw.value).path
+        path = _path(raw.value)
         if path not in ("", "/") and fl.is_open_content_host(raw.host, registered):
             return []        # raw.githubusercontent.com/<actor>/..., a shortened link: the content is the actor's
         return fl.domain_lists(raw.host, registered)
     return []
+
+
+def _host(url: str) -> str | None:
+    """A URL's host; None when urlsplit refuses it: a document's source is a feed entry's link, which can be
+    anything ("http://[x", found by fuzzing the feed reader)."""
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
+def _path(url: str) -> str:
+    try:
+        return urlsplit(url).path
+    except ValueError:
+        return ""
 
 
 def _is_ip(host: str) -> bool:

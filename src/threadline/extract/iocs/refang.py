@@ -94,7 +94,9 @@ def refang(text: str, tlds: frozenset[str] | None = None) -> Refanged:
                 word_end += 1
             if text[match.end():word_end] not in tlds:
                 continue
-        repl = _REPLACEMENTS[key]
+        repl = _REPLACEMENTS.get(key)
+        if repl is None:
+            continue      # mismatched brackets ("[.)", found by fuzzing): no defanging convention, left as written
         parts.append(text[last:match.start()])
         parts.append(repl)
         ref_start = match.start() + shift

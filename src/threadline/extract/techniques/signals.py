@@ -41,7 +41,9 @@ _MD_HEADING = re.compile(r"#{1,6}\s")
 _TITLE_LINE = re.compile(r"(?:title|subject|tlp|classification)\s*:", re.IGNORECASE)
 _LIST_ITEM = re.compile(r"(?:[-*•●▪◦·]|\d{1,2}[.)])\s")
 _CITATION = re.compile(r"\[\d{1,3}\]|\(\d{1,3}\)\s|https?://|hxxps?://", re.IGNORECASE)
-_URL = re.compile(r"\S*(?:https?|hxxps?)://\S+", re.IGNORECASE)
+# (?<!\S): a match starts where a token starts, as the leftmost one did; without it every position of a long token
+# (a base64 blob) was tried again, quadratic in its length (bench/regex_worst.py, issue 18)
+_URL = re.compile(r"(?<!\S)\S*(?:https?|hxxps?)://\S+", re.IGNORECASE)
 # Capitalised: a lower-case "references:" is a YAML key of a detection rule quoted in the report, not a section.
 _REFERENCES = re.compile(r"(?:#{1,6}\s*)?(?:References?|Sources?|Further [Rr]eading|Bibliography|External [Ll]inks|"
                          r"End\s?notes|Footnotes|Citations|REFERENCES?|SOURCES?|"

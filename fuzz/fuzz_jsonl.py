@@ -1,0 +1,10 @@
+"""Atheris harness of the jsonl target (tests/fuzz/targets.py): `python fuzz/fuzz_jsonl.py CORPUS`."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import main
+
+if __name__ == "__main__":
+    main("jsonl")

@@ -1,0 +1,111 @@
+"""Bounded work per document: each stage (reading a format, splitting sentences, entities, techniques,
+indicators, attribution) may take at most ``stage_timeout`` seconds and grow the process by at most
+``stage_max_memory`` bytes; past either, the stage stops with a one-line :class:`LimitError` naming the document
+and the stage, and a batch goes on with the next document.
+
+How: a periodic ``SIGALRM`` (every 0.1 s while a stage runs). The operating system delivers it whatever the
+stage is doing, and CPython runs the handler at its next check, which the regular-expression engine and the
+interpreter loop both make: a catastrophic backtrack or a runaway loop is stopped as surely as slow Python code.
+The handler compares the clock with the deadline and the resident memory (``/proc/self/statm``) with the stage's
+start; a stage that builds a huge structure in one C call (one giant ``str.join``) is only seen after it, which
+is why the memory limit is on growth with some slack, not an exact cap.
+
+Signals reach the main thread only: elsewhere (a web server's worker thread) and on platforms without
+``setitimer`` stages run unbounded, which SECURITY.md states. Stages do not nest: an inner one runs under the
+outer one's limits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+
+from threadline import settings
+from threadline.errors import LimitError
+
+_TICK = 0.1
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+class _Stop(BaseException):
+    """Raised by the alarm handler; a BaseException so that a library's ``except Exception`` (trafilatura and
+    lxml turn every Exception into "unreadable") cannot swallow it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class _Stage:
+    deadline: float
+    seconds: float
+    baseline: int
+    max_growth: int
+
+
+_active: _Stage | None = None
+
+
+def resident_bytes() -> int:
+    """The process's resident memory now (Linux ``/proc``; 0 where it cannot be read, which disables the check)."""
+    try:
+        with open("/proc/self/statm", "rb") as handle:
+            return int(handle.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _on_alarm(signum: int, frame: FrameType | None) -> None:
+    stage = _active
+    if stage is None:
+        return
+    reason = None
+    if time.monotonic() >= stage.deadline:
+        reason = f"took more than {stage.seconds:g} s (setting stage_timeout)"
+    elif stage.baseline and resident_bytes() - stage.baseline > stage.max_growth:
+        reason = f"needed more than {stage.max_growth // (1024 * 1024)} MB (setting stage_max_memory)"
+    if reason is not None:
+        # Raised again at every tick until the stage has ended: Python ignores an exception raised where it runs a
+        # garbage-collector callback or a __del__ (found under hypothesis), and that stop must not be the last.
+        raise _Stop(reason)
+
+
+def _disarm() -> None:
+    global _active
+    _active = None
+    signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _can_interrupt() -> bool:
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+@contextmanager
+def stage(name: str, where: str, *, seconds: float | None = None, max_memory: int | None = None) -> Iterator[None]:
+    """Run the ``with`` body as stage ``name`` of document ``where`` under the limits (settings by default)."""
+    global _active
+    if _active is not None or not _can_interrupt():
+        yield
+        return
+    limit = seconds if seconds is not None else settings.get_number("stage_timeout")
+    growth = max_memory if max_memory is not None else settings.get_int("stage_max_memory")
+    _active = _Stage(time.monotonic() + limit, limit, resident_bytes(), growth)
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    try:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, min(_TICK, limit), _TICK)
+            yield
+        finally:
+            _disarm()    # first thing: a stop landing before it is caught below like any other
+            signal.signal(signal.SIGALRM, previous)
+    except _Stop as stop:
+        _disarm()
+        signal.signal(signal.SIGALRM, previous)
+        raise LimitError(f"stage {name} stopped: it {stop.reason}", where=where) from None
