@@ -13,7 +13,10 @@ from threadline.errors import InputError
 user_app = typer.Typer(help="Web accounts: `user add NAME --role viewer|analyst|admin`.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens: `token create NAME` prints a new token for the user.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
+reviews_app = typer.Typer(help="Analysts' verdicts from the review loop: `reviews export` (training data).",
+                          no_args_is_help=True)
 app.add_typer(token_app, name="token")
+app.add_typer(reviews_app, name="reviews")
 
 Db = Annotated[str | None, typer.Option("--db", help="Database URL or SQLite path (env THREADLINE_DB).")]
 
@@ -83,3 +86,29 @@ def token_create(name: Annotated[str, typer.Argument(help="The user the token ac
     with open_store(db) as store:
         secret = create_token(store, name)
     sys.stdout.write(secret + "\n")
+
+
+@reviews_app.command("export")
+def reviews_export(
+    out: Annotated[str, typer.Option("--out", help="File to write (default: standard output).")] = "-",
+    db: Db = None,
+) -> None:
+    """Technique verdicts as training data, one JSON object a line (sentence, technique, verdict, machine's
+    technique, report, reviewer), from every report in the store: the web's /reviews/training.jsonl without
+    a server, for `threadline train techniques --reviews FILE`."""
+    from pathlib import Path
+
+    from threadline.store import open_store
+    from threadline.web.reviews import as_jsonl, training_records
+
+    with open_store(db) as store:
+        records = training_records(store)
+    body = as_jsonl(records)
+    if out == "-":
+        sys.stdout.write(body)
+        return
+    try:
+        Path(out).write_text(body, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write ({exc.strerror})", where=out) from None
+    sys.stderr.write(f"threadline: {len(records)} reviewed technique sentences written to {out}\n")
