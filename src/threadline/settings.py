@@ -70,6 +70,9 @@ SETTINGS: Final[tuple[Setting, ...]] = (
             "Bearer token sent to TAXII servers by `ingest taxii+https://…/collections/ID/` (none by default)."),
     Setting("web_page_size", "THREADLINE_WEB_PAGE_SIZE", "25", "Briefings per page of the web listing.",
             number=True),
+    Setting("scheduler", "THREADLINE_SCHEDULER", "",
+            "Dask scheduler (tcp://HOST:PORT) on which `threadline serve` analyses submitted reports; empty: a "
+            "thread in the server."),
 )
 
 _BY_NAME: Final[dict[str, Setting]] = {s.name: s for s in SETTINGS}

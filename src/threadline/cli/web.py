@@ -27,6 +27,9 @@ def serve(
                                              "default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port (env THREADLINE_WEB_PORT; default 8000).")] = None,
     db: Db = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Analyse submitted reports on this Dask "
+                                                  "cluster (tcp://HOST:PORT; env THREADLINE_SCHEDULER); default: "
+                                                  "a thread in the server.")] = None,
 ) -> None:
     """The web app and JSON API over the store: briefings, actors, techniques, indicators, submit, TAXII 2.1."""
     import uvicorn
@@ -39,9 +42,14 @@ def serve(
     number = int(settings.get_number("web_port", str(port) if port is not None else None))
     if not 0 < number < 65536:
         raise InputError(f"not a TCP port: {number}", where="--port")
+    cluster = settings.get("scheduler", scheduler).strip() or None
+    if cluster is not None and "://" not in cluster:
+        raise InputError("a Dask scheduler address looks like tcp://HOST:PORT", where=cluster)
     store = open_store(db)
-    application = create_app(store)
+    application = create_app(store, scheduler=cluster)
     sys.stderr.write(f"threadline: serving {store.url} on http://{bind}:{number}/ (Ctrl-C stops)\n")
+    if cluster is not None:
+        sys.stderr.write(f"threadline: submitted reports are analysed on the Dask cluster at {cluster}\n")
     try:
         uvicorn.run(application, host=bind, port=number, log_level="warning", proxy_headers=False)
     finally:
