@@ -105,6 +105,15 @@ def test_bad_reviews_file_is_a_one_line_error(tmp_path: Path) -> None:
         load_reviews(tmp_path / "missing.jsonl")
 
 
+def test_train_checks_the_reviews_before_training(tmp_path: Path, run_cli: Any) -> None:
+    """`train techniques --reviews` reads the file first: a bad one is a one-line error, not minutes later."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n", encoding="utf-8")
+    code, _, err = run_cli("train", "techniques", "--reviews", str(bad), "--out", str(tmp_path / "models"))
+    assert code == 2 and "bad.jsonl:1" in err and "Traceback" not in err
+    assert not (tmp_path / "models").exists()
+
+
 def test_review_examples_keep_confirmed_techniques_over_rejections() -> None:
     text = "The actor used PowerShell to download a second stage from its server."
     examples = review_examples([
