@@ -102,8 +102,8 @@ def reviews_export(
     db: Db = None,
 ) -> None:
     """Technique verdicts as training data, one JSON object a line (sentence, technique, verdict, machine's
-    technique, report, reviewer), from every report in the store: the web's /reviews/training.jsonl without
-    a server, for `threadline train techniques --reviews FILE`."""
+    technique, report, its TLP, reviewer), from every report in the store whatever its marking: the web's
+    /reviews/training.jsonl without a server, for `threadline train techniques --reviews FILE`."""
     from pathlib import Path
 
     from threadline.store import open_store

@@ -129,26 +129,28 @@ def review(request: Request, who: Who, ref: str, kind: str = Form(...), key: str
 
 def training_records(store: Store, levels: tuple[str, ...] | list[str] | None = None) -> list[dict[str, Any]]:
     """One record per reviewed technique sentence (of reports at ``levels``; None: every report): the sentence,
-    the technique the analyst settled on (or the one rejected), the verdict, the machine's technique, the report
-    and the reviewer. The latest verdict on an item wins. The web's ``/reviews/training.jsonl`` and
+    the technique the analyst settled on (or the one rejected), the verdict, the machine's technique, the report,
+    its TLP marking and the reviewer. The latest verdict on an item wins. The web's ``/reviews/training.jsonl`` and
     ``threadline reviews export`` both give these; ``threadline train techniques --reviews`` reads them."""
-    query = (select(ReviewRow, AnalysisRow.data).join(AnalysisRow, AnalysisRow.document_id == ReviewRow.document_id)
+    query = (select(ReviewRow, AnalysisRow.data, AnalysisRow.tlp)
+             .join(AnalysisRow, AnalysisRow.document_id == ReviewRow.document_id)
              .where(ReviewRow.kind == "technique").order_by(ReviewRow.created_at, ReviewRow.id))
     if levels is not None:
         query = query.where(AnalysisRow.tlp.in_(list(levels)))
     with Session(store.engine) as session:
         rows = session.execute(query).all()
     latest: dict[tuple[str, str], ReviewRow] = {}
-    for review_row, _ in rows:                       # oldest first: the last verdict on an item wins
+    for review_row, _, _ in rows:                    # oldest first: the last verdict on an item wins
         latest[(review_row.document_id, review_row.key)] = review_row
-    data = {r.document_id: d for r, d in rows}
+    data = {r.document_id: d for r, d, _ in rows}
+    marking = {r.document_id: t for r, _, t in rows}
     lines: list[dict[str, Any]] = []
     for (doc_id, key), review_row in latest.items():
         label = review_row.value if review_row.action == "correct" else key
         for t in data[doc_id].get("techniques") or []:
             if t.get("id") == key:
                 lines += [{"text": ev.get("text"), "technique": label, "verdict": review_row.action,
-                           "machine": key, "document": doc_id, "by": review_row.reviewer}
+                           "machine": key, "document": doc_id, "tlp": marking[doc_id], "by": review_row.reviewer}
                           for ev in t.get("evidence") or [] if isinstance(ev, dict) and ev.get("text")]
     return lines
 

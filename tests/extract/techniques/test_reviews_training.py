@@ -62,6 +62,7 @@ def test_exported_reviews_label_the_procedure_training_set(tmp_path: Path, kb: A
     sentence = " ".join(corrected["evidence"][0]["text"].split())
     record = next(r for r in records if " ".join(r["text"].split()) == sentence)
     assert record["technique"] == new_id and record["machine"] == corrected["id"] and record["by"] == "alice"
+    assert record["tlp"] == "clear"
 
     negatives, extra, provenance = procedure_inputs(VENDORED_TRAM, kb, None, records, log=lambda _: None)
     texts, y, names = procedure_training_set(kb, negatives, extra=extra)
