@@ -97,7 +97,6 @@ class Runner:
                       error=f"internal error ({exc.__class__.__name__}); the server log has the details")
             raise
 
-
     def _run_on_cluster(self, job_id: str, tlp: str, raw: Raw | None, url: str | None, title: str | None) -> None:
         """The report analysed on the Dask cluster and stored here, by the batch code's single writer (a whole
         input per transaction, the TLP filed with it); a worker's failure is the job's one-line reason."""
@@ -119,7 +118,8 @@ class Runner:
             self._set(job_id, state="failed", step="failed", error=result.error)
         elif not result.documents:
             self._set(job_id, state="failed", step="failed",
-                      error=f"{item.label}: no report text in it (STIX or MISP is imported as knowledge instead)")
+                      error=f"{item.label}: no report text to analyse (a STIX bundle or MISP event is imported as "
+                            "knowledge, not analysed)")
         else:
             self._set(job_id, state="done", step="finished", progress=100, document_id=result.documents[0].sha256)
 
