@@ -76,6 +76,9 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("stage_max_memory", "THREADLINE_STAGE_MAX_MEMORY", str(2 * 1024 * 1024 * 1024),
             "Bytes of memory one stage may add while reading or analysing a document before it stops with an "
             "error.", number=True),
+    Setting("scheduler", "THREADLINE_SCHEDULER", "",
+            "Dask scheduler (tcp://HOST:PORT) on which `threadline serve` analyses submitted reports; empty: a "
+            "thread in the server."),
 )
 
 _BY_NAME: Final[dict[str, Setting]] = {s.name: s for s in SETTINGS}

@@ -34,3 +34,13 @@ def test_tlp_option(run_cli: Any, tmp_path: Path) -> None:
     assert code == 2 and "unknown TLP level" in err and "Traceback" not in err
     code, _, err = run_cli("ingest", "--db", db, "--tlp", "green", str(DATA / "amber-report.md"))
     assert code == 0, err
+
+
+def test_tlp_option_on_workers(run_cli: Any, tmp_path: Path) -> None:
+    """`analyze --workers` marks the documents as one process does: before, --tlp was ignored there and every
+    analysis was filed as TLP:CLEAR, the front matter's RED included."""
+    db = str(tmp_path / "workers.db")
+    code, _, err = run_cli("analyze", "--db", db, "--workers", "1", "--tlp", "amber",
+                           str(REPO / "examples" / "operation-dianxun.md"), str(DATA / "red-report.md"))
+    assert code == 0, err
+    assert sorted(_stored(db).values()) == ["amber", "red"]

@@ -182,7 +182,8 @@ def analyze(
         with (open_store(db) if store_results else _no_store()) as batch_store:
             analyze_distributed(sources=sources or [], jsonl=jsonl, json_out=json_out, store=batch_store,
                                 exclude=list(exclude_source or []), allow_private=allow_private,
-                                fail_fast=fail_fast, workers=workers, scheduler=scheduler, redo=redo)
+                                fail_fast=fail_fast, workers=workers, scheduler=scheduler, redo=redo,
+                                tlp=level)
         return
     kb = load_kb()
     excluded = list(exclude_source or [])

@@ -133,12 +133,16 @@ def train_techniques(
     = 1,
     annoctr: Annotated[Path, typer.Option("--annoctr", help="AnnoCTR data directory (annoctr-train.jsonl.gz, "
                                           "CC-BY-SA 4.0); used when present.")] = SHARED_ANNOCTR,
+    reviews: Annotated[Path | None, typer.Option("--reviews", help="Analysts' technique verdicts (JSON lines from "
+                                                 "`threadline reviews export`): accepted and corrected sentences "
+                                                 "train the procedure model as examples of their technique, "
+                                                 "rejected ones as negatives.")] = None,
 ) -> None:
-    """Train the technique models on all 120 TRAM reports + ATT&CK procedure examples (+ AnnoCTR train if present;
-    fixed seed, ~minutes)."""
+    """Train the technique models on all 120 TRAM reports + ATT&CK procedure examples (+ AnnoCTR train if present,
+    + analysts' reviews with --reviews; fixed seed, ~minutes)."""
     from threadline.extract.techniques import MODEL_DIR
     from threadline.extract.techniques.build import build_models
 
     target = out or MODEL_DIR
-    summary = build_models(tram, target, jobs=jobs, annoctr=annoctr, log=err_console.print)
+    summary = build_models(tram, target, jobs=jobs, annoctr=annoctr, reviews=reviews, log=err_console.print)
     console.print(f"wrote {', '.join(summary['files'])} to {target}")

@@ -61,8 +61,11 @@ def _progress(total: int) -> tuple[Any, Any]:
 
 def analyze_distributed(*, sources: Sequence[str], jsonl: str | None, json_out: bool, store: Any,
                         exclude: Sequence[str], allow_private: bool, fail_fast: bool, workers: int | None,
-                        scheduler: str | None, redo: bool) -> None:
-    """Run the batch and print what `analyze` prints; exit status 2 when an input failed."""
+                        scheduler: str | None, redo: bool, tlp: str | None = None) -> None:
+    """Run the batch and print what `analyze` prints; exit status 2 when an input failed. ``tlp``: the marking
+    ``--tlp`` gives the documents (a stricter one of their own is kept)."""
+    import dataclasses
+
     from threadline.cli.ingest import expand_sources
 
     bad: list[str] = []
@@ -70,6 +73,8 @@ def analyze_distributed(*, sources: Sequence[str], jsonl: str | None, json_out: 
         items, bad = jsonl_items(jsonl, fail_fast)
     else:
         items = [source_item(s, ship=bool(scheduler) or s == "-") for s in expand_sources(list(sources))]
+    if tlp is not None:
+        items = [dataclasses.replace(item, tlp=tlp) for item in items]
     for line in bad:
         print(line, file=sys.stderr, flush=True)
     collected: list[dict[str, Any]] = []

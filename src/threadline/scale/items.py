@@ -25,6 +25,8 @@ class Item:
     data: bytes | None = None                   # BYTES: the content, read by the client
     record: dict[str, Any] = field(default_factory=dict)   # RECORD: id, text, title, source, published
     exclude: tuple[str, ...] = ()               # a record's own exclude_sources
+    tlp: str | None = None                      # a web submission's marking (stricter front matter is kept)
+    title: str | None = None                    # a web submission's title for a single document
 
     @property
     def label(self) -> str:
@@ -68,3 +70,12 @@ def record_item(record: dict[str, Any], fields: dict[str, Any], where: str, excl
     """A JSONL record already checked by the command (``fields``: id, text, title, source, published)."""
     canonical = json.dumps({**fields, "exclude": list(exclude)}, sort_keys=True, ensure_ascii=False)
     return Item(_key(RECORD, canonical), where, RECORD, record=dict(fields), exclude=exclude)
+
+
+def submitted_item(source: str, data: bytes | None, tlp: str, title: str | None) -> Item:
+    """A report submitted on the web (`threadline serve` with a scheduler): its bytes (upload, paste), shipped, or
+    its URL, read by the worker (under the same URL safety rules); with the marking and title it was given."""
+    if data is None:
+        return Item(_key(URL, source, tlp, title or ""), source, URL, tlp=tlp, title=title)
+    return Item(_key(BYTES, hashlib.sha256(data).hexdigest(), tlp, title or ""), source, BYTES, data=data, tlp=tlp,
+                title=title)

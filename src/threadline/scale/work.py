@@ -87,6 +87,12 @@ def analyse(item: Item, exclude: tuple[str, ...] = (), allow_private: bool = Fal
     result = Result(item.key, item.source)
     try:
         result.documents, result.knowledge = _documents(item, allow_private)
+        if item.tlp is not None or item.title:
+            from threadline.ingest.pipeline import mark_tlp
+
+            mark_tlp(result.documents, item.tlp)
+            if item.title and len(result.documents) == 1:
+                result.documents[0].title = item.title
         kb = load_kb(progress=False)
         result.analyses = [analyze_document(doc, kb, exclude_sources=[*exclude, *item.exclude])
                            for doc in result.documents]

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from threadline.errors import StoreError
 from threadline.model import Document
-from threadline.store.analyses import finding_values
+from threadline.store.analyses import TLP_LEVELS, analysis_tlp, finding_values
 from threadline.store.models import AnalysisRow, BatchInputRow, DocumentRow, FindingRow
 from threadline.store.repository import Store
 
@@ -85,6 +85,23 @@ def _document_row(doc: Document, now: datetime) -> dict[str, Any]:
             "meta": dict(doc.metadata), "ingested_at": now}
 
 
+def _mark(session: Session, analyses: dict[str, dict[str, Any]], ids: Sequence[str]) -> None:
+    """File each analysis under its TLP marking, as :func:`~threadline.store.analyses.save_analysis` does: the
+    analysis's own (``--tlp``, front matter) or the stored document's, whichever is stricter (a marking only goes
+    up); the document row and the analysis's ``document.tlp`` get it too. Without this every batch analysis was
+    filed as TLP:CLEAR, whatever the report said."""
+    stored: dict[str, str] = {}
+    for part in _chunks(list(ids)):
+        stored.update((i, t if t in TLP_LEVELS else "red" if t else "clear") for i, t in session.execute(
+            select(DocumentRow.id, DocumentRow.tlp).where(DocumentRow.id.in_(part))))
+    for i in ids:
+        level = max(analysis_tlp(analyses[i]), stored.get(i, "clear"), key=TLP_LEVELS.index)
+        if stored.get(i) != level:
+            session.execute(update(DocumentRow).where(DocumentRow.id == i).values(tlp=level))
+        if level != "clear" and analyses[i]["document"].get("tlp") != level:
+            analyses[i] = {**analyses[i], "document": {**analyses[i]["document"], "tlp": level}}
+
+
 def save_batch(store: Store, entries: Sequence[Entry]) -> int:
     """Store every entry's documents, analyses and findings, and mark its input committed, in one transaction.
     Returns the number of analyses written (a document two inputs share is analysed once per batch)."""
@@ -108,6 +125,7 @@ def save_batch(store: Store, entries: Sequence[Entry]) -> int:
     try:
         with Session(store.engine, expire_on_commit=False) as session, session.begin():
             _insert_missing(session, DocumentRow, list(documents.values()), "id")
+            _mark(session, analyses, ids)
             for part in _chunks(ids):
                 session.execute(delete(FindingRow).where(FindingRow.document_id.in_(part)))
                 session.execute(delete(AnalysisRow).where(AnalysisRow.document_id.in_(part)))
@@ -120,7 +138,7 @@ def save_batch(store: Store, entries: Sequence[Entry]) -> int:
                     {"document_id": i, "schema_version": int(analyses[i].get("schema_version", 1)),
                      "title": analyses[i]["document"].get("title"),
                      "published": analyses[i]["document"].get("published"), "data": analyses[i],
-                     "analysed_at": now} for i in ids])
+                     "analysed_at": now, "tlp": analysis_tlp(analyses[i])} for i in ids])
                 rows = [row for i in ids for row in (findings[i] if i in findings
                                                       else finding_values(i, analyses[i]))]
                 if rows:

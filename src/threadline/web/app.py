@@ -82,16 +82,17 @@ def _status(exc: ThreadlineError) -> int:
 
 
 def create_app(store: Store, *, kb: KnowledgeBase | None = None, secret: str | None = None,
-               background: bool = True) -> FastAPI:
+               background: bool = True, scheduler: str | None = None) -> FastAPI:
     """The web app over ``store``; ``background`` False runs submitted analyses before the request returns
-    (tests only: the page then shows the finished job)."""
+    (tests only: the page then shows the finished job); ``scheduler`` (tcp://HOST:PORT) runs them on that Dask
+    cluster instead of in this process."""
     from threadline.web import account, jobs, reviews, taxii, views
 
     app = FastAPI(title="Threadline", version="1", description="Threat reports analysed: briefings, actors, "
                   "techniques and indicators as pages and JSON (every page at its path + .json), exports, TAXII 2.1.",
                   docs_url=None, redoc_url=None)
     state = State(store, kb, secret or secret_key())
-    state.jobs = jobs.Runner(state, background=background)
+    state.jobs = jobs.Runner(state, background=background, scheduler=scheduler)
     app.state.threadline = state
 
     @app.middleware("http")

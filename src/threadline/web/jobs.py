@@ -2,7 +2,10 @@
 job page shows its progress (it refreshes itself, no script needed), and a failed job says why in one line.
 
 The request only stores the job and returns: reading a URL, extracting and attributing happen in the worker, so
-no page waits on an analysis. One worker thread keeps the store to one writer at a time.
+no page waits on an analysis. One worker thread keeps the store to one writer at a time. With a Dask scheduler
+configured (``threadline serve --scheduler``, setting ``scheduler``), that thread hands each report to the cluster
+through :mod:`threadline.scale` (the code of ``analyze --scheduler``): a Dask worker reads and analyses it, and the
+result comes back to this thread, the server's one writer, which stores it as a batch of one.
 """
 
 from __future__ import annotations
@@ -39,9 +42,10 @@ def _now() -> datetime:
 class Runner:
     """Runs submitted analyses one at a time on a worker thread (inline when ``background`` is False)."""
 
-    def __init__(self, state: Any, *, background: bool = True) -> None:
+    def __init__(self, state: Any, *, background: bool = True, scheduler: str | None = None) -> None:
         self.state = state
         self.background = background
+        self.scheduler = scheduler or None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="threadline-job") if background else None
 
     def _set(self, job_id: str, **values: Any) -> None:
@@ -67,6 +71,9 @@ class Runner:
         from threadline.store.analyses import save_analysis
 
         try:
+            if self.scheduler is not None:
+                self._run_on_cluster(job_id, tlp, raw, url, title)
+                return
             self._set(job_id, state="running", step="reading the report", progress=5)
             if raw is None:
                 raw = read_source(str(url))               # SSRF-safe: private addresses refused
@@ -89,6 +96,32 @@ class Runner:
             self._set(job_id, state="failed", step="failed",
                       error=f"internal error ({exc.__class__.__name__}); the server log has the details")
             raise
+
+    def _run_on_cluster(self, job_id: str, tlp: str, raw: Raw | None, url: str | None, title: str | None) -> None:
+        """The report analysed on the Dask cluster and stored here, by the batch code's single writer (a whole
+        input per transaction, the TLP filed with it); a worker's failure is the job's one-line reason."""
+        from threadline.scale.items import submitted_item
+        from threadline.scale.runner import connect, run
+        from threadline.scale.work import Result
+
+        item = submitted_item(raw.source if raw is not None else str(url), raw.data if raw is not None else None,
+                              tlp, title)
+        self._set(job_id, state="running", step="sending the report to the Dask cluster", progress=5)
+        outcome: list[Result] = []
+        with connect(None, self.scheduler) as client:
+            self._set(job_id, step="analysing on the Dask cluster", progress=20)
+            # redo: a report submitted again is analysed again (its key names the same input, stored once)
+            run([item], store=self.state.store, client=client, redo=True,
+                on_result=lambda _, result: outcome.append(result))
+        result = outcome[0] if outcome else Result(item.key, item.source, error=f"{item.label}: no result")
+        if result.error is not None:
+            self._set(job_id, state="failed", step="failed", error=result.error)
+        elif not result.documents:
+            self._set(job_id, state="failed", step="failed",
+                      error=f"{item.label}: no report text to analyse (a STIX bundle or MISP event is imported as "
+                            "knowledge, not analysed)")
+        else:
+            self._set(job_id, state="done", step="finished", progress=100, document_id=result.documents[0].sha256)
 
 
 def _can_submit(who: Principal) -> None:

@@ -127,27 +127,41 @@ def review(request: Request, who: Who, ref: str, kind: str = Form(...), key: str
     return RedirectResponse(f"/reports/{row.document_id}#items", status_code=303)
 
 
-@router.get("/reviews/training.jsonl", summary="Analysts' technique verdicts as training data (JSON lines)")
-def training(request: Request, who: Who) -> Response:
-    """One line per reviewed technique sentence of a report the reader may see: the sentence, the technique
-    the analyst settled on (or the one rejected) and the verdict, for `threadline train techniques`."""
-    store = request.app.state.threadline.store
-    lines = []
+def training_records(store: Store, levels: tuple[str, ...] | list[str] | None = None) -> list[dict[str, Any]]:
+    """One record per reviewed technique sentence (of reports at ``levels``; None: every report): the sentence,
+    the technique the analyst settled on (or the one rejected), the verdict, the machine's technique, the report,
+    its TLP marking and the reviewer. The latest verdict on an item wins. The web's ``/reviews/training.jsonl`` and
+    ``threadline reviews export`` both give these; ``threadline train techniques --reviews`` reads them."""
+    query = (select(ReviewRow, AnalysisRow.data, AnalysisRow.tlp)
+             .join(AnalysisRow, AnalysisRow.document_id == ReviewRow.document_id)
+             .where(ReviewRow.kind == "technique").order_by(ReviewRow.created_at, ReviewRow.id))
+    if levels is not None:
+        query = query.where(AnalysisRow.tlp.in_(list(levels)))
     with Session(store.engine) as session:
-        rows = session.execute(select(ReviewRow, AnalysisRow.data)
-                               .join(AnalysisRow, AnalysisRow.document_id == ReviewRow.document_id)
-                               .where(ReviewRow.kind == "technique", AnalysisRow.tlp.in_(who.levels))
-                               .order_by(ReviewRow.created_at, ReviewRow.id)).all()
+        rows = session.execute(query).all()
     latest: dict[tuple[str, str], ReviewRow] = {}
-    for review_row, _ in rows:                       # oldest first: the last verdict on an item wins
+    for review_row, _, _ in rows:                    # oldest first: the last verdict on an item wins
         latest[(review_row.document_id, review_row.key)] = review_row
-    data = {r.document_id: d for r, d in rows}
+    data = {r.document_id: d for r, d, _ in rows}
+    marking = {r.document_id: t for r, _, t in rows}
+    lines: list[dict[str, Any]] = []
     for (doc_id, key), review_row in latest.items():
         label = review_row.value if review_row.action == "correct" else key
         for t in data[doc_id].get("techniques") or []:
             if t.get("id") == key:
                 lines += [{"text": ev.get("text"), "technique": label, "verdict": review_row.action,
-                           "machine": key, "document": doc_id, "by": review_row.reviewer}
+                           "machine": key, "document": doc_id, "tlp": marking[doc_id], "by": review_row.reviewer}
                           for ev in t.get("evidence") or [] if isinstance(ev, dict) and ev.get("text")]
-    body = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
-    return Response(body, media_type="application/x-ndjson")
+    return lines
+
+
+def as_jsonl(records: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in records)
+
+
+@router.get("/reviews/training.jsonl", summary="Analysts' technique verdicts as training data (JSON lines)")
+def training(request: Request, who: Who) -> Response:
+    """One line per reviewed technique sentence of a report the reader may see: the sentence, the technique
+    the analyst settled on (or the one rejected) and the verdict, for `threadline train techniques --reviews`."""
+    records = training_records(request.app.state.threadline.store, list(who.levels))
+    return Response(as_jsonl(records), media_type="application/x-ndjson")

@@ -26,9 +26,11 @@ from threadline.extract.techniques.train import (
     ReportConfig,
     annoctr_sentences,
     gold_matrix,
+    load_reviews,
     load_tram,
     prepare,
     procedure_examples,
+    review_examples,
     sentence_set,
     train_procedure_model,
 )
@@ -124,15 +126,48 @@ def build_tables(out_dir: Path, kb: KnowledgeBase, annoctr_train: Path | None,
     return [TOOLS_FILE, PHRASES_FILE]
 
 
+def procedure_inputs(tram_dir: Path, kb: KnowledgeBase, annoctr: Path | None, reviews: list[dict[str, Any]] | None,
+                     log: Callable[[str], Any] = print
+                     ) -> tuple[list[str], tuple[list[str], list[list[str]]] | None, dict[str, Any]]:
+    """What the procedure model learns from beside ATT&CK's texts: (negatives, extra labelled texts, provenance).
+
+    Negatives are TRAM2 sentences overlapping no annotated span; extra texts are AnnoCTR train's technique-mention
+    sentences (when the split is there) and the analysts' reviewed sentences (``reviews``, :func:`review_examples`:
+    accepted or corrected ones are positives of their technique, rejected ones join the negatives)."""
+    real = annoctr / ANNOCTR_TRAIN if annoctr is not None else None
+    texts: list[str] = []
+    labels: list[list[str]] = []
+    provenance: dict[str, Any] = {"annoctr": None, "reviews": None}
+    if real is not None and real.is_file():
+        texts, labels = annoctr_sentences(real, kb)
+        provenance["annoctr"] = {"file": ANNOCTR_TRAIN, "sha256": _sha256(real), "sentences": len(texts),
+                                 "licence": ANNOCTR_LICENCE}
+        log(f"  + {len(texts)} AnnoCTR train sentences with a technique mention")
+    else:
+        log(f"  AnnoCTR train split not found{f' at {real}' if real else ''}: procedure model on ATT&CK text only")
+    negatives = negative_sentences(tram_dir)
+    if reviews is not None:
+        positive, their_labels, rejected = review_examples(reviews)
+        texts, labels = texts + positive, labels + their_labels
+        negatives += rejected
+        provenance["reviews"] = {"verdicts": len(reviews), "positive_sentences": len(positive),
+                                 "negative_sentences": len(rejected)}
+        log(f"  + analysts' reviews: {len(positive)} confirmed sentences, {len(rejected)} rejected ones as negatives")
+    return negatives, ((texts, labels) if texts else None), provenance
+
+
 def build_models(tram_dir: Path, out_dir: Path, *, jobs: int = 1, gate: bool = True, annoctr: Path | None = None,
-                 log: Callable[[str], Any] = print) -> dict[str, Any]:
+                 reviews: Path | None = None, log: Callable[[str], Any] = print) -> dict[str, Any]:
     """Train the banks and the blend (and the gate model) deterministically and write them to ``out_dir``.
 
     ``annoctr``: the AnnoCTR folder (development data, CC-BY-SA 4.0, not shipped); when its train split is there,
     its technique-mention sentences are training texts of the procedure model too (4-fold CV on AnnoCTR train:
-    bench/techniques_annoctr_cv.py). Without it the procedure model is trained on ATT&CK alone, and says so."""
+    bench/techniques_annoctr_cv.py). Without it the procedure model is trained on ATT&CK alone, and says so.
+    ``reviews``: analysts' technique verdicts (``threadline reviews export``), training texts of the procedure
+    model only (see :func:`procedure_inputs`)."""
     from threadline.knowledge.index import active_bundle, load_kb
 
+    reviewed = load_reviews(reviews) if reviews is not None else None      # a bad file fails before minutes of work
     reports, classes = load_tram(tram_dir)
     cfg = ReportConfig(jobs=jobs)
     bundle = active_bundle()
@@ -151,20 +186,15 @@ def build_models(tram_dir: Path, out_dir: Path, *, jobs: int = 1, gate: bool = T
     save_blend(out_dir / BLEND_MODEL, blend, {"seed": SEED, "attack_bundle": {"file": bundle.name,
                                                                               "sha256": _sha256(bundle)}})
     log(f"procedure model: ATT&CK {kb.attack.version} procedure examples and technique descriptions")
-    real = annoctr / ANNOCTR_TRAIN if annoctr is not None else None
-    extra, source = None, None
-    if real is not None and real.is_file():
-        extra = annoctr_sentences(real, kb)
-        source = {"file": ANNOCTR_TRAIN, "sha256": _sha256(real), "sentences": len(extra[0]),
-                  "licence": ANNOCTR_LICENCE}
-        log(f"  + {len(extra[0])} AnnoCTR train sentences with a technique mention")
-    else:
-        log(f"  AnnoCTR train split not found{f' at {real}' if real else ''}: procedure model on ATT&CK text only")
-    pfeat, pbank = train_procedure_model(kb, negative_sentences(tram_dir), jobs=jobs, extra=extra)
+    negatives, extra, sources = procedure_inputs(tram_dir, kb, annoctr, reviewed, log)
+    if sources["reviews"] is not None and reviews is not None:
+        sources["reviews"] = {"file": reviews.name, "sha256": _sha256(reviews), **sources["reviews"]}
+    pfeat, pbank = train_procedure_model(kb, negatives, jobs=jobs, extra=extra)
     save(out_dir / PROCEDURE_MODEL, pfeat, pbank,
          {"seed": SEED, "attack_bundle": {"file": bundle.name, "sha256": _sha256(bundle)},
-          "negatives": "TRAM2 report sentences overlapping no annotated span", "labels": len(pbank.labels),
-          "annoctr": source})
+          "negatives": "TRAM2 report sentences overlapping no annotated span (and sentences analysts rejected)",
+          "labels": len(pbank.labels), **sources})
+    real = annoctr / ANNOCTR_TRAIN if annoctr is not None else None
     files = [f"{name}{ext}" for name in (REPORT_MODEL, BLEND_MODEL, PROCEDURE_MODEL) for ext in _FILES]
     files += build_tables(out_dir, kb, real, log=log)
     if gate:

@@ -334,15 +334,58 @@ def annoctr_sentences(path: Path, kb: KnowledgeBase,
 _TECHNIQUE = re.compile(r"T\d{4}(?:\.\d{3})?")
 
 
-def train_procedure_model(kb: KnowledgeBase, negatives: Sequence[str], *, min_examples: int = 3,
-                          keep: int = 400, jobs: int = 1,
-                          extra: tuple[list[str], list[list[str]]] | None = None) -> tuple[Featurizer, LinearBank]:
-    """Word-feature bank over every technique with at least ``min_examples`` examples.
+def load_reviews(path: Path) -> list[dict[str, Any]]:
+    """Analysts' technique verdicts as ``threadline reviews export`` (or the web's ``/reviews/training.jsonl``)
+    writes them: one JSON object a line with ``text``, ``technique`` and ``verdict`` (accept, correct, reject)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the reviews ({getattr(exc, 'strerror', None) or exc.__class__.__name__})",
+                         where=str(path)) from None
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            raise InputError("not a JSON object", where=f"{path}:{number}") from None
+        if (not isinstance(record, dict) or not isinstance(record.get("text"), str)
+                or record.get("verdict") not in ("accept", "correct", "reject")
+                or not _TECHNIQUE.fullmatch(str(record.get("technique") or ""))):
+            raise InputError("a review needs text, technique (T1234[.001]) and verdict (accept, correct, reject)",
+                             where=f"{path}:{number}")
+        records.append(record)
+    return records
 
-    ``negatives`` are report sentences with no annotated technique; the sentence threshold is set so that the
-    bank fires on about 1% of them (a precision-first choice: these techniques have no report-level gold).
-    ``extra``: more labelled texts beside ATT&CK's (real report sentences, :func:`annoctr_sentences`).
-    """
+
+def review_examples(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[str]], list[str]]:
+    """Reviewed sentences as training examples of the procedure model: (texts, labels, negatives).
+
+    An accepted or corrected verdict makes its sentence a positive example of the technique the analyst settled on
+    (and its parent); a sentence whose every verdict is a rejection becomes a negative (a report sentence labelled
+    with no technique, like TRAM's unannotated ones). A sentence with both keeps only its confirmed techniques, so
+    it is also a negative for the rejected ones. Sentences are compared with their whitespace normalised."""
+    positive: dict[str, set[str]] = {}
+    rejected: dict[str, None] = {}
+    for record in records:
+        text = " ".join(str(record["text"]).split())
+        if len(text) < 20:
+            continue
+        if record["verdict"] in ("accept", "correct"):
+            positive.setdefault(text, set()).update(_with_parent(str(record["technique"])))
+        else:
+            rejected[text] = None
+    texts = sorted(positive)
+    return texts, [sorted(positive[t]) for t in texts], [t for t in rejected if t not in positive]
+
+
+def procedure_training_set(kb: KnowledgeBase, negatives: Sequence[str], *, min_examples: int = 3,
+                           extra: tuple[list[str], list[list[str]]] | None = None
+                           ) -> tuple[list[str], npt.NDArray[np.bool_], list[str]]:
+    """The procedure model's training set: (texts, label matrix, technique ids of its columns). ATT&CK's texts and
+    ``extra`` are the positives of every technique with at least ``min_examples`` examples; ``negatives`` have no
+    label at all."""
     texts, labels = procedure_examples(kb)
     if extra is not None:
         texts, labels = texts + extra[0], labels + extra[1]
@@ -358,6 +401,20 @@ def train_procedure_model(kb: KnowledgeBase, negatives: Sequence[str], *, min_ex
         for t in row:
             if t in index:
                 y[i, index[t]] = True
+    return all_texts, y, names
+
+
+def train_procedure_model(kb: KnowledgeBase, negatives: Sequence[str], *, min_examples: int = 3,
+                          keep: int = 400, jobs: int = 1,
+                          extra: tuple[list[str], list[list[str]]] | None = None) -> tuple[Featurizer, LinearBank]:
+    """Word-feature bank over every technique with at least ``min_examples`` examples.
+
+    ``negatives`` are report sentences with no annotated technique; the sentence threshold is set so that the
+    bank fires on about 1% of them (a precision-first choice: these techniques have no report-level gold).
+    ``extra``: more labelled texts beside ATT&CK's (real report sentences, :func:`annoctr_sentences`, analysts'
+    reviews, :func:`review_examples`).
+    """
+    all_texts, y, names = procedure_training_set(kb, negatives, min_examples=min_examples, extra=extra)
     spec = FeatureSpec(word_max=30000, use_char=False, context=0.0, word_min_df=2)
     feat = Featurizer.fit(all_texts, spec)
     bank = train_bank(feat.transform(all_texts), y, names, c=1e-5, keep=keep, kind="sgd", jobs=jobs)
