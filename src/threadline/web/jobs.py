@@ -68,7 +68,7 @@ class Runner:
         from threadline.analysis import analyze_document
         from threadline.ingest.pipeline import documents_from, mark_tlp
         from threadline.ingest.source import read_source
-        from threadline.store.analyses import save_analysis
+        from threadline.store.batches import Entry, save_batch
 
         try:
             if self.scheduler is not None:
@@ -81,14 +81,18 @@ class Runner:
             mark_tlp(docs, tlp)
             if title and len(docs) == 1:
                 docs[0].title = title
-            self._set(job_id, step="storing the document", progress=15)
-            self.state.store.save_documents(docs)
-            self._set(job_id, step="loading the knowledge base", progress=20)
+            self._set(job_id, step="loading the knowledge base", progress=15)
             kb = self.state.kb
+            analyses = []
             for n, doc in enumerate(docs, 1):
                 self._set(job_id, step=f"analysing document {n} of {len(docs)}",
                           progress=20 + int(75 * (n - 1) / len(docs)))
-                save_analysis(self.state.store, analyze_document(doc, kb))
+                analyses.append(analyze_document(doc, kb))
+            # Documents and analyses in one transaction (the batch writer's): a server killed mid-job never leaves
+            # a document stored without its analysis (it used to store the documents first, then analyse).
+            self._set(job_id, step="storing the report and its analysis", progress=95)
+            save_batch(self.state.store, [Entry(f"web:{job_id}", raw.source if raw is not None else str(url),
+                                                docs, analyses)])
             self._set(job_id, state="done", step="finished", progress=100, document_id=docs[0].sha256)
         except ThreadlineError as exc:
             self._set(job_id, state="failed", step="failed", error=exc.one_line())
