@@ -26,7 +26,9 @@ _KINDS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _key(kind: str, item: dict[str, Any]) -> str:
+def finding_key(kind: str, item: dict[str, Any]) -> str:
+    """The key a finding of ``kind`` (as stored: "ioc" for indicators) is filed and looked up by; reviews refer to
+    items by it too."""
     if kind == "technique":
         return str(item["id"])
     if kind == "ioc":
@@ -59,7 +61,7 @@ def finding_values(document_id: str, analysis: dict[str, Any]) -> Iterator[dict[
     seen: set[str] = set()
     for field, kind in _KINDS:
         for item in analysis.get(field) or []:
-            key = _key(kind, item)[:400]
+            key = finding_key(kind, item)[:400]
             label = item.get("name") or item.get("actor") or item.get("text") or item.get("value")
             for ev in _evidence(kind, item) or [{}]:
                 row_id = deterministic_id("finding", document_id, kind, key, str(ev.get("start")))

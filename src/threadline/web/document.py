@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from threadline.store.analyses import finding_key
+
 SHOWN_CHARS = 300_000           # a larger document is shown up to here, with a note (exports carry it all)
 # (analysis key, kind shown, how to name an item) of what the items table lists, in this order.
 _ITEMS: tuple[tuple[str, str], ...] = (
@@ -16,18 +18,8 @@ _ITEMS: tuple[tuple[str, str], ...] = (
 
 
 def item_key(kind: str, item: dict[str, Any]) -> str:
-    """The key a review refers to an item by (as the store's findings key it)."""
-    if kind == "technique":
-        return str(item.get("id"))
-    if kind == "indicator":
-        return f"{item.get('type')}:{item.get('value')}"
-    if kind == "country":
-        return str(item.get("code") or item.get("name"))
-    if kind == "date":
-        return str(item.get("date"))
-    if kind == "claim":
-        return str(item.get("attack_id") or item.get("actor"))
-    return str(item.get("attack_id") or item.get("name"))
+    """The key a review refers to an item by: the store's finding key (the store calls an indicator "ioc")."""
+    return finding_key("ioc" if kind == "indicator" else kind, item)
 
 
 def item_label(kind: str, item: dict[str, Any]) -> str:

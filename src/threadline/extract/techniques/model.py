@@ -22,7 +22,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import SGDClassifier
 from sklearn.svm import LinearSVC
 
-from threadline.errors import ThreadlineError
+from threadline.extract.techniques import runtime
 
 FloatArray = npt.NDArray[np.float64]
 SEED = 20240601
@@ -275,13 +275,7 @@ def save(path: Path, featurizer: Featurizer, bank: LinearBank, info: dict[str, A
 
 def load(path: Path) -> tuple[Featurizer, LinearBank, dict[str, Any]]:
     """Read a model written by :func:`save`; a missing or foreign file is a clear error."""
-    meta_path, arr_path = path.with_suffix(".json.gz"), path.with_suffix(".npz")
-    if not meta_path.is_file() or not arr_path.is_file():
-        raise ThreadlineError("technique model not found; run `threadline train techniques`", where=str(path))
-    with gzip.open(meta_path, "rt", encoding="utf-8") as fh:
-        meta = json.load(fh)
-    if meta.get("format") != FORMAT:
-        raise ThreadlineError(f"unsupported model format {meta.get('format')!r}", where=str(meta_path))
+    meta, arr_path = runtime.read_meta(path)
     with np.load(arr_path, allow_pickle=False) as arrays:
         featurizer = Featurizer.from_saved(meta["features"], arrays)
         shape = (featurizer.width, len(meta["labels"]))

@@ -282,8 +282,9 @@ class Blend:
         return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
 
 
-def load(path: Path) -> tuple[Featurizer, Bank, dict[str, Any]]:
-    """Read a model written by model.save (the same checks as model.load)."""
+def read_meta(path: Path) -> tuple[dict[str, Any], Path]:
+    """The metadata of a model written by model.save and the path of its arrays; a missing or foreign file is a
+    clear error (model.load reads through here too)."""
     meta_path, arr_path = path.with_suffix(".json.gz"), path.with_suffix(".npz")
     if not meta_path.is_file() or not arr_path.is_file():
         raise ThreadlineError("technique model not found; run `threadline train techniques`", where=str(path))
@@ -291,6 +292,12 @@ def load(path: Path) -> tuple[Featurizer, Bank, dict[str, Any]]:
         meta = json.load(fh)
     if meta.get("format") != FORMAT:
         raise ThreadlineError(f"unsupported model format {meta.get('format')!r}", where=str(meta_path))
+    return meta, arr_path
+
+
+def load(path: Path) -> tuple[Featurizer, Bank, dict[str, Any]]:
+    """Read a model written by model.save (the same checks as model.load)."""
+    meta, arr_path = read_meta(path)
     features = meta["features"]
     spec = Spec(float(features["spec"].get("context", 0.0)), "char" in features)
     with np.load(arr_path, allow_pickle=False) as arrays:
