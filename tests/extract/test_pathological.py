@@ -7,18 +7,19 @@ size (in a second or two, without eating memory) instead of at the full one.
 
 from __future__ import annotations
 
-import gc
 import gzip
 import json
 import re
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from tests.timing import best_cpu_seconds
 from threadline.extract.entities import Item, places
 from threadline.extract.entities.claims import extract_claims
 from threadline.extract.entities.places import TARGETING, find_places, targeting_before
@@ -50,18 +51,8 @@ _FLOOR = 0.05        # seconds: below this, timings on a shared machine are nois
 
 
 def _best_times(texts: list[str], rounds: int) -> list[float]:
-    """The best of ``rounds`` runs for each text, taken in turns so that a burst of load hits them alike.
-
-    CPU time of this thread, not wall time: on a machine shared with other jobs the wall clock also counts the time
-    the scheduler gave to them (a 2.6x "growth" for a doubled input was seen that way, at load 10 on 2 cores), and
-    the process's CPU time counts threads that earlier tests left running (a web server, a Dask cluster)."""
-    best = [float("inf")] * len(texts)
-    for _ in range(rounds):
-        for i, text in enumerate(texts):
-            t = time.thread_time()
-            extract_iocs(text)
-            best[i] = min(best[i], time.thread_time() - t)
-    return best
+    """The best of ``rounds`` CPU times of the indicator extractor on each text (see ``tests.timing``)."""
+    return best_cpu_seconds([partial(extract_iocs, text) for text in texts], rounds)
 
 
 @pytest.mark.parametrize("name", list(PATHOLOGICAL))
@@ -241,20 +232,14 @@ def test_entity_evidence_is_kept_once_per_sentence_in_linear_time() -> None:
     item.add(sentence)
     item.add(Sentence("APT28 did it.", 0, 13))
     assert [e.start for e in item.evidence] == [0]
-    best = {10_000: float("inf"), 20_000: float("inf")}
-    gc.disable()          # with the knowledge base loaded, one full collection takes longer than the adds
-    try:
-        for _ in range(3):
-            for n in best:
-                item = Item({})
-                t = time.thread_time()
-                for i in range(n):
-                    item.add(Sentence("APT28 did it.", 14 * i, 14 * i + 13))
-                best[n] = min(best[n], time.thread_time() - t)
-                assert len(item.evidence) == n
-    finally:
-        gc.enable()
-    assert best[20_000] < 2.5 * max(best[10_000], _FLOOR), best
+    def add(n: int) -> None:
+        item = Item({})
+        for i in range(n):
+            item.add(Sentence("APT28 did it.", 14 * i, 14 * i + 13))
+        assert len(item.evidence) == n
+
+    took = dict(zip((10_000, 20_000), best_cpu_seconds([lambda: add(10_000), lambda: add(20_000)]), strict=True))
+    assert took[20_000] < 2.5 * max(took[10_000], _FLOOR), took
 
 
 def test_a_software_named_hundreds_of_times_infers_from_its_first_sentences(monkeypatch: pytest.MonkeyPatch,
@@ -281,18 +266,12 @@ def test_a_software_named_hundreds_of_times_infers_from_its_first_sentences(monk
 
 def test_claims_are_linear_in_the_number_of_attributing_sentences(kb: KnowledgeBase) -> None:
     texts = {n: "The campaign is attributed to APT28. " * n for n in (3_000, 24_000)}
-    best = dict.fromkeys(texts, float("inf"))
-    gc.disable()          # the collector's passes grow with the heap and blur the ratio (11x instead of 8x)
-    try:
-        for _ in range(2):
-            for n, text in texts.items():
-                t = time.thread_time()
-                claims = extract_claims(text, kb)
-                best[n] = min(best[n], time.thread_time() - t)
-                assert len(claims) == n and {c.actor for c in claims} == {"APT28"}
-    finally:
-        gc.enable()
-    assert best[24_000] < 14 * max(best[3_000], _FLOOR), best      # 8x the text: 8x the time, not 64x
+    def claims(n: int) -> None:
+        found = extract_claims(texts[n], kb)
+        assert len(found) == n and {c.actor for c in found} == {"APT28"}
+
+    took = dict(zip(texts, best_cpu_seconds([lambda: claims(3_000), lambda: claims(24_000)], rounds=2), strict=True))
+    assert took[24_000] < 14 * max(took[3_000], _FLOOR), took      # 8x the text: 8x the time, not 64x
 
 
 def test_targeting_before_a_name_is_the_regex_search_up_to_it() -> None:

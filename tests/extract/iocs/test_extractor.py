@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
+from functools import partial
 
 import pytest
 
+from tests.timing import best_cpu_seconds
 from threadline.errors import InputError
 from threadline.extract.iocs import Indicator, document_iocs, extract_iocs
 from threadline.extract.iocs import flags as fl
@@ -277,20 +278,13 @@ def test_linear_time_and_no_catastrophic_backtracking() -> None:
     unit = ("The actor used hxxps://quill-cdn[.]net/a?b=1 and 45.9.20[.]77:443; hash " + "ab" * 32 +
             r" and HKCU\Software\Quill\Run with Invoice_1.pdf.exe. ")
     small, big = unit * 200, unit * 1600
-    # CPU time of this thread: the wall clock also counts other jobs' time on a shared machine, and the process's
-    # CPU time counts threads earlier tests left running (a server, a cluster).
-    t0 = time.thread_time()
-    extract_iocs(small)
-    t1 = time.thread_time()
-    extract_iocs(big)
-    t2 = time.thread_time()
-    assert (t2 - t1) < 8 * 4 * max(t1 - t0, 0.01)      # 8x the text, well under quadratic growth
+    took_small, took_big = best_cpu_seconds([lambda: extract_iocs(small), lambda: extract_iocs(big)])
+    assert took_big < 8 * 4 * max(took_small, 0.01)      # 8x the text, well under quadratic growth
     hostile = ["a" * 50_000 + ".", "1." * 30_000, ":" * 40_000 + "1", "a-" * 30_000, "\\x" * 30_000,
                "HKLM\\" + "a " * 30_000, "hxxp://" + "[.]" * 20_000]
-    for text in hostile:
-        t = time.thread_time()
-        extract_iocs(text)
-        assert time.thread_time() - t < 2.0, text[:20]
+    took = best_cpu_seconds([partial(extract_iocs, t) for t in hostile], rounds=1)
+    for text, seconds in zip(hostile, took, strict=True):
+        assert seconds < 2.0, text[:20]
 
 
 def test_hash_and_cve_inside_a_reference_url_are_still_reported() -> None:
