@@ -6,7 +6,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -30,6 +30,9 @@ from threadline.cli.ingest import expand_sources
 from threadline.errors import InputError, ThreadlineError
 from threadline.model import Document
 from threadline.publish.render import defang_generic, defang_value
+
+if TYPE_CHECKING:
+    from threadline.store import Store
 
 
 def _summary(result: dict[str, Any]) -> None:
@@ -133,6 +136,18 @@ def _no_store() -> Iterator[None]:
     yield None
 
 
+def _open_store(db: str | None) -> Store:
+    from threadline.store import open_store
+
+    return open_store(db)
+
+
+def _save_analysis(store: Store, result: dict[str, Any]) -> None:
+    from threadline.store.analyses import save_analysis
+
+    save_analysis(store, result)
+
+
 @app.command()
 def analyze(
     sources: Annotated[list[str] | None, typer.Argument(
@@ -168,9 +183,8 @@ def analyze(
     from threadline.ingest import ingest_into
     from threadline.ingest.pipeline import mark_tlp
     from threadline.knowledge import load_kb
-    from threadline.store import open_store
-    from threadline.store.analyses import save_analysis
 
+    # The store (SQLAlchemy, a quarter of a second to import) is loaded only when something is stored.
     level = normalise_tlp(tlp) if tlp is not None else None
     if bool(sources) == bool(jsonl):
         raise InputError("give SOURCE files or --jsonl FILE, not both or neither", where="analyze")
@@ -179,7 +193,7 @@ def analyze(
 
         if workers is not None and scheduler is not None:
             raise InputError("give --workers N (a local cluster) or --scheduler URL, not both", where="analyze")
-        with (open_store(db) if store_results else _no_store()) as batch_store:
+        with (_open_store(db) if store_results else _no_store()) as batch_store:
             analyze_distributed(sources=sources or [], jsonl=jsonl, json_out=json_out, store=batch_store,
                                 exclude=list(exclude_source or []), allow_private=allow_private,
                                 fail_fast=fail_fast, workers=workers, scheduler=scheduler, redo=redo,
@@ -187,7 +201,7 @@ def analyze(
         return
     kb = load_kb()
     excluded = list(exclude_source or [])
-    store = open_store(db) if store_results else None
+    store = _open_store(db) if store_results else None
     try:
         if jsonl:
             def handle(record: dict[str, Any]) -> dict[str, Any]:
@@ -201,7 +215,7 @@ def analyze(
                     store.save_document(doc)
                 result = analyze_document(doc, kb, exclude_sources=[*excluded, *own])
                 if store is not None:
-                    save_analysis(store, result)
+                    _save_analysis(store, result)
                 return result
 
             run_jsonl(jsonl, handle, fail_fast=fail_fast)
@@ -228,7 +242,7 @@ def analyze(
                     for doc in docs:
                         result = analyze_document(doc, kb, exclude_sources=excluded)
                         if store is not None:
-                            save_analysis(store, result)
+                            _save_analysis(store, result)
                         results.append(result)
                         if not json_out:
                             _summary(result)

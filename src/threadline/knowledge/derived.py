@@ -28,8 +28,9 @@ from threadline import settings
 from threadline.knowledge.base import KnowledgeBase
 
 T = TypeVar("T")
-# Packages whose data a builder reads: their version is part of the key (english-words: the lexicon's tiers).
-_DATA_PACKAGES = ("english-words", "pyahocorasick", "pymispgalaxies")
+# Packages whose data a builder reads: their version is part of the key (english-words: the lexicon's tiers;
+# tldextract: its bundled Public Suffix List).
+_DATA_PACKAGES = ("english-words", "pyahocorasick", "pymispgalaxies", "tldextract")
 _keys: dict[int, tuple[KnowledgeBase, str]] = {}
 
 

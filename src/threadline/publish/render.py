@@ -8,10 +8,10 @@ import hashlib
 import re
 from collections.abc import Iterable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
+if TYPE_CHECKING:      # Jinja2 is imported when a template is rendered: the CLI's defanging does not need it
+    from jinja2 import Environment
 
 # ---- defanging ---------------------------------------------------------------------------------------------
 _SCHEME = re.compile(r"(?i)\b(h)(tt)(ps?)(://|\[://\])")
@@ -181,6 +181,9 @@ def _filters(env: Environment) -> None:
 @cache
 def html_env() -> Environment:
     """HTML pages: autoescape on for every template, so report text can never become markup."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+    from markupsafe import Markup
+
     env = Environment(loader=PackageLoader("threadline.publish", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     _filters(env)
@@ -191,6 +194,8 @@ def html_env() -> Environment:
 @cache
 def md_env() -> Environment:
     """Markdown: every ``{{ value }}`` is escaped by ``finalize`` unless the template marks it ``|md_raw``."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
     env = Environment(loader=PackageLoader("threadline.publish", "templates"), autoescape=False,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
                       finalize=_md_finalize)

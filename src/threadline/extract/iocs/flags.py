@@ -97,22 +97,26 @@ REFERENCES_HEADING = re.compile(
 FOOTNOTE_LINE = re.compile(r"^[ \t]*(?:\[\d{1,3}\]:?|\^\d{1,3})[ \t]+\S", re.MULTILINE)
 
 
-def _import_warninglists() -> Any:
-    """Import pymispwarninglists without its optional jsonschema import (only used to validate lists).
+# Optional imports of pymispwarninglists that Threadline never uses: jsonschema only validates lists, and pulls in
+# rfc3987_syntax, which builds a grammar at import time (seconds); requests (with urllib3, ssl, http: 50 ms of a
+# cold `threadline analyze`) only downloads lists, and Threadline passes the bundled ones.
+_HIDDEN_IMPORTS = ("jsonschema", "requests")
 
-    jsonschema pulls in rfc3987_syntax, which builds a grammar at import time (seconds); hiding it for the
-    duration of this import keeps ``threadline iocs`` fast. Nothing is hidden once the import is done.
-    """
+
+def _import_warninglists() -> Any:
+    """Import pymispwarninglists without its optional imports (:data:`_HIDDEN_IMPORTS`), hidden for the duration
+    of this import only: nothing is hidden once the import is done, and a module already imported is used."""
     if "pymispwarninglists" in sys.modules:
         return sys.modules["pymispwarninglists"]
-    hidden = "jsonschema" not in sys.modules
-    if hidden:
-        sys.modules["jsonschema"] = None  # type: ignore[assignment]
+    hidden = [name for name in _HIDDEN_IMPORTS if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]
     try:
         import pymispwarninglists
     finally:
-        if hidden and sys.modules.get("jsonschema", 0) is None:
-            del sys.modules["jsonschema"]
+        for name in hidden:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
     return pymispwarninglists
 
 

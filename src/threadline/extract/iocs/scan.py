@@ -13,10 +13,13 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
-
-import tldextract
+from typing import TYPE_CHECKING
 
 from threadline.extract.iocs import patterns as p
+from threadline.extract.iocs import suffixes
+
+if TYPE_CHECKING:
+    import tldextract
 
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?", re.IGNORECASE | re.ASCII)
 _DOMAIN_CUE = re.compile(
@@ -42,21 +45,33 @@ class Raw:
 
 @cache
 def extractor() -> tldextract.TLDExtract:
-    """Public Suffix List from tldextract's bundled snapshot: never fetched, never cached on disk."""
+    """Public Suffix List from tldextract's bundled snapshot: never fetched, never cached on disk. Only for hosts
+    :func:`threadline.extract.iocs.suffixes.split` does not answer (punycode, ports): importing tldextract imports
+    requests, a tenth of a second of a cold start."""
+    import tldextract
+
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True)
+
+
+def _domain_and_suffix(host: str) -> tuple[str, str]:
+    found = suffixes.split(host)
+    if found is None:
+        parts = extractor()(host)
+        return parts.domain, parts.suffix
+    return found
 
 
 @cache
 def tlds() -> frozenset[str]:
     """Top-level domains (single labels) of the bundled Public Suffix List."""
-    return frozenset(s.lower() for s in extractor().tlds if "." not in s)
+    return frozenset(s.lower() for s in suffixes.rules().tlds if "." not in s)
 
 
 @lru_cache(maxsize=65536)
 def registered_domain(host: str) -> str:
     """``sub.evil.co.uk`` -> ``evil.co.uk`` (private suffixes such as ``github.io`` count as suffixes)."""
-    parts = extractor()(host)
-    return f"{parts.domain}.{parts.suffix}" if parts.domain and parts.suffix else host
+    domain, suffix = _domain_and_suffix(host)
+    return f"{domain}.{suffix}" if domain and suffix else host
 
 
 @lru_cache(maxsize=65536)
@@ -67,8 +82,8 @@ def valid_domain(name: str) -> bool:
         return False
     if not all(_LABEL.fullmatch(label) for label in labels):
         return False
-    parts = extractor()(name)
-    return bool(parts.domain and parts.suffix)
+    domain, suffix = _domain_and_suffix(name)
+    return bool(domain and suffix)
 
 
 class Spans:
