@@ -27,6 +27,7 @@ def _forget(kb: KnowledgeBase) -> None:
     lexicon._lexicons.pop(id(kb), None)
     extractor._MATCHERS.pop(id(kb), None)
     lexicon.english_words.cache_clear()
+    lexicon.english_word_list.cache_clear()
 
 
 def _analyses(kb: KnowledgeBase) -> list[dict[str, Any]]:
@@ -44,8 +45,8 @@ def _analyses(kb: KnowledgeBase) -> list[dict[str, Any]]:
 @pytest.fixture
 def fresh(kb: KnowledgeBase) -> Iterator[KnowledgeBase]:
     _forget(kb)
-    for name in (*NAMES, "english-words"):
-        path = derived.cache_file(kb if name != "english-words" else None, name)
+    for name in (*NAMES, "english-words", "english-word-list"):
+        path = derived.cache_file(kb if not name.startswith("english-") else None, name)
         assert path is not None, "the session's knowledge base comes from the index cache and has a key"
         path.unlink(missing_ok=True)
     yield kb
@@ -113,3 +114,17 @@ def test_a_knowledge_base_not_from_the_index_cache_has_no_derived_cache(fresh: K
 
     other = copy(fresh)          # same content, but not what load_kb returned: its key is unknown
     assert derived.cache_file(other, "profiles") is None
+
+
+def test_the_compact_english_word_list_answers_as_the_set_does() -> None:
+    """dates reads the word list through its compact form: the same answer as the set for every word, its
+    neighbours in sort order and strings that are no words."""
+    from threadline.extract.entities.lexicon import WordList, english_words
+
+    words = english_words()
+    compact = WordList(words)
+    assert len(compact) == len(words) > 100_000
+    assert all(word in compact for word in words)
+    probes = {w + suffix for w in list(words)[::50] for suffix in ("s", "x", "zz", "\n", " ")} | {"", "a", "zzzzzz"}
+    probes |= {w[:-1] for w in list(words)[::50]} | {w.upper() for w in list(words)[::500]}
+    assert all((probe in compact) == (probe in words) for probe in probes)

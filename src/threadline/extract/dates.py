@@ -152,12 +152,11 @@ def _tidy(text: str) -> str:
     text = re.sub(r"^(?:The|A|An)\s+", "", text)
     first = text.split(" ", 1)[0]
     # Imported here: the lexicon loads the knowledge package, which ingest (a report_date user) does not need.
-    from threadline.extract.entities.lexicon import english_words
+    from threadline.extract.entities.lexicon import is_english_word
 
-    words = english_words()
     # "Activities related to ..." -> "activities ...", but "RedDelta ..." stays
     low = first.lower()
-    if first.istitle() and any(w in words for w in (low, low.removesuffix("s"), re.sub(r"ies$", "y", low))):
+    if first.istitle() and any(is_english_word(w) for w in (low, low.removesuffix("s"), re.sub(r"ies$", "y", low))):
         return text[:1].lower() + text[1:]
     return text
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from array import array
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -71,6 +72,11 @@ class Entry:
     key: str                    # entity key: G-id, S-id, C-id or "misp:<uuid>" / "misp-software:<uuid>"
     software_kind: str | None = None
 
+    def __reduce__(self) -> tuple[type[Entry], tuple[str, str, str, str, str | None]]:
+        # Unpickled through __init__: the frozen dataclasses' own __setstate__ walks fields() for each of the
+        # lexicon's ~10,000 entries (15 ms of a cold start; this way 9 ms).
+        return Entry, (self.kind, self.name, self.tier, self.key, self.software_kind)
+
 
 @dataclass(frozen=True, slots=True)
 class Hit:
@@ -100,6 +106,52 @@ def _read_english_words() -> frozenset[str]:
     from english_words import get_english_words_set  # type: ignore[import-untyped]
 
     return frozenset(get_english_words_set(["web2", "gcide"], lower=True, alpha=True))
+
+
+class WordList:
+    """A sorted word list kept as one string and an array of offsets, searched by bisection. Its pickle is two
+    flat buffers: a cold process reads it in about 2 ms, where the same words as a frozenset take 40 ms to
+    unpickle for the few look-ups a report makes (:func:`is_english_word`)."""
+
+    def __init__(self, words: frozenset[str]) -> None:
+        ordered = sorted(w for w in words if "\n" not in w)
+        self.text = "\n".join(ordered)
+        self.starts = array("I")      # where each word starts in text; the next start (or the end) bounds it
+        position = 0
+        for word in ordered:
+            self.starts.append(position)
+            position += len(word) + 1
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __contains__(self, word: object) -> bool:
+        if not isinstance(word, str):
+            return False
+        starts, text = self.starts, self.text
+        low, high = 0, len(starts)
+        while low < high:
+            middle = (low + high) // 2
+            end = starts[middle + 1] - 1 if middle + 1 < len(starts) else len(text)
+            found = text[starts[middle]:end]
+            if found < word:
+                low = middle + 1
+            elif found > word:
+                high = middle
+            else:
+                return True
+        return False
+
+
+@lru_cache(maxsize=1)
+def english_word_list() -> WordList:
+    """:func:`english_words` for look-ups at analysis time (the lexicon's build needs the set itself)."""
+    return derived.cached(None, "english-word-list", WordList, lambda: WordList(english_words()))
+
+
+def is_english_word(word: str) -> bool:
+    """Whether a lower-case word is in the English word lists (Webster's and GCIDE)."""
+    return word in english_word_list()
 
 
 _SPACES = str.maketrans({"\n": " ", "\t": " ", "\r": " ", "\u00a0": " "})
