@@ -19,6 +19,8 @@ from threadline.attribute.scoring import (
     IMPLIED_SPREAD,
     GroupScore,
     Weights,
+    _near,
+    _time_penalty,
     apply_ranker,
     held_by,
     pair_rarity,
@@ -118,4 +120,55 @@ def test_score_groups_equals_the_per_group_functions(kb: KnowledgeBase, cases: l
             apply_ranker(one, values, ranker)
             expected.append(one)
         expected.sort(key=lambda s: (not s.empty, s.score, s.matched), reverse=True)
-        _close(_view(score_groups(obs, ps, w, ranker)), _view(expected))
+        got = score_groups(obs, ps, w, ranker)
+        assert [(s.attack_id, s.score, s.matched) for s in got] == [(s.attack_id, s.score, s.matched)
+                                                                    for s in expected]   # before anything is made
+        assert _exact(got) == _exact(expected)    # the same floats, not merely close ones
+
+
+def _exact(scores: list[GroupScore]) -> list[tuple[Any, ...]]:
+    return [(s.attack_id, s.score, s.empty, s.matched, [tuple(c) for c in s.contributions], s.features,
+             sorted(s.evidence_labels())) for s in scores]
+
+
+def test_the_time_terms_equal_their_definitions(kb: KnowledgeBase) -> None:
+    """The nearest dated source and the count near the case are found by bisection of the sorted years: the same
+    floats as the scans they replace, for every group and periods around and between its years."""
+    w = Weights()
+    profiles = [p for p in build_profiles(kb).profiles.values() if p.years]
+    assert len(profiles) > 50
+    for profile in profiles:
+        years = profile.years
+        assert list(years) == sorted(years)
+        points = sorted({*years, years[0] - 3.3, years[-1] + 2.7, *(y + 0.25 for y in years), 2001.5, 2019.0})
+        for lo in points[::3]:
+            for hi in (lo, lo + 0.4, lo + 3.0):
+                plain = min(0.0 if lo <= y <= hi else min(abs(y - lo), abs(y - hi)) for y in years)
+                assert _time_penalty(years, (lo, hi), w) == min(max(plain - w.time_slack, 0.0), w.time_cap)
+                assert _near(years, lo, hi) == sum(lo <= y <= hi for y in years)
+
+
+def test_weights_outside_the_fast_path_score_as_the_per_group_functions(kb: KnowledgeBase,
+                                                                        cases: list[Observations]) -> None:
+    """Support and parent credit take the general per-group terms: still the per-group functions' scores."""
+    ps = build_profiles(kb)
+    w, ranker = Weights(parent=0.3, support=0.2), Ranker()
+    obs = max(cases, key=lambda o: len(o.techniques) + len(o.software))
+    implied: dict[str, float] = {}
+    for sid in obs.software:
+        capabilities = ps.techniques_of_software(sid)
+        for t in capabilities:
+            implied[t] = max(implied.get(t, 0.0), w.implied * min(1.0, IMPLIED_SPREAD / len(capabilities)))
+    query = [(t, 1.0) for t in obs.techniques] + sorted((t, q) for t, q in implied.items() if t not in obs.techniques)
+    levels = {t: grade(ps, "technique", t) for t, _ in query} | {s: grade(ps, "software", s) for s in obs.software}
+    sectors = frozenset().union(*(sector_stems(s) for s in obs.sectors)) if obs.sectors else frozenset()
+    pairs = pair_rarity([*obs.techniques, *obs.software], ps)
+    expected = []
+    for profile in ps.profiles.values():
+        one = score_group(obs, profile, ps, w, sectors, query, levels)
+        values = profile_features(obs, profile, ps, pairs.get(profile.attack_id, (0.0, 0.0))) \
+            if one.contributions else {}
+        apply_ranker(one, values, ranker)
+        expected.append(one)
+    expected.sort(key=lambda s: (not s.empty, s.score, s.matched), reverse=True)
+    assert _exact(score_groups(obs, ps, w, ranker)) == _exact(expected)

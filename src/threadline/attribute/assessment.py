@@ -29,7 +29,11 @@ ASSESSED, INSUFFICIENT = "assessed", "insufficient_evidence"
 def is_evidence(c: Contribution) -> bool:
     """A technique or software the case itself shows and the group holds (not a tool's implied capability, nor a
     technique the group is known for only through one of its tools)."""
-    return c.kind in ("technique", "software") and c.via not in ("implied", "software")
+    return _evidence(c.kind, c.via)
+
+
+def _evidence(kind: str, via: str) -> bool:
+    return kind in ("technique", "software") and via not in ("implied", "software")
 
 
 def is_distinctive(c: Contribution) -> bool:
@@ -50,10 +54,12 @@ def sufficiency(obs: Observations, scores: Sequence[GroupScore]) -> Sufficiency:
     if not n_t and not n_s:
         return Sufficiency(INSUFFICIENT, "the report names no technique or tool the knowledge base knows; victims "
                            "and dates alone are shared by dozens of groups", False)
-    if any(is_distinctive(c) for s in scores for c in s.contributions):
+    # Read through evidence_labels: every group's contributions would otherwise be made (see contributions.py).
+    if any(_evidence(kind, via) and level == "distinctive" for s in scores for kind, _, via, level in
+           s.evidence_labels()):
         return Sufficiency(ASSESSED, "at least one distinctive technique or tool is shared with a profiled group",
                            True)
-    held = {c.key for s in scores for c in s.contributions if is_evidence(c)}
+    held = {key for s in scores for kind, key, via, _ in s.evidence_labels() if _evidence(kind, via)}
     unheld = len(set(obs.techniques) | set(obs.software)) - len(held)
     what = f"{n_t} technique(s) and {n_s} tool(s)"
     tail = f"; {unheld} of them no profiled group is known to use" if unheld > 0 else ""

@@ -7,14 +7,18 @@ more than Cobalt Strike, and T1059 says almost nothing. Each score keeps its con
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from threadline.attribute.contributions import Contribution as Contribution  # re-exported
+from threadline.attribute.contributions import GroupScore as GroupScore
+from threadline.attribute.contributions import Term, bucket
 from threadline.attribute.observations import Observations
 from threadline.attribute.profiles import DISTINCTIVE_SHARE as DISTINCTIVE_SHARE  # re-exported: the grading
 from threadline.attribute.profiles import GENERIC_SHARE, GroupProfile, ProfileSet, sector_stems
-from threadline.attribute.ranker import EVIDENCE, PROFILE, Ranker
+from threadline.attribute.ranker import Ranker
 
 # Document-frequency shares above which a feature is "generic" (used by more than this share of groups:
 # profiles.GENERIC_SHARE, 0.10) and at or below which it is "distinctive" (profiles.DISTINCTIVE_SHARE, 0.04);
@@ -46,50 +50,30 @@ class Weights:
     prior: float = 0.5            # log-prior on how much has been reported about the group
 
 
-@dataclass(frozen=True, slots=True)
-class Contribution:
-    """One observed feature a group shares with the case, and what it added to the score."""
-
-    kind: str                     # technique | software | sector | country | time | prior | profile
-    key: str
-    value: float
-    idf: float
-    groups: int                   # how many groups have it (document frequency)
-    via: str = "direct"           # direct | software (a tool's technique) | description | lineage:S... | parent
-    #                               (time: gap | recency; profile: the ranker's feature name)
-    level: str = "generic"        # distinctive | moderate | generic (by the share of groups that have it)
-
-    @property
-    def distinctive(self) -> bool:
-        return self.level == "distinctive" and self.kind in ("technique", "software") and self.via in (
-            "direct", "description")
-
-
-@dataclass(slots=True)
-class GroupScore:
-    attack_id: str
-    name: str
-    score: float
-    empty: bool
-    contributions: list[Contribution] = field(default_factory=list)
-    features: dict[str, float] = field(default_factory=dict)   # the ranker's inputs (hand-weighted sums)
-
-    @property
-    def matched(self) -> int:
-        return sum(c.value > 0 for c in self.contributions)
-
-
 def _bm25(idf: float, tf: float, norm: float, w: Weights) -> float:
     return math.pow(idf, w.idf_power) * tf * (w.k1 + 1) / (tf + w.k1 * norm)
 
 
 def _time_penalty(years: tuple[float, ...], case: tuple[float, float] | None, w: Weights) -> float:
-    """Years between the case's period and the group's nearest dated evidence, beyond the slack (>= 0)."""
+    """Years between the case's period and the group's nearest dated evidence, beyond the slack (>= 0).
+
+    ``years`` is sorted (profiles sort them): the nearest year is next to where the period would be inserted,
+    found by bisection (every group's years were scanned for every case). Exactly ``min(0 if lo <= y <= hi else
+    min(|y - lo|, |y - hi|) for y in years)``: y - lo is -(lo - y) in floating point too."""
     if case is None or not years:
         return 0.0
     lo, hi = case
-    gap = min(0.0 if lo <= y <= hi else min(abs(y - lo), abs(y - hi)) for y in years)
+    first = bisect_left(years, lo)             # years[first:] >= lo
+    if first < len(years) and years[first] <= hi:
+        gap = 0.0
+    else:
+        gap = min(lo - years[first - 1] if first else math.inf, years[first] - hi if first < len(years) else math.inf)
     return min(max(gap - w.time_slack, 0.0), w.time_cap)
+
+
+def _near(years: tuple[float, ...], lo: float, hi: float) -> int:
+    """How many of the sorted ``years`` lie in [lo, hi]."""
+    return bisect_right(years, hi) - bisect_left(years, lo)
 
 
 def level_of(ps: ProfileSet, kind: str, key: str) -> str:
@@ -105,11 +89,6 @@ def score_group(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Wei
     out = GroupScore(profile.attack_id, profile.name, 0.0, profile.empty, [Contribution(*t) for t in terms])
     out.score = sum(c.value for c in out.contributions)
     return out
-
-
-# A contribution's fields as a tuple (kind, key, value, idf, groups, via, level): score_groups makes each group's
-# Contribution objects once, already scaled by the ranker (they were made twice, half of its time).
-Term = tuple[str, str, float, float, int, str, str]
 
 
 def _terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Weights, obs_sectors: frozenset[str],
@@ -172,7 +151,7 @@ def _terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Weights,
     if gap and out:
         out.append(("time", f"{gap:.1f} years apart", -w.time * gap, 0.0, 0, "gap", "generic"))
     if out and w.recency and profile.years and case is not None:
-        near = sum(case[0] - 1.0 <= y <= case[1] + 1.0 for y in profile.years)
+        near = _near(profile.years, case[0] - 1.0, case[1] + 1.0)
         out.append(("time", f"{near} of {len(profile.years)} dated sources near the case",
                     w.recency * math.log((near + 0.5) / (len(profile.years) + 1)), 0.0, 0, "recency", "generic"))
     if out and w.prior:
@@ -180,25 +159,132 @@ def _terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Weights,
     return out
 
 
+@dataclass(slots=True)
+class _Case:
+    """What every group's terms need of the case, worked out once per case (score_groups) instead of once per
+    group: each entry holds exactly the floats the per-group code computes, so the scores are the same to the bit."""
+
+    techniques: list[tuple[str, float, float, float, int, str]]   # (tid, q, idf, idf ** idf_power, groups, level)
+    software: list[tuple[str, float, float, int, str]]            # (sid, idf, weight * idf, groups, level)
+    countries: list[tuple[str, float, float, int]]               # (code, per-country value, idf, groups)
+    period: tuple[float, float] | None
+    coefficients: dict[str, float]                               # the ranker's, by bucket, filled as met
+    # profile_features' side of the case: (key, is software, IDF, rarity counts it adds to), the distinctive keys
+    keys: list[tuple[str, bool, float, tuple[str, ...]]] = field(default_factory=list)
+    distinctive: list[str] = field(default_factory=list)
+
+
+def _case(obs: Observations, ps: ProfileSet, w: Weights, query: list[tuple[str, float]],
+          levels: dict[str, str]) -> _Case:
+    techniques = []
+    for tid, q in query:
+        idf = ps.idf("technique", tid)
+        techniques.append((tid, q, idf, math.pow(idf, w.idf_power), ps.frequency("technique", tid), levels[tid]))
+    software = [(sid, idf, w.software * idf, ps.frequency("software", sid), levels[sid])
+                for sid in obs.software for idf in (ps.idf("software", sid),)]
+    per_country = w.country / max(len(obs.countries), 1) ** w.victim_norm
+    countries = [(code, per_country * idf, idf, ps.frequency("country", code))
+                 for code in obs.countries for idf in (ps.idf("country", code),)]
+    out = _Case(techniques, software, countries, obs.years(), {})
+    held = held_by(obs, ps)
+    for k in (*obs.techniques, *obs.software):
+        tool = k.startswith("S")
+        kind = "software" if tool else "techniques"
+        out.keys.append((k, tool, ps.idf("software" if tool else "technique", k),
+                         tuple(f"{kind}_held_by_{limit}" for limit in (1, 3, 10) if held[k] <= limit)))
+    out.distinctive = [k for k, _, _, _ in out.keys if held[k] <= DISTINCTIVE_SHARE * ps.n_groups]
+    return out
+
+
+def _case_features(profile: GroupProfile, ps: ProfileSet, case: _Case, pairs: tuple[float, float]) -> dict[str, float]:
+    """:func:`profile_features` with the case's side precomputed (same values, same order of keys)."""
+    techniques, software = profile.techniques, profile.software
+    shared = [(k, idf, bumps) for k, tool, idf, bumps in case.keys
+              if (k in software if tool else techniques.get(k, 0.0) >= 1.0)]
+    length, _, size = ps.shape(profile)
+    counts = dict.fromkeys(_RARITY, 0)
+    for _, _, bumps in shared:
+        for name in bumps:
+            counts[name] += 1
+    shared_set = {k for k, _, _ in shared}
+    distinctive = case.distinctive
+    n_keys = len(case.keys)
+    return {
+        "rarest_shared": max((idf for _, idf, _ in shared), default=0.0),
+        "shared_count": float(len(shared)),
+        "profile_share": len(shared) / size if size else 0.0,
+        "case_share": len(shared) / n_keys if n_keys else 0.0,
+        "profile_size": math.log(1 + length),
+        "rare_pairs": pairs[0],
+        "rare_tool_pairs": pairs[1],
+        **{name: float(n) for name, n in counts.items()},
+        "distinctive_covered": sum(k in shared_set for k in distinctive) / len(distinctive) if distinctive else 0.0,
+    }
+
+
+def _case_terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Weights, obs_sectors: frozenset[str],
+                case: _Case) -> list[Term]:
+    """:func:`_terms` with the case's side precomputed, for the default weights' form (no parent credit, no
+    support terms: score_groups uses _terms otherwise). Same terms, in the same order, with the same values."""
+    out: list[Term] = []
+    length, n_sources, _ = ps.shape(profile)
+    norm = 1 - w.b + w.b * (length / ps.avg_length if ps.avg_length else 1.0)
+    k1_plus, k1_norm = w.k1 + 1, w.k1 * norm
+    techniques = profile.techniques
+    for tid, q, idf, powered, groups, level in case.techniques:
+        tf = techniques.get(tid)
+        if not tf:
+            continue
+        via = "direct"
+        if tf < 1.0:
+            via, tf = "software", w.software_technique
+            if not tf:
+                continue
+        # _bm25 with its idf ** power and w.k1 + 1, w.k1 * norm computed once: the same operations in order
+        out.append(("technique", tid, q * (powered * tf * k1_plus / (tf + k1_norm)), idf, groups,
+                    via if q == 1.0 else "implied", level))
+    held = profile.software
+    for sid, idf, weighed, groups, level in case.software:
+        weight = held.get(sid)
+        if weight is not None:    # tf = weight * (1 + 0 * log(...)) = weight: support is 0 on this path
+            out.append(("software", sid, weighed * weight, idf, groups, "direct" if weight >= 1.0 else "description",
+                        level))
+    if w.lineage:
+        for sid, _, _, groups, level in case.software:
+            if sid in held:
+                continue
+            kin = [r for r in ps.relatives(sid) if r in held]
+            if kin:
+                idf = min(ps.idf("software", sid), max(ps.idf("software", r) for r in kin))
+                out.append(("software", sid, w.software * w.lineage * idf, idf, groups,
+                            f"lineage:{','.join(kin[:3])}", level))
+    countries = profile.countries
+    for code, value, idf, groups in case.countries:
+        if code in countries:
+            out.append(("country", code, value, idf, groups, "direct", "generic"))
+    if obs_sectors:
+        per_sector = w.sector / max(len(obs.sectors), 1) ** w.victim_norm
+        for stem in obs_sectors & profile.sectors:
+            idf = ps.idf("sector", stem)
+            out.append(("sector", stem, per_sector * idf, idf, ps.frequency("sector", stem), "direct", "generic"))
+    if not out:
+        return out
+    period = case.period
+    gap = _time_penalty(profile.years, period, w)
+    if gap:
+        out.append(("time", f"{gap:.1f} years apart", -w.time * gap, 0.0, 0, "gap", "generic"))
+    if w.recency and profile.years and period is not None:
+        near = _near(profile.years, period[0] - 1.0, period[1] + 1.0)
+        out.append(("time", f"{near} of {len(profile.years)} dated sources near the case",
+                    w.recency * math.log((near + 0.5) / (len(profile.years) + 1)), 0.0, 0, "recency", "generic"))
+    if w.prior:
+        out.append(("prior", f"{n_sources} sources", w.prior * math.log(1 + n_sources), 0.0, 0, "direct", "generic"))
+    return out
+
+
 def bucket_of(c: Contribution) -> str:
     """The ranker's evidence feature a contribution adds to."""
-    return _bucket(c.kind, c.via, c.level)
-
-
-def _bucket(kind: str, via: str, level: str) -> str:
-    if kind == "technique":
-        if via in ("implied", "software"):
-            return "technique_implied" if via == "implied" else "technique_of_tool"
-        return f"technique_{level}"
-    if kind == "software":
-        if via.startswith("lineage"):
-            return "software_lineage"
-        if via == "description":
-            return "software_described"
-        return "software_distinctive" if level == "distinctive" else "software_other"
-    if kind == "time":
-        return "time_gap" if via == "gap" else "recency"
-    return kind
+    return bucket(c.kind, c.via, c.level)
 
 
 def _direct(profile: GroupProfile, key: str) -> bool:
@@ -264,44 +350,11 @@ def profile_features(obs: Observations, profile: GroupProfile, ps: ProfileSet,
     }
 
 
-_PROFILE_WORDS = {"rarest_shared": "rarity of the rarest shared observation", "shared_count": "observations shared",
-                  "profile_share": "share of the group's profile seen in the case",
-                  "case_share": "share of the case in the group's profile", "profile_size": "log size of the profile",
-                  "rare_pairs": "rarity of the pairs of observations shared",
-                  "rare_tool_pairs": "rarity of the pairs with a tool shared",
-                  **{f"{kind}_held_by_{n}": f"{kind} shared that at most {n} group(s) hold"
-                     for kind in ("techniques", "software") for n in (1, 3, 10)},
-                  "distinctive_covered": "share of the case's distinctive observations the group holds"}
-
-
 def apply_ranker(score: GroupScore, profile_values: dict[str, float], ranker: Ranker) -> None:
     """Set the group's features and its score under the ranker; contributions are rescaled so that they still add
     up to the score (the explanation shows what each piece of evidence weighed), plus one per profile feature."""
-    _rank(score, [(c.kind, c.key, c.value, c.idf, c.groups, c.via, c.level) for c in score.contributions],
-          profile_values, ranker)
-
-
-def _rank(score: GroupScore, terms: list[Term], profile_values: dict[str, float], ranker: Ranker) -> None:
-    """apply_ranker on a group's terms: its contributions are made here, once, already scaled."""
-    features = dict.fromkeys(EVIDENCE, 0.0)
-    scaled = []
-    coefficients: dict[str, float] = {}
-    for kind, key, value, idf, groups, via, level in terms:
-        bucket = _bucket(kind, via, level)
-        features[bucket] += value
-        coefficient = coefficients.get(bucket)
-        if coefficient is None:
-            coefficient = coefficients[bucket] = ranker.coefficient(bucket)
-        scaled.append(Contribution(kind, key, value * coefficient, idf, groups, via, level))
-    features.update(profile_values)
-    score.features = features
-    for name in PROFILE:
-        value = profile_values.get(name, 0.0) * ranker.coefficient(name)
-        if value:
-            scaled.append(Contribution("profile", f"{_PROFILE_WORDS[name]}: {profile_values[name]:.2f}", value,
-                                       0.0, 0, name))
-    score.contributions = scaled
-    score.score = sum(c.value for c in scaled)
+    score.rank([(c.kind, c.key, c.value, c.idf, c.groups, c.via, c.level) for c in score.contributions],
+               profile_values, ranker)
 
 
 def score_groups(obs: Observations, ps: ProfileSet, w: Weights | None = None,
@@ -324,15 +377,18 @@ def score_groups(obs: Observations, ps: ProfileSet, w: Weights | None = None,
     levels = {t: level_of(ps, "technique", t) for t, _ in query}
     levels.update({s: level_of(ps, "software", s) for s in obs.software})
     pairs = pair_rarity([*obs.techniques, *obs.software], ps)
-    held = held_by(obs, ps)
+    case = _case(obs, ps, w, query, levels)
+    general = bool(w.parent or w.support or w.support_share)     # weights _case_terms does not cover
     scores = []
     for profile in ps.profiles.values():
         # score_group and apply_ranker in one: the contributions are made once, scaled (same values)
-        terms = _terms(obs, profile, ps, w, sectors, query, levels)
+        terms = _terms(obs, profile, ps, w, sectors, query, levels) if general else \
+            _case_terms(obs, profile, ps, w, sectors, case)
         score = GroupScore(profile.attack_id, profile.name, 0.0, profile.empty)
         # Profile features only for a group that shares evidence: a group with none stays at zero.
-        values = profile_features(obs, profile, ps, pairs.get(profile.attack_id, (0.0, 0.0)), held) if terms else {}
-        _rank(score, terms, values, ranker)
+        values = _case_features(profile, ps, case, pairs.get(profile.attack_id, (0.0, 0.0))) if terms else {}
+        # The score now; the contributions and features when read (the explanation reads ten groups' of ~170).
+        score.defer(terms, values, ranker, case.coefficients)
         scores.append(score)
     scores.sort(key=lambda s: (not s.empty, s.score, s.matched), reverse=True)
     return scores
