@@ -78,6 +78,23 @@ def test_a_document_the_kb_cites_is_excluded_from_its_own_attribution(kb) -> Non
     assert citation.source_name in sources_citing(doc, kb)
 
 
+def test_citations_found_with_the_folded_keys_are_those_the_plain_scan_finds(kb) -> None:  # type: ignore[no-untyped-def]
+    """sources_citing folds each citation once per knowledge base: the same citations as folding them per call."""
+    def plain(doc: Document) -> list[str]:
+        url = doc.source.rstrip("/").lower() if "://" in doc.source else None
+        title = " ".join((doc.title or "").lower().split())
+        return [c.source_name for c in kb.attack.citations.values()
+                if (url and c.url and c.url.rstrip("/").lower() == url)
+                or (len(title) > 20 and title in " ".join((c.description or "").lower().split()))]
+
+    sample = list(kb.attack.citations.values())[::97]
+    docs = [Document(text="A short report.", source=(c.url or "x").upper() + "/", title=None) for c in sample]
+    docs += [Document(text="A short report.", source="report.txt", title=" ".join((c.description or "").split()[:6]))
+             for c in sample]
+    assert sum(bool(plain(d)) for d in docs) > len(sample)        # the sample really finds citations both ways
+    assert all(sources_citing(d, kb) == plain(d) for d in docs)
+
+
 def test_stored_with_provenance_and_idempotent(example_result: dict[str, Any], tmp_path: Path) -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     with open_store(tmp_path / "t.db") as store:
