@@ -83,3 +83,22 @@ def test_findings_made_by_a_worker_are_those_the_writer_makes(store: Store,
     with Session(store.engine) as session:
         assert sorted(session.execute(select(FindingRow.id, FindingRow.kind, FindingRow.key,
                                              FindingRow.start))) == made_here
+
+
+def test_a_workers_result_is_the_entry_the_writer_stores(store: Store) -> None:
+    """scale.work.Result extends store Entry (one definition of the stored fields): the writer stores a worker's
+    result as it comes, findings included, and the fields are Entry's followed by the client's own."""
+    from dataclasses import fields
+
+    from threadline.scale.items import record_item
+    from threadline.scale.work import Result
+    from threadline.scale.work import analyse as work
+
+    text = (DATA / sorted(p.name for p in DATA.iterdir())[0]).read_text(encoding="utf-8")
+    fields_ = {"id": "r1", "text": text, "title": "one", "source": "jsonl:r1", "published": None}
+    result = work(record_item(fields_, fields_, "test:1", ()))
+    assert isinstance(result, Entry) and result.error is None and result.findings
+    assert [f.name for f in fields(Result)][:len(fields(Entry))] == [f.name for f in fields(Entry)]
+    assert save_batch(store, [result]) == 1
+    assert committed_keys(store, [result.key]) == {result.key}
+    assert get_analysis(store, result.documents[0].sha256) == result.analyses[0]

@@ -116,7 +116,7 @@ class Writer:
             self._import(result.knowledge)
         if not self.pending:
             self.oldest = time.monotonic()
-        self.pending.append(Entry(result.key, result.source, result.documents, result.analyses, result.findings))
+        self.pending.append(result)                  # a Result is the Entry save_batch stores
         if len(self.pending) >= self.most or time.monotonic() - self.oldest >= BATCH_SECONDS:
             self.flush()
 

@@ -7,12 +7,13 @@ Workers never touch the store: results go back to the single writer in the clien
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from threadline.errors import ThreadlineError
 from threadline.model import Document
 from threadline.scale.items import BYTES, PATH, RECORD, URL, Item
+from threadline.store.records import Entry
 
 try:
     from distributed import WorkerPlugin
@@ -24,14 +25,10 @@ WARM_TEXT = ("The actor sent spearphishing emails with a malicious attachment to
 
 
 @dataclass(slots=True)
-class Result:
-    """What the writer needs of one input."""
+class Result(Entry):
+    """What the writer needs of one input: the batch entry it stores (documents, analyses and the findings' rows,
+    made here, not by the writer), and what the client reports or imports."""
 
-    key: str
-    source: str
-    documents: list[Document] = field(default_factory=list)
-    analyses: list[dict[str, Any]] = field(default_factory=list)
-    findings: list[dict[str, Any]] = field(default_factory=list)   # rows for the store, made here, not by the writer
     knowledge: tuple[str, bytes, str] | None = None     # (kind, bytes, source) of a STIX bundle or MISP event
     error: str | None = None
     seconds: float = 0.0

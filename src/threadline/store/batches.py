@@ -10,7 +10,6 @@ replaces the one of its document (one per document: the primary key), an input's
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,20 +21,10 @@ from threadline.errors import StoreError
 from threadline.model import Document
 from threadline.store.analyses import TLP_LEVELS, analysis_tlp, finding_values
 from threadline.store.models import AnalysisRow, BatchInputRow, DocumentRow, FindingRow
+from threadline.store.records import Entry as Entry  # defined without SQLAlchemy: a Dask worker's Result is one
 from threadline.store.repository import Store
 
 _CHUNK = 500          # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
-
-
-@dataclass(slots=True)
-class Entry:
-    """One input of a batch, analysed: what it was (``key``, ``source``), its documents and their analyses."""
-
-    key: str
-    source: str
-    documents: list[Document] = field(default_factory=list)
-    analyses: list[dict[str, Any]] = field(default_factory=list)
-    findings: list[dict[str, Any]] | None = None     # finding_values of the analyses, when a worker made them
 
 
 def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from threadline.model import Document
+
 
 @dataclass(frozen=True, slots=True)
 class SaveResult:
@@ -48,3 +50,15 @@ class ImportResult:
         return {"source": self.source, "source_document": self.source_document, "origin": self.origin,
                 "added": len(self.added), "updated": len(self.updated), "unchanged": len(self.unchanged),
                 "by_type": self.by_type}
+
+
+@dataclass(slots=True)
+class Entry:
+    """One input of a batch, analysed, as :func:`threadline.store.batches.save_batch` stores it: what it was
+    (``key``, ``source``), its documents and their analyses (a Dask worker's ``scale.work.Result`` is one)."""
+
+    key: str
+    source: str
+    documents: list[Document] = field(default_factory=list)
+    analyses: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, Any]] | None = None     # finding_values of the analyses, when a worker made them
