@@ -11,6 +11,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from threadline.attribute.contributions import Contribution as Contribution  # re-exported
 from threadline.attribute.contributions import GroupScore as GroupScore
@@ -169,6 +170,7 @@ class _Case:
     countries: list[tuple[str, float, float, int]]               # (code, per-country value, idf, groups)
     period: tuple[float, float] | None
     coefficients: dict[str, float]                               # the ranker's, by bucket, filled as met
+    relatives: list[list[str]] = field(default_factory=list)     # ps.relatives of each software, in its order
     # profile_features' side of the case: (key, is software, IDF, rarity counts it adds to), the distinctive keys
     keys: list[tuple[str, bool, float, tuple[str, ...]]] = field(default_factory=list)
     distinctive: list[str] = field(default_factory=list)
@@ -185,7 +187,7 @@ def _case(obs: Observations, ps: ProfileSet, w: Weights, query: list[tuple[str, 
     per_country = w.country / max(len(obs.countries), 1) ** w.victim_norm
     countries = [(code, per_country * idf, idf, ps.frequency("country", code))
                  for code in obs.countries for idf in (ps.idf("country", code),)]
-    out = _Case(techniques, software, countries, obs.years(), {})
+    out = _Case(techniques, software, countries, obs.years(), {}, [ps.relatives(sid) for sid in obs.software])
     held = held_by(obs, ps)
     for k in (*obs.techniques, *obs.software):
         tool = k.startswith("S")
@@ -250,10 +252,10 @@ def _case_terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Wei
             out.append(("software", sid, weighed * weight, idf, groups, "direct" if weight >= 1.0 else "description",
                         level))
     if w.lineage:
-        for sid, _, _, groups, level in case.software:
+        for (sid, _, _, groups, level), relatives in zip(case.software, case.relatives, strict=True):
             if sid in held:
                 continue
-            kin = [r for r in ps.relatives(sid) if r in held]
+            kin = [r for r in relatives if r in held]
             if kin:
                 idf = min(ps.idf("software", sid), max(ps.idf("software", r) for r in kin))
                 out.append(("software", sid, w.software * w.lineage * idf, idf, groups,
@@ -291,6 +293,21 @@ def _direct(profile: GroupProfile, key: str) -> bool:
     return key in profile.software if key.startswith("S") else profile.techniques.get(key, 0.0) >= 1.0
 
 
+_columns: dict[int, tuple[ProfileSet, dict[str, npt.NDArray[np.float64]]]] = {}
+
+
+def _held_column(ps: ProfileSet, key: str) -> npt.NDArray[np.float64]:
+    """``ps.held_directly(key)`` as an array, kept per profile set (making it from the list each case was most of
+    pair_rarity's time)."""
+    memo = _columns.get(id(ps))
+    if memo is None or memo[0] is not ps:
+        memo = _columns[id(ps)] = (ps, {})
+    found = memo[1].get(key)
+    if found is None:
+        found = memo[1][key] = np.array(ps.held_directly(key), dtype=np.float64)
+    return found
+
+
 def pair_rarity(keys: list[str], ps: ProfileSet) -> dict[str, tuple[float, float]]:
     """Per group, the summed rarity (BM25 IDF over groups) of the pairs of observed techniques/software it shares
     with the case, all pairs and pairs with a tool, each divided by the number of observations - 1: two common
@@ -298,7 +315,7 @@ def pair_rarity(keys: list[str], ps: ProfileSet) -> dict[str, tuple[float, float
     live = [p for p in ps.profiles.values() if not p.empty]
     if len(keys) < 2 or not live:
         return {}
-    has = np.array([ps.held_directly(k) for k in keys]).T      # _direct of every live group, by column
+    has = np.stack([_held_column(ps, k) for k in keys], axis=1)      # _direct of every live group, by column
     df = has.T @ has
     idf = np.log(1 + (len(live) - df + 0.5) / (df + 0.5))
     np.fill_diagonal(idf, 0.0)
