@@ -37,6 +37,8 @@ class Contribution(NamedTuple):
 
 # A contribution's fields as a plain tuple (kind, key, value, idf, groups, via, level), before the ranker's scaling.
 Term = tuple[str, str, float, float, int, str, str]
+# The ranker's coefficients met while scoring a case, by feature name and by a term's (kind, via, level).
+Coefficients = dict[str | tuple[str, str, str], float]
 _new = tuple.__new__      # a Contribution from a full tuple of its fields, without the named tuple's Python __new__
 
 PROFILE_WORDS = {"rarest_shared": "rarity of the rarest shared observation", "shared_count": "observations shared",
@@ -66,7 +68,7 @@ def bucket(kind: str, via: str, level: str) -> str:
     return kind
 
 
-def coefficient(ranker: Ranker, coefficients: dict[str, float], name: str) -> float:
+def coefficient(ranker: Ranker, coefficients: Coefficients, name: str) -> float:
     """The ranker's coefficient of a feature, remembered in ``coefficients`` (shared by the groups of a case)."""
     found = coefficients.get(name)
     if found is None:
@@ -85,7 +87,7 @@ class GroupScore:
         self.attack_id, self.name, self.score, self.empty = attack_id, name, score, empty
         self._contributions: list[Contribution] = contributions if contributions is not None else []
         self._features: dict[str, float] = features if features is not None else {}
-        self._pending: tuple[list[Term], dict[str, float], Ranker, dict[str, float]] | None = None
+        self._pending: tuple[list[Term], dict[str, float], Ranker, Coefficients] | None = None
         self._matched = 0
 
     def __repr__(self) -> str:
@@ -127,7 +129,7 @@ class GroupScore:
         return ((c.kind, c.key, c.via, c.level) for c in self._contributions if c.kind != "profile")
 
     def rank(self, terms: list[Term], profile_values: dict[str, float], ranker: Ranker,
-             coefficients: dict[str, float] | None = None) -> None:
+             coefficients: Coefficients | None = None) -> None:
         """Set the contributions (the terms scaled by the ranker, plus one per non-zero profile feature), the
         features and the score, now."""
         coefficients = {} if coefficients is None else coefficients
@@ -149,13 +151,18 @@ class GroupScore:
         self.score = sum(c.value for c in scaled)
 
     def defer(self, terms: list[Term], profile_values: dict[str, float], ranker: Ranker,
-              coefficients: dict[str, float]) -> None:
+              coefficients: Coefficients) -> None:
         """:meth:`rank`, but only the score and the count of positive contributions now (the same sum, in the same
         order); the contributions and features when first read."""
         total: float = 0          # sum() starts at 0 too: the same additions in the same order
         matched = 0
         for kind, _, value, _, _, via, level in terms:
-            scaled = value * coefficient(ranker, coefficients, bucket(kind, via, level))
+            # the coefficient by (kind, via, level), remembered beside the buckets': one look-up per term
+            label = (kind, via, level)
+            factor = coefficients.get(label)
+            if factor is None:
+                factor = coefficients[label] = coefficient(ranker, coefficients, bucket(kind, via, level))
+            scaled = value * factor
             total += scaled
             matched += scaled > 0
         for name in PROFILE:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from threadline.attribute.contributions import Coefficients, Term, bucket
 from threadline.attribute.contributions import Contribution as Contribution  # re-exported
 from threadline.attribute.contributions import GroupScore as GroupScore
-from threadline.attribute.contributions import Term, bucket
 from threadline.attribute.observations import Observations
 from threadline.attribute.profiles import DISTINCTIVE_SHARE as DISTINCTIVE_SHARE  # re-exported: the grading
 from threadline.attribute.profiles import GENERIC_SHARE, GroupProfile, ProfileSet, sector_stems
@@ -169,7 +169,7 @@ class _Case:
     software: list[tuple[str, float, float, int, str]]            # (sid, idf, weight * idf, groups, level)
     countries: list[tuple[str, float, float, int]]               # (code, per-country value, idf, groups)
     period: tuple[float, float] | None
-    coefficients: dict[str, float]                               # the ranker's, by bucket, filled as met
+    coefficients: Coefficients                                   # the ranker's, filled as met
     relatives: list[list[str]] = field(default_factory=list)     # ps.relatives of each software, in its order
     # profile_features' side of the case: (key, is software, IDF, rarity counts it adds to), the distinctive keys
     keys: list[tuple[str, bool, float, tuple[str, ...]]] = field(default_factory=list)
