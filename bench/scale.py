@@ -187,7 +187,7 @@ def main() -> None:
     print(f"{len(records)} TRAM2 reports, {chars:,.0f} characters on average; {os.cpu_count()} cores; "
           f"load average at the start: {os.getloadavg()[0]:.2f}")
     per = one_process(records, args.profile)
-    print(f"the analysis itself, one process: {per:.3f} s CPU per report = {1 / per:.1f} reports/s per core "
+    print(f"the analysis itself, one process: {per:.4f} s CPU per report = {1 / per:.2f} reports/s per core "
           f"(target >= {TARGET_PER_CORE:.0f}: {'met' if 1 / per >= TARGET_PER_CORE else 'NOT met'}; CPU time, so "
           f"other processes inflate it only through shared caches)")
     print(f"check: score_groups gives the per-group reference's floats exactly on {check_scores(records)} of these "
