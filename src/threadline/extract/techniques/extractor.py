@@ -15,6 +15,8 @@ threshold (two sentences agreeing) or when one sentence alone clears it by a mar
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -357,6 +359,7 @@ def _procedure_hits(out: _Collector, model: TechniqueModel[Any, Any], texts: lis
 
 
 TOOL_MIN_WORDS = 4
+_WEB_ADDRESS = re.compile(r"(?:https?|hxxps?)://[^\s)\]>\"'<]+", re.IGNORECASE)
 LEXICAL_DEFERS = True
 
 
@@ -373,9 +376,16 @@ def _lexical_hits(out: _Collector, model: TechniqueModel[Any, Any], text: str, s
         found += [(m.start, m.entry.technique, m.entry.precision, f"phrase '{m.entry.phrase}'")
                   for m in model.phrases.find(text)]
     classes = set(model.classes) | {out.kb.current_technique_id(c) for c in model.classes}
+    # A name inside a web address names nothing ("net" in "cloudfront.net/...", "ddos" in a glossary link's path);
+    # a Markdown link's label stays outside the address and counts.
+    links = [(m.start(), m.end()) for m in _WEB_ADDRESS.finditer(text)] if found else []
+    starts = [a for a, _ in links]
     for start, technique, score, source in sorted(found):
         row = sentence_index(sents, start)
         if row is None or silent[row] or len(sents[row].text.split()) < TOOL_MIN_WORDS:
+            continue
+        at = bisect_right(starts, start) - 1
+        if at >= 0 and start < links[at][1]:
             continue
         if sig is not None:
             kind = "tool" if source.startswith("named") else "phrase"
