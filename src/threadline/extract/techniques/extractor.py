@@ -302,6 +302,8 @@ def _report_hits(out: _Collector, model: TechniqueModel[Any, Any], texts: list[s
         margin = best - bank.thresholds
     bar = floor_single(floor, bank.thresholds, blend is not None, ens is not None)
     single = evidence.max(axis=0) >= bar
+    if sig is not None:
+        sig.classes = {out.kb.current_technique_id(c) for c in bank.labels}
     if sig is not None and (blend is not None or (ens is None and "stacker" not in bank.extra)):
         alone = evidence.max(axis=0) - bar
         for j, label in enumerate(bank.labels):
