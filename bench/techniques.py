@@ -121,6 +121,10 @@ def main() -> int:
                     help="variant: how the blend's procedure bank is built (techniques.blend.calibrated_blend)")
     ap.add_argument("--procedure-char", action="store_true",
                     help="variant: character n-grams in the procedure bank's features too")
+    ap.add_argument("--rerank", action="store_true",
+                    help="as shipped since issue 14: the fold's model with the shipped procedure model and re-ranker "
+                         "(trained on ATT&CK and AnnoCTR, never on TRAM; ATT&CK procedure examples may quote a "
+                         "TRAM report)")
     ap.add_argument("--per-class", action="store_true", help="print report-level P/R/F1 per class")
     ap.add_argument("--predictions", type=Path, default=None, metavar="JSONL",
                     help="write each report's out-of-fold techniques here ({id, techniques}), for "
@@ -190,8 +194,9 @@ def main() -> int:
             bank = calibrated_bank(prep, list(range(len(train))), gold[train], classes, cfg)
         # the run-time name and phrase tables (learnt from ATT&CK and AnnoCTR, never from TRAM) take part as shipped
         shipped = TechniqueModel.load()
-        model = TechniqueModel((feat, bank), None, ensemble=ens, blend=blend, tools=shipped.tools,
-                               phrases=shipped.phrases)
+        model = TechniqueModel((feat, bank), shipped.procedure if args.rerank else None, ensemble=ens, blend=blend,
+                               tools=shipped.tools, phrases=shipped.phrases,
+                               reranker=shipped.reranker if args.rerank else None)
         plain = LinearBank(bank.labels, bank.coef, bank.intercept, bank.thresholds, bank.scale,
                            {k_: v for k_, v in bank.extra.items() if k_ != "stacker"})
         for d in test:

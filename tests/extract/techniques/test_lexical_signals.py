@@ -112,3 +112,13 @@ def test_names_of_the_report_models_classes_are_left_to_it(kb: KnowledgeBase) ->
     hits = extract_techniques("The loader uses process hollowing and then runs ntdsutil on the controller.", kb=kb)
     assert not any(s.startswith("named") for h in hits for s in h.sources if h.id.split(".")[0] == "T1055")
     assert _text_hit(hits, "T1003.003") is not None
+
+
+def test_a_name_inside_a_web_address_names_nothing(kb: KnowledgeBase) -> None:
+    # AnnoCTR train, a false positive: the phrase "net" (T1059) found in an image's host name.
+    text = ("After noticing the action, the operators took down the site completely. "
+            "![](https://d39ec1uo9ktrut.cloudfront.net/splash-e1608237933863.png) The image greeted the visitors.")
+    assert not [h for h in extract_techniques(text, kb=kb) if not h.inferred and h.id.startswith("T1059")]
+    # a Markdown link's label is text, not address: it still counts
+    linked = "The loader lets the payload bypass the [Mark-of-the-Web](https://example.com/motw) on every host."
+    assert any(h.id == "T1553.005" for h in extract_techniques(linked, kb=kb) if not h.inferred)

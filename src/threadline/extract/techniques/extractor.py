@@ -15,6 +15,8 @@ threshold (two sentences agreeing) or when one sentence alone clears it by a mar
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -26,11 +28,13 @@ import numpy as np
 from threadline.extract.sentences import split_sentences
 from threadline.extract.techniques import runtime
 from threadline.extract.techniques.phrases import PHRASES_FILE, PhraseMatcher, shipped_phrases
+from threadline.extract.techniques.rerank import RERANK_FILE, Reranker, Signals, shipped_reranker
 from threadline.extract.techniques.runtime import BankLike, FeaturizerLike, FloatArray, decisions_by_block
 from threadline.extract.techniques.signals import (
     SoftwareMatcher,
     explicit_ids,
     is_negated,
+    negated_at,
     never_evidence,
     sentence_index,
 )
@@ -94,6 +98,7 @@ class TechniqueModel(Generic[F, B]):
     blend: Blend | runtime.Blend | None = None   # the report bank blended with a procedure bank (shipped)
     tools: ToolMatcher | None = None     # utility names -> technique (tools.py), shipped beside the models
     phrases: PhraseMatcher | None = None  # mention phrases -> technique (phrases.py), the same
+    reranker: Reranker | None = None     # second stage over every candidate's signals (rerank.py), the same
 
     @property
     def classes(self) -> list[str]:
@@ -115,7 +120,8 @@ class TechniqueModel(Generic[F, B]):
             ensemble = load_ensemble(directory / ENSEMBLE_MODEL)
         blend = load_blend(directory / BLEND_MODEL) if (directory / f"{BLEND_MODEL}.npz").is_file() else None
         tools, phrases = shipped_tools(str(directory / TOOLS_FILE)), shipped_phrases(str(directory / PHRASES_FILE))
-        return TechniqueModel((feat, bank), procedure, info, ensemble, blend, tools, phrases)
+        return TechniqueModel((feat, bank), procedure, info, ensemble, blend, tools, phrases,
+                              shipped_reranker(str(directory / RERANK_FILE)))
 
 
 @lru_cache(maxsize=4)
@@ -138,7 +144,7 @@ def runtime_model(directory: str = str(MODEL_DIR)) -> TechniqueModel[Any, Any]:
         return shipped_model(directory)
     blend = runtime.load_blend(folder / BLEND_MODEL) if (folder / f"{BLEND_MODEL}.npz").is_file() else None
     return TechniqueModel((feat, bank), procedure, info, None, blend, shipped_tools(str(folder / TOOLS_FILE)),
-                          shipped_phrases(str(folder / PHRASES_FILE)))
+                          shipped_phrases(str(folder / PHRASES_FILE)), shipped_reranker(str(folder / RERANK_FILE)))
 
 
 _MATCHERS: dict[int, tuple[KnowledgeBase, SoftwareMatcher]] = {}
@@ -204,14 +210,43 @@ def _decisions(feat: FeaturizerLike, bank: BankLike, texts: list[str], silent: n
     return scores
 
 
+@dataclass(slots=True)
+class LabelStats:
+    """Per label of a bank over a document's sentences: best and second-best decision, the best's row, and how many
+    sentences reach the label's threshold (the re-ranker's procedure features)."""
+
+    best: FloatArray
+    second: FloatArray
+    row: np.ndarray
+    count: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> LabelStats:
+        return cls(np.full(n, _SILENT), np.full(n, _SILENT), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64))
+
+    def update(self, block: FloatArray, start: int, thresholds: FloatArray) -> None:
+        self.count += (block >= thresholds).sum(axis=0)
+        arg = block.argmax(axis=0)
+        top = block[arg, np.arange(block.shape[1])]
+        one = block.shape[0] == 1
+        runner = np.full(block.shape[1], _SILENT) if one else np.partition(block, -2, axis=0)[-2]
+        better = top > self.best
+        self.second = np.where(better, np.maximum(self.best, runner), np.maximum(self.second, top))
+        self.row = np.where(better, start + arg, self.row)
+        self.best = np.where(better, top, self.best)
+
+
 def _best_rows(feat: FeaturizerLike, bank: BankLike, texts: list[str], silent: np.ndarray,
-               top: int) -> dict[int, list[tuple[float, int]]]:
+               top: int, stats: LabelStats | None = None) -> dict[int, list[tuple[float, int]]]:
     """Per label that some sentence passes (score >= its threshold): the ``top`` best (score, row) pairs that pass,
     best first and the earlier sentence first among equal scores, as a stable sort of the whole score matrix would
-    give them. Only a block of the matrix (691 labels per sentence) is held at a time."""
+    give them. Only a block of the matrix (691 labels per sentence) is held at a time. ``stats`` gathers every
+    label's figures on the way."""
     kept: dict[int, list[tuple[float, int]]] = {}
     for start, block in decisions_by_block(feat, bank, texts):
         block[silent[start:start + block.shape[0]]] = _SILENT
+        if stats is not None:
+            stats.update(block, start, bank.thresholds)
         for j in np.flatnonzero(block.max(axis=0) >= bank.thresholds):
             column = block[:, j]
             passing = np.flatnonzero(column >= bank.thresholds[j])
@@ -228,7 +263,8 @@ def _top_mean(scores: FloatArray, order: np.ndarray, top: int) -> FloatArray:
     return np.asarray(np.take_along_axis(scores, order[:k], axis=0).mean(axis=0), dtype=np.float64)
 
 
-def _report_hits(out: _Collector, model: TechniqueModel[Any, Any], texts: list[str], silent: np.ndarray) -> None:
+def _report_hits(out: _Collector, model: TechniqueModel[Any, Any], texts: list[str], silent: np.ndarray,
+                 sig: Signals | None = None) -> None:
     feat, bank = model.report
     ens, blend = model.ensemble, model.blend
     x = feat.transform(texts, [0] * len(texts)) if ens is not None else None    # the MLP reads the features too
@@ -236,6 +272,7 @@ def _report_hits(out: _Collector, model: TechniqueModel[Any, Any], texts: list[s
     scores[silent] = _SILENT
     order = np.argsort(-scores, axis=0, kind="stable")
     evidence, floor = scores, np.zeros(len(bank.labels))      # evidence ranking, and the bar for extra evidence
+    margin = np.full(len(bank.labels), -np.inf)               # report score minus threshold (re-ranker feature)
     if blend is not None:            # report bank + procedure bank: report and sentence scores combined alike
         pscores = blend.class_scores(texts, silent, len(bank.labels))
         combined = blend.combine(_top_mean(scores, order, blend.top),
@@ -243,6 +280,7 @@ def _report_hits(out: _Collector, model: TechniqueModel[Any, Any], texts: list[s
         chosen, values = np.flatnonzero(combined >= blend.thresholds), blend.probability(combined)
         evidence, floor = blend.combine(scores, pscores), blend.thresholds
         order = np.argsort(-evidence, axis=0, kind="stable")
+        margin = combined - blend.thresholds
     elif ens is not None and x is not None:
         from threadline.extract.techniques.mlp import mlp_input
 
@@ -261,7 +299,17 @@ def _report_hits(out: _Collector, model: TechniqueModel[Any, Any], texts: list[s
     else:                            # per-class thresholds on the mean of the top sentence scores
         best = _top_mean(scores, order, int(bank.extra.get("top", 2)))
         chosen, values = np.flatnonzero(best >= bank.thresholds), bank.probability(best, slice(None))
-    single = evidence.max(axis=0) >= floor_single(floor, bank.thresholds, blend is not None, ens is not None)
+        margin = best - bank.thresholds
+    bar = floor_single(floor, bank.thresholds, blend is not None, ens is not None)
+    single = evidence.max(axis=0) >= bar
+    if sig is not None:
+        sig.classes = {out.kb.current_technique_id(c) for c in bank.labels}
+    if sig is not None and (blend is not None or (ens is None and "stacker" not in bank.extra)):
+        alone = evidence.max(axis=0) - bar
+        for j, label in enumerate(bank.labels):
+            if evidence[order[0, j], j] > _SILENT / 2:
+                sig.put(out.kb.current_technique_id(label), [int(order[0, j])], report_margin=float(margin[j]),
+                        single_margin=float(alone[j]))
     chosen = np.union1d(chosen, np.flatnonzero(single & (evidence.max(axis=0) > _SILENT / 2)))
     for j in map(int, chosen):
         rows = [int(r) for r in order[:MAX_EVIDENCE, j] if scores[r, j] > _SILENT]
@@ -283,7 +331,8 @@ def floor_single(floor: FloatArray, thresholds: FloatArray, blended: bool, ensem
 PROCEDURE_MIN_WORDS = 6
 
 
-def _procedure_hits(out: _Collector, model: TechniqueModel[Any, Any], texts: list[str], silent: np.ndarray) -> None:
+def _procedure_hits(out: _Collector, model: TechniqueModel[Any, Any], texts: list[str], silent: np.ndarray,
+                    sig: Signals | None = None) -> None:
     if model.procedure is None:
         return
     feat, bank = model.procedure
@@ -292,7 +341,15 @@ def _procedure_hits(out: _Collector, model: TechniqueModel[Any, Any], texts: lis
     # names; the procedure model, trained on full procedure sentences, only reads sentences of some length.
     short = np.array([len(t.split()) < PROCEDURE_MIN_WORDS for t in texts], dtype=bool)
     fired: dict[str, tuple[float, list[int]]] = {}
-    for j, best in sorted(_best_rows(feat, bank, texts, silent | short, MAX_EVIDENCE).items()):
+    stats = LabelStats.empty(len(bank.labels)) if sig is not None else None
+    rows_of = _best_rows(feat, bank, texts, silent | short, MAX_EVIDENCE, stats)
+    if sig is not None and stats is not None:
+        margin = stats.best - bank.thresholds
+        for k in np.flatnonzero(stats.best > _SILENT / 2).tolist():
+            j = int(k)
+            sig.put(out.kb.current_technique_id(bank.labels[j]), [int(stats.row[j])], proc_best=float(margin[j]),
+                    proc_second=float(stats.second[j] - bank.thresholds[j]), proc_count=float(stats.count[j]))
+    for j, best in sorted(rows_of.items()):
         label = bank.labels[j]
         if label in classes or label.split(".")[0] in classes:
             continue          # the report model, calibrated on annotated reports, decides these
@@ -304,11 +361,12 @@ def _procedure_hits(out: _Collector, model: TechniqueModel[Any, Any], texts: lis
 
 
 TOOL_MIN_WORDS = 4
+_WEB_ADDRESS = re.compile(r"(?:https?|hxxps?)://[^\s)\]>\"'<]+", re.IGNORECASE)
 LEXICAL_DEFERS = True
 
 
 def _lexical_hits(out: _Collector, model: TechniqueModel[Any, Any], text: str, sents: list[Sentence],
-                  silent: np.ndarray) -> None:
+                  silent: np.ndarray, sig: Signals | None = None) -> None:
     """A sentence naming a utility of the tool table, or holding a phrase of the phrase table, supports its
     technique. A line of a few words (an indicator table's "rundll32.exe" cell, a file listing) states no use,
     hence :data:`TOOL_MIN_WORDS`."""
@@ -320,19 +378,32 @@ def _lexical_hits(out: _Collector, model: TechniqueModel[Any, Any], text: str, s
         found += [(m.start, m.entry.technique, m.entry.precision, f"phrase '{m.entry.phrase}'")
                   for m in model.phrases.find(text)]
     classes = set(model.classes) | {out.kb.current_technique_id(c) for c in model.classes}
+    # A name inside a web address names nothing ("net" in "cloudfront.net/...", "ddos" in a glossary link's path);
+    # a Markdown link's label stays outside the address and counts.
+    links = [(m.start(), m.end()) for m in _WEB_ADDRESS.finditer(text)] if found else []
+    starts = [a for a, _ in links]
     for start, technique, score, source in sorted(found):
-        if LEXICAL_DEFERS and (technique in classes or technique.split(".")[0] in classes):
-            continue      # as for the procedure model: the report model, calibrated on annotated reports, decides
         row = sentence_index(sents, start)
         if row is None or silent[row] or len(sents[row].text.split()) < TOOL_MIN_WORDS:
             continue
+        at = bisect_right(starts, start) - 1
+        if at >= 0 and start < links[at][1]:
+            continue
+        if sig is not None:
+            kind = "tool" if source.startswith("named") else "phrase"
+            tid = out.kb.current_technique_id(technique)
+            sig.put(tid, (), **{kind: score})
+            sig.count(tid, f"{kind}_rows", row)
+        if LEXICAL_DEFERS and (technique in classes or technique.split(".")[0] in classes):
+            continue      # as for the procedure model: the report model, calibrated on annotated reports, decides
         out.add(technique, score, [row], source)
 
 
 def extract_techniques(text: str, *, sentences: list[Sentence] | None = None, kb: KnowledgeBase | None = None,
                        pages: Sequence[Page] | None = None, model: TechniqueModel[Any, Any] | None = None,
-                       infer: bool = True) -> list[TechniqueHit]:
-    """Techniques in ``text``, best first; each has supporting sentences, or is marked inferred."""
+                       infer: bool = True, signals: list[Signals] | None = None) -> list[TechniqueHit]:
+    """Techniques in ``text``, best first; each has supporting sentences, or is marked inferred. ``signals``, when
+    given, receives the document's re-ranker features (training and benchmarks)."""
     if kb is None:
         from threadline.knowledge.index import load_kb
 
@@ -345,17 +416,23 @@ def extract_techniques(text: str, *, sentences: list[Sentence] | None = None, kb
     texts = [s.text for s in sents]
     # Denials and hypotheticals support nothing; neither do headings, titles and reference lists (a title names the
     # subject of the report, it does not say the actor did it).
-    silent = np.array([is_negated(t) for t in texts], dtype=bool) | np.array(never_evidence(texts), dtype=bool)
-    _report_hits(out, model, texts, silent)
-    _procedure_hits(out, model, texts, silent)
+    never = np.array(never_evidence(texts), dtype=bool)
+    silent = np.array([is_negated(t) for t in texts], dtype=bool) | never
+    sig = Signals() if model.reranker is not None or signals is not None else None
+    _report_hits(out, model, texts, silent, sig)
+    _procedure_hits(out, model, texts, silent, sig)
     for mention in explicit_ids(text):
         row = sentence_index(sents, mention.start)
-        if row is not None and not silent[row]:
+        if row is not None and not never[row] and not negated_at(sents[row], mention.start):
             out.add(mention.attack_id, 1.0, [row], "explicit id")
-    _lexical_hits(out, model, text, sents, silent)
-    if infer:
-        # Inferred hits come last and keep MAX_EVIDENCE sentences: once a software has given that many distinct
-        # sentences, its later mentions change nothing (a long report naming PlugX 50,000 times: 2.7 million adds).
+            if sig is not None:
+                sig.put(kb.current_technique_id(mention.attack_id), [row], explicit=1.0)
+    _lexical_hits(out, model, text, sents, silent, sig)
+    # Software named in the text: what ATT&CK says it does is a re-ranker feature, and an inferred hit.
+    # Each software keeps MAX_EVIDENCE sentences: once it has given that many distinct sentences, its later mentions
+    # change nothing (a long report naming PlugX 50,000 times: 2.7 million adds).
+    named: list[tuple[str, Any, int]] = []
+    if infer or sig is not None:
         rows_of: dict[str, set[int]] = {}
         for sw in _matcher(kb).find(text):
             row = sentence_index(sents, sw.start)
@@ -366,6 +443,38 @@ def extract_techniques(text: str, *, sentences: list[Sentence] | None = None, kb
             if row in done or len(done) >= MAX_EVIDENCE:
                 continue
             done.add(row)
+            named.append((sw.attack_id, obj, row))
+            if sig is not None and len(done) == 1:
+                for tech, _ in kb.techniques_of(obj.stix_id):
+                    sig.software.setdefault(tech.attack_id, set()).add(sw.attack_id)
+    if sig is not None:
+        if signals is not None:
+            signals.append(sig)
+        if model.reranker is not None:
+            _rerank(out, model.reranker, sig)
+    if infer:       # inferred hits come last: text-supported hits win
+        for attack_id, obj, row in named:
             for tech, _ in kb.techniques_of(obj.stix_id):
-                out.add(tech.attack_id, INFERRED_SCORE, [row], f"software {sw.attack_id} {obj.name}", inferred=True)
+                out.add(tech.attack_id, INFERRED_SCORE, [row], f"software {attack_id} {obj.name}", inferred=True)
     return sorted(out.hits.values(), key=lambda h: (h.inferred, -h.score, h.id))
+
+
+def _rerank(out: _Collector, reranker: Reranker, sig: Signals) -> None:
+    """The second stage decides every candidate: the first stage's text hits it rejects are dropped (they may come
+    back as inferred), candidates it accepts are added with their best sentences as evidence."""
+    text_hits = [tid for tid, hit in out.hits.items() if not hit.inferred]
+    candidates = sorted(sig.candidates(text_hits).items())
+    if not candidates:
+        return
+    accepted = dict(reranker.accepted(candidates))
+    for tid in text_hits:
+        if tid not in accepted:
+            del out.hits[tid]          # it may come back as inferred, when named software implies it
+    for tid, p in sorted(accepted.items()):
+        hit = out.hits.get(tid)
+        if hit is not None and not hit.inferred:
+            hit.score = max(hit.score, p)     # an explicit id stays at 1.0; a stated hit under the bar keeps its own
+        elif "." in tid or not any(other.startswith(tid + ".") for other in accepted):   # a sub-technique says more
+            rows = sig.rows.get(tid, [])[:MAX_EVIDENCE]
+            if rows:
+                out.add(tid, p, rows, "re-ranker")

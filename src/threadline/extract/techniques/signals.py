@@ -190,3 +190,15 @@ def sentence_index(sentences: list[Sentence], offset: int) -> int | None:
         else:
             return mid
     return None
+
+
+def negated_at(sentence: Sentence, offset: int) -> bool:
+    """Whether the text around ``offset`` denies or imagines: the sentence, or for a block the splitter kept whole
+    (a table, a list without end punctuation) only the line holding ``offset``; a "doesn't" three rows down a
+    table of ATT&CK ids silenced every id in it."""
+    if "\n" not in sentence.text:
+        return is_negated(sentence.text)
+    at = offset - sentence.start
+    start = sentence.text.rfind("\n", 0, at) + 1
+    end = sentence.text.find("\n", at)
+    return is_negated(sentence.text[start:end if end >= 0 else len(sentence.text)])
