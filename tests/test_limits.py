@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from threadline.errors import LimitError, ThreadlineError
-from threadline.limits import check, stage
+from threadline.limits import check, stage, unbounded
 
 
 def test_a_catastrophic_regular_expression_is_stopped_at_the_deadline() -> None:
@@ -211,3 +211,17 @@ def test_a_batch_goes_on_after_a_document_past_its_limit(kb, run_cli, tmp_path: 
     first = err.splitlines()[0]
     assert re.fullmatch(rf"threadline: {re.escape(str(path))}:2: jsonl:huge: stage \w+ stopped: it took more "
                         r"than 1 s \(setting stage_timeout\)", first), first
+
+
+def test_a_warm_up_runs_without_the_limits_in_any_thread() -> None:
+    # Loading models and lexicons is no document's work: a worker's warm-up must not fail under a tight limit.
+    def warm_up() -> None:
+        with unbounded(), stage("entities", "warm-up", seconds=0.05):
+            end = time.monotonic() + 0.3
+            while time.monotonic() < end:
+                check()
+
+    warm_up()
+    assert _in_a_thread(warm_up) is None
+    with pytest.raises(LimitError), stage("entities", "a.txt", seconds=0.05):   # and the limits are back after it
+        time.sleep(0.2)

@@ -117,6 +117,20 @@ def _can_interrupt() -> bool:
 
 
 @contextmanager
+def unbounded() -> Iterator[None]:
+    """Run the ``with`` body without stage limits in this thread (stages inside it do not start their own): for a
+    worker's warm-up, whose loading of models and lexicons is not any document's work."""
+    if getattr(_local, "stage", None) is not None:
+        yield
+        return
+    _local.stage = _Stage(float("inf"), float("inf"), 0, 0, float("inf"))
+    try:
+        yield
+    finally:
+        _local.stage = None
+
+
+@contextmanager
 def stage(name: str, where: str, *, seconds: float | None = None, max_memory: int | None = None) -> Iterator[None]:
     """Run the ``with`` body as stage ``name`` of document ``where`` under the limits (settings by default), in
     any thread: preempted by the alarm in the main thread, at each :func:`check` in every thread."""
