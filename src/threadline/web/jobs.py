@@ -10,9 +10,10 @@ result comes back to this thread, the server's one writer, which stores it as a 
 
 from __future__ import annotations
 
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
@@ -25,6 +26,7 @@ from threadline.errors import InputError, NotFoundError, ThreadlineError
 from threadline.export.common import normalise_tlp
 from threadline.store.models import JobRow
 from threadline.web.auth import Who, require_csrf
+from threadline.web.heartbeat import OWNER, Heartbeat, dead_reason, reap
 from threadline.web.render import html, page
 from threadline.web.tlp import Principal
 
@@ -32,7 +34,6 @@ if TYPE_CHECKING:
     from threadline.ingest.source import Raw
 
 router = APIRouter()
-STALLED = timedelta(minutes=30)     # a job not updated for this long is reported as failed
 
 
 def _now() -> datetime:
@@ -47,17 +48,42 @@ class Runner:
         self.background = background
         self.scheduler = scheduler or None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="threadline-job") if background else None
+        self._live: set[str] = set()          # this server's queued and running jobs, beaten for
+        self._lock = threading.Lock()         # _live is changed by request threads and the worker, read by the beat
+        # Jobs a dead server left queued or running are failed now, with why, not half an hour later.
+        reap(state.store.engine)
+        self.heartbeat: Heartbeat | None = None
+        if background:
+            self.heartbeat = Heartbeat(state.store.engine, self.live)
+            self.heartbeat.start()
 
     def _set(self, job_id: str, **values: Any) -> None:
         with Session(self.state.store.engine) as session, session.begin():
-            session.execute(update(JobRow).where(JobRow.id == job_id).values(updated_at=_now(), **values))
+            session.execute(update(JobRow).where(JobRow.id == job_id).values(updated_at=_now(), heartbeat_at=_now(),
+                                                                              **values))
+        if values.get("state") in ("done", "failed"):
+            with self._lock:
+                self._live.discard(job_id)
+
+    def close(self) -> None:
+        """The server is stopping: no more beats (its unfinished jobs are then failed by the next server)."""
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+
+    def live(self) -> list[str]:
+        """This server's jobs that are queued or running."""
+        with self._lock:
+            return sorted(self._live)
 
     def submit(self, who: Principal, source: str, tlp: str, raw: Raw | None, url: str | None,
                title: str | None = None) -> str:
         job_id = uuid.uuid4().hex
         with Session(self.state.store.engine) as session, session.begin():
             session.add(JobRow(id=job_id, state="queued", step="waiting for the worker", progress=0, source=source,
-                               tlp=tlp, submitted_by=who.name or "?", created_at=_now(), updated_at=_now()))
+                               tlp=tlp, submitted_by=who.name or "?", created_at=_now(), updated_at=_now(),
+                               owner=OWNER, heartbeat_at=_now()))
+        with self._lock:
+            self._live.add(job_id)
         if self._pool is None:
             self.run(job_id, tlp, raw, url, title)
         else:
@@ -186,10 +212,10 @@ def job(request: Request, who: Who, job_id: str) -> dict[str, Any]:
         if row is None or (row.submitted_by != who.name and who.role != "admin"):
             raise NotFoundError("no such job", where=job_id)
         state, error = row.state, row.error
-        updated = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
-        if state in ("queued", "running") and _now() - updated > STALLED:
-            # Every step writes the job; one silent this long belonged to a server that stopped mid-analysis.
-            state, error = "failed", "the server stopped before the analysis finished; submit the report again"
+        reason = dead_reason(row)
+        if reason is not None:
+            # Its server is gone (see web/heartbeat.py): failed, with why, even before a reaper has written it.
+            state, error = "failed", reason
         return {"id": row.id, "state": state, "step": row.step, "progress": row.progress, "error": error,
                 "source": row.source, "tlp": row.tlp, "submitted_by": row.submitted_by,
                 "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat(),
