@@ -162,3 +162,8 @@ def stage(name: str, where: str, *, seconds: float | None = None, max_memory: in
             _disarm()
             signal.signal(signal.SIGALRM, previous)
         raise LimitError(f"stage {name} stopped: it {stop.reason}", where=where) from None
+    except MemoryError:
+        # The process's own cap (ulimit -v, the web's analysis child): the stage's allocations are gone once it has
+        # unwound, so this document fails on one line and the next one runs.
+        raise LimitError(f"stage {name} stopped: it ran out of memory (the process's memory limit; setting "
+                         "stage_max_memory)", where=where) from None
