@@ -225,3 +225,20 @@ def test_a_warm_up_runs_without_the_limits_in_any_thread() -> None:
     assert _in_a_thread(warm_up) is None
     with pytest.raises(LimitError), stage("entities", "a.txt", seconds=0.05):   # and the limits are back after it
         time.sleep(0.2)
+
+
+def test_running_out_of_memory_inside_a_stage_is_a_one_line_error() -> None:
+    # The process's own cap (ulimit -v, the web's analysis process) raises MemoryError in whatever allocates.
+    def allocate() -> None:
+        raise MemoryError
+
+    with pytest.raises(LimitError) as caught, stage("techniques", "big.txt", seconds=30):
+        allocate()
+    assert str(caught.value) == ("big.txt: stage techniques stopped: it ran out of memory (the process's memory "
+                                 "limit; setting stage_max_memory)")
+    assert isinstance(_in_a_thread(lambda: _stage_raising(MemoryError)), LimitError)
+
+
+def _stage_raising(error: type[BaseException]) -> None:
+    with stage("iocs", "a.txt", seconds=30):
+        raise error
