@@ -38,8 +38,32 @@ class Server:
                                                         "Accept": "application/json"}, timeout=30)
 
     def kill(self) -> None:
+        children = _children(self.process.pid)        # the analysis process, once a job has started it
         os.kill(self.process.pid, signal.SIGKILL)
         self.process.wait(30)
+        assert _wait(lambda: not any(_running(pid) for pid in children), 30), \
+            "an analysis process outlived the killed server"
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (ended, waiting for its new parent to collect its status)."""
+    try:
+        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split() or ["Z"])[0] != "Z"
+    except OSError:
+        return False
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _port() -> int:

@@ -86,8 +86,21 @@ def _analyse(job: Job, send: Callable[[tuple[str, Any]], None]) -> tuple[list[Do
     return docs, analyses
 
 
+def _die_with_the_server() -> None:
+    """Linux: the kernel kills this child when the thread that started it ends (the server's job thread, so the
+    server), ``kill -9`` included: no analysis runs on for a server that is gone."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)        # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return           # elsewhere: the child ends at its next message, when it finds the pipe closed
+
+
 def child(conn: Connection) -> None:
     """The child's loop: warm up, cap the memory, then one job at a time until the pipe closes."""
+    _die_with_the_server()
     from threadline.analysis import analyze_document
     from threadline.knowledge import load_kb
     from threadline.limits import unbounded
@@ -102,17 +115,23 @@ def child(conn: Connection) -> None:
             job = conn.recv()
         except (EOFError, OSError):
             return
+        reply: tuple[str, Any]
         try:
-            conn.send(("done", _analyse(job, conn.send)))
+            reply = ("done", _analyse(job, conn.send))
         except ThreadlineError as exc:
-            conn.send(("failed", exc.one_line()))
+            reply = ("failed", exc.one_line())
         except MemoryError:
             # outside any stage (a stage turns it into its own LimitError); a fresh process for the next job
-            conn.send(("fatal", f"{job.url or (job.raw.source if job.raw else '?')}: ran out of memory "
-                                "(setting stage_max_memory)"))
+            reply = ("fatal", f"{job.url or (job.raw.source if job.raw else '?')}: ran out of memory "
+                              "(setting stage_max_memory)")
+        except Exception as exc:    # a bug (or the server gone mid-job): the job fails with the error's class
+            reply = ("failed", f"internal error in the analysis ({exc.__class__.__name__})")
+        try:
+            conn.send(reply)
+        except OSError:
+            return                  # the server is gone (killed): nobody to answer, and no orphan left behind
+        if reply[0] == "fatal":
             return
-        except Exception as exc:    # a bug: the job fails with its class, the server's log is not reachable here
-            conn.send(("failed", f"internal error in the analysis ({exc.__class__.__name__})"))
 
 
 def _how(code: int | None) -> str:
