@@ -66,9 +66,10 @@ def _open(data: bytes, where: str) -> PdfReader:
     except InputError:
         raise
     except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, IndexError, AttributeError,
-            RecursionError, OSError, NotImplementedError) as exc:
+            RecursionError, OSError, NotImplementedError, OverflowError) as exc:
         # NotImplementedError: pypdf's answer to an encryption dictionary naming a method it does not know
-        # (found by fuzzing: tests/data/fuzz/pdf-unsupported-stream-filter-method.fuzz)
+        # (found by fuzzing: tests/data/fuzz/pdf-unsupported-stream-filter-method.fuzz); OverflowError: a startxref
+        # offset too large to seek to (pdf-startxref-too-large-for-a-seek.fuzz)
         reason = str(exc).splitlines()[0][:160] if str(exc) else exc.__class__.__name__
         raise InputError(f"malformed PDF ({reason})", where=where) from None
     return reader
