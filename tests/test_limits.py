@@ -9,12 +9,14 @@ import re
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from threadline.errors import LimitError, ThreadlineError
-from threadline.limits import stage
+from threadline.limits import check, stage, unbounded
 
 
 def test_a_catastrophic_regular_expression_is_stopped_at_the_deadline() -> None:
@@ -84,21 +86,114 @@ def test_limits_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         pass
 
 
-def test_outside_the_main_thread_a_stage_runs_unbounded() -> None:
-    # Signals reach the main thread only (SECURITY.md says so): elsewhere the stage runs, without an error.
-    errors: list[BaseException] = []
+def _in_a_thread(work: Callable[[], object]) -> BaseException | None:
+    """Run ``work`` in a new thread (as the web app's job worker and Dask's task threads do); what it raised."""
+    raised: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            work()
+        except BaseException as exc:   # whatever it is, the test looks at it
+            raised.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive(), "the stage was never stopped"
+    return raised[0] if raised else None
+
+
+def test_off_the_main_thread_a_loop_that_checks_is_stopped_at_the_deadline() -> None:
+    def runaway() -> None:
+        with stage("entities", "hostile.txt", seconds=0.3):
+            while True:          # a stage's loop head: sentences, matches, blocks of rows
+                check()
+
+    started = time.monotonic()
+    stopped = _in_a_thread(runaway)
+    assert time.monotonic() - started < 1.5
+    assert isinstance(stopped, LimitError)
+    assert str(stopped) == "hostile.txt: stage entities stopped: it took more than 0.3 s (setting stage_timeout)"
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)      # no alarm was set from the thread
+
+
+def test_off_the_main_thread_memory_growth_stops_the_stage() -> None:
+    hoard: list[bytes] = []
+
+    def growing() -> None:
+        with stage("iocs", "big.txt", seconds=30, max_memory=200 * 2**20):
+            for _ in range(4000):             # up to 4 GB, a MB a round: stopped at about 200 MB
+                check()
+                hoard.append(b"x" * 2**20)
+
+    stopped = _in_a_thread(growing)
+    assert len(hoard) < 1500
+    assert str(stopped) == "big.txt: stage iocs stopped: it needed more than 200 MB (setting stage_max_memory)"
+
+
+def test_off_the_main_thread_a_swallowed_stop_comes_again_at_the_next_check() -> None:
+    swallowed = 0
+
+    def stubborn() -> None:
+        nonlocal swallowed
+        with stage("techniques", "a.txt", seconds=0.1):
+            while True:
+                try:
+                    while True:
+                        check()
+                except BaseException:
+                    swallowed += 1
+                    if swallowed > 1:
+                        raise
+
+    assert isinstance(_in_a_thread(stubborn), LimitError)
+    assert swallowed == 2
+
+
+def test_off_the_main_thread_only_checks_stop_a_stage() -> None:
+    # No signal reaches another thread: a stage that never reaches a check (one long call into C) runs to its end,
+    # and the next stage starts afresh (SECURITY.md: the operating system's limits are the hard cap there).
+    def blocking() -> None:
+        with stage("read pdf", "a.pdf", seconds=0.05):
+            time.sleep(0.2)
+        with stage("sentences", "a.pdf", seconds=5):
+            check()
+
+    assert _in_a_thread(blocking) is None
+
+
+def test_check_outside_a_stage_does_nothing() -> None:
+    check()
+    with pytest.raises(LimitError), stage("iocs", "a.txt", seconds=0.01):
+        time.sleep(0.05)
+        check()
+    check()     # the stopped stage left nothing behind
+
+
+def test_an_analysis_in_a_thread_stops_in_its_stage_and_the_next_document_is_analysed(
+        kb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from threadline.analysis import analyze_document
+    from threadline.model import Document
+
+    text = "APT28 sent spearphishing attachments; the implant beaconed to 45.137.21.9 and used Mimikatz."
+    huge = Document(text=" ".join([text] * 20_000), source="huge.txt")       # 1.9 MB: seconds per stage
+    analyze_document(Document(text=text, source="warm.txt"), kb)             # models load outside the limit
+    outcome: dict[str, Any] = {}
 
     def work() -> None:
+        started = time.monotonic()
         try:
-            with stage("iocs", "a.txt", seconds=0.05):
-                time.sleep(0.2)
-        except BaseException as exc:   # any error at all is the failure here
-            errors.append(exc)
+            analyze_document(huge, kb)
+        except LimitError as exc:
+            outcome["error"], outcome["seconds"] = str(exc), time.monotonic() - started
+        outcome["next"] = analyze_document(Document(text=text, source="small.txt"), kb)
 
-    thread = threading.Thread(target=work)
-    thread.start()
-    thread.join()
-    assert errors == []
+    monkeypatch.setenv("THREADLINE_STAGE_TIMEOUT", "0.5")
+    assert _in_a_thread(work) is None
+    assert re.fullmatch(r"huge\.txt: stage \w+ stopped: it took more than 0\.5 s \(setting stage_timeout\)",
+                        outcome["error"]), outcome["error"]
+    assert outcome["seconds"] < 4          # sentences and the stopped stage: 0.5 s each at most, and the checks
+    assert outcome["next"]["iocs"]
 
 
 def test_a_batch_goes_on_after_a_document_past_its_limit(kb, run_cli, tmp_path: Path,  # type: ignore[no-untyped-def]
@@ -116,3 +211,34 @@ def test_a_batch_goes_on_after_a_document_past_its_limit(kb, run_cli, tmp_path: 
     first = err.splitlines()[0]
     assert re.fullmatch(rf"threadline: {re.escape(str(path))}:2: jsonl:huge: stage \w+ stopped: it took more "
                         r"than 1 s \(setting stage_timeout\)", first), first
+
+
+def test_a_warm_up_runs_without_the_limits_in_any_thread() -> None:
+    # Loading models and lexicons is no document's work: a worker's warm-up must not fail under a tight limit.
+    def warm_up() -> None:
+        with unbounded(), stage("entities", "warm-up", seconds=0.05):
+            end = time.monotonic() + 0.3
+            while time.monotonic() < end:
+                check()
+
+    warm_up()
+    assert _in_a_thread(warm_up) is None
+    with pytest.raises(LimitError), stage("entities", "a.txt", seconds=0.05):   # and the limits are back after it
+        time.sleep(0.2)
+
+
+def test_running_out_of_memory_inside_a_stage_is_a_one_line_error() -> None:
+    # The process's own cap (ulimit -v, the web's analysis process) raises MemoryError in whatever allocates.
+    def allocate() -> None:
+        raise MemoryError
+
+    with pytest.raises(LimitError) as caught, stage("techniques", "big.txt", seconds=30):
+        allocate()
+    assert str(caught.value) == ("big.txt: stage techniques stopped: it ran out of memory (the process's memory "
+                                 "limit; setting stage_max_memory)")
+    assert isinstance(_in_a_thread(lambda: _stage_raising(MemoryError)), LimitError)
+
+
+def _stage_raising(error: type[BaseException]) -> None:
+    with stage("iocs", "a.txt", seconds=30):
+        raise error

@@ -10,9 +10,14 @@ The handler compares the clock with the deadline and the resident memory (``/pro
 start; a stage that builds a huge structure in one C call (one giant ``str.join``) is only seen after it, which
 is why the memory limit is on growth with some slack, not an exact cap.
 
-Signals reach the main thread only: elsewhere (a web server's worker thread) and on platforms without
-``setitimer`` stages run unbounded, which SECURITY.md states. Stages do not nest: an inner one runs under the
-outer one's limits.
+Signals reach the main thread only. Elsewhere (the web app's job thread, a Dask worker's task thread) the same
+limits are kept cooperatively: the loop heads of each stage (sentences, entities, techniques, indicators, PDF
+pages, feed entries) call :func:`check`, which compares the clock with the thread's deadline and, at most every
+0.1 s, the resident memory with the stage's start. That stops every loop that goes round, not one long C call
+(one regular-expression search): those are kept linear and measured by ``bench/regex_worst.py``, and the
+operating system's limits (or Dask's worker memory limit, which restarts the worker) stay the hard cap there.
+In the main thread :func:`check` is a second line behind the alarm. Stages do not nest: an inner one runs under
+the outer one's limits.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 from threadline import settings
 from threadline.errors import LimitError
@@ -48,9 +54,19 @@ class _Stage:
     seconds: float
     baseline: int
     max_growth: int
+    next_memory_check: float = 0.0
+
+    def over(self) -> str | None:
+        """Why the stage must stop now (time, then memory), or None."""
+        if time.monotonic() >= self.deadline:
+            return f"took more than {self.seconds:g} s (setting stage_timeout)"
+        if self.baseline and resident_bytes() - self.baseline > self.max_growth:
+            return f"needed more than {self.max_growth // (1024 * 1024)} MB (setting stage_max_memory)"
+        return None
 
 
-_active: _Stage | None = None
+_active: _Stage | None = None         # the main thread's stage, read by the alarm handler
+_local = threading.local()            # each thread's stage, read by check()
 
 
 def resident_bytes() -> int:
@@ -62,15 +78,28 @@ def resident_bytes() -> int:
         return 0
 
 
+def check() -> None:
+    """A cooperative check at the head of a stage's loop: stops the stage running in this thread once it is past
+    its time or memory limit. Costs a thread-local read and a clock read (resident memory at most every 0.1 s),
+    so that a loop over sentences or matches can call it every round; outside a stage it does nothing."""
+    current: _Stage | None = getattr(_local, "stage", None)
+    if current is None:
+        return
+    now = time.monotonic()
+    if now >= current.deadline:
+        raise _Stop(f"took more than {current.seconds:g} s (setting stage_timeout)")
+    if now >= current.next_memory_check:
+        current.next_memory_check = now + _TICK
+        reason = current.over()
+        if reason is not None:
+            raise _Stop(reason)
+
+
 def _on_alarm(signum: int, frame: FrameType | None) -> None:
     stage = _active
     if stage is None:
         return
-    reason = None
-    if time.monotonic() >= stage.deadline:
-        reason = f"took more than {stage.seconds:g} s (setting stage_timeout)"
-    elif stage.baseline and resident_bytes() - stage.baseline > stage.max_growth:
-        reason = f"needed more than {stage.max_growth // (1024 * 1024)} MB (setting stage_max_memory)"
+    reason = stage.over()
     if reason is not None:
         # Raised again at every tick until the stage has ended: Python ignores an exception raised where it runs a
         # garbage-collector callback or a __del__ (found under hypothesis), and that stop must not be the last.
@@ -88,24 +117,53 @@ def _can_interrupt() -> bool:
 
 
 @contextmanager
+def unbounded() -> Iterator[None]:
+    """Run the ``with`` body without stage limits in this thread (stages inside it do not start their own): for a
+    worker's warm-up, whose loading of models and lexicons is not any document's work."""
+    if getattr(_local, "stage", None) is not None:
+        yield
+        return
+    _local.stage = _Stage(float("inf"), float("inf"), 0, 0, float("inf"))
+    try:
+        yield
+    finally:
+        _local.stage = None
+
+
+@contextmanager
 def stage(name: str, where: str, *, seconds: float | None = None, max_memory: int | None = None) -> Iterator[None]:
-    """Run the ``with`` body as stage ``name`` of document ``where`` under the limits (settings by default)."""
+    """Run the ``with`` body as stage ``name`` of document ``where`` under the limits (settings by default), in
+    any thread: preempted by the alarm in the main thread, at each :func:`check` in every thread."""
     global _active
-    if _active is not None or not _can_interrupt():
+    if getattr(_local, "stage", None) is not None:
         yield
         return
     limit = seconds if seconds is not None else settings.get_number("stage_timeout")
     growth = max_memory if max_memory is not None else settings.get_int("stage_max_memory")
-    _active = _Stage(time.monotonic() + limit, limit, resident_bytes(), growth)
-    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    current = _Stage(time.monotonic() + limit, limit, resident_bytes(), growth)
+    alarm = _can_interrupt()
+    previous: Any = None
+    _local.stage = current
     try:
         try:
-            signal.setitimer(signal.ITIMER_REAL, min(_TICK, limit), _TICK)
+            if alarm:
+                _active = current
+                previous = signal.signal(signal.SIGALRM, _on_alarm)
+                signal.setitimer(signal.ITIMER_REAL, min(_TICK, limit), _TICK)
             yield
         finally:
-            _disarm()    # first thing: a stop landing before it is caught below like any other
-            signal.signal(signal.SIGALRM, previous)
+            if alarm:
+                _disarm()    # first thing: a stop landing before it is caught below like any other
+                signal.signal(signal.SIGALRM, previous)
+            _local.stage = None
     except _Stop as stop:
-        _disarm()
-        signal.signal(signal.SIGALRM, previous)
+        _local.stage = None
+        if alarm:
+            _disarm()
+            signal.signal(signal.SIGALRM, previous)
         raise LimitError(f"stage {name} stopped: it {stop.reason}", where=where) from None
+    except MemoryError:
+        # The process's own cap (ulimit -v, the web's analysis child): the stage's allocations are gone once it has
+        # unwound, so this document fails on one line and the next one runs.
+        raise LimitError(f"stage {name} stopped: it ran out of memory (the process's memory limit; setting "
+                         "stage_max_memory)", where=where) from None

@@ -79,6 +79,9 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("scheduler", "THREADLINE_SCHEDULER", "",
             "Dask scheduler (tcp://HOST:PORT) on which `threadline serve` analyses submitted reports; empty: a "
             "thread in the server."),
+    Setting("job_isolation", "THREADLINE_JOB_ISOLATION", "process",
+            "Where `threadline serve` reads and analyses a submitted report without a scheduler: process (a child "
+            "process with its memory capped; its crash fails the job alone) or thread (in the server's process)."),
 )
 
 _BY_NAME: Final[dict[str, Setting]] = {s.name: s for s in SETTINGS}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from threadline.limits import check
 from threadline.model import Sentence
 
 # Words that end with a dot but rarely end a sentence.
@@ -79,6 +80,7 @@ def split_sentences(text: str) -> list[Sentence]:
     out: list[Sentence] = []
     start = 0
     for match in _BOUNDARY.finditer(text):
+        check()      # bounded work per document in any thread (threadline.limits)
         if _is_boundary(text, match):
             cut = match.start() + len(match.group(0).rstrip())   # keep the punctuation, drop the whitespace
             if match.group(0)[0] not in ".!?":

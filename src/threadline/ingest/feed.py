@@ -8,6 +8,7 @@ from typing import Any
 from threadline.errors import InputError
 from threadline.ingest.text import normalise
 from threadline.ingest.url import host_of
+from threadline.limits import check
 from threadline.model import Document
 
 
@@ -64,6 +65,7 @@ def feed_documents(data: bytes, source: str, *, content_type: str = "") -> list[
     documents: list[Document] = []
     skipped = 0
     for index, entry in enumerate(parsed.entries):
+        check()      # bounded work per document in any thread (threadline.limits)
         text, media_type = _entry_text(entry)
         title = normalise(str(entry.get("title") or "")) or None
         if title and not text.startswith(title):

@@ -18,6 +18,7 @@ from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError, P
 
 from threadline.errors import InputError
 from threadline.ingest.text import normalise, title_from_text
+from threadline.limits import check
 from threadline.model import Document, Page
 
 PAGE_SEPARATOR = "\n\n"
@@ -100,6 +101,7 @@ def pdf_document(data: bytes, source: str) -> Document:
         texts: list[str] = []
         failed: list[int] = []
         for number, page in enumerate(reader.pages, 1):
+            check()      # bounded work per document in any thread (threadline.limits)
             try:
                 texts.append(normalise(page.extract_text() or ""))
             except (DependencyError, FileNotDecryptedError):

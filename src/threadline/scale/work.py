@@ -38,8 +38,10 @@ def warm() -> None:
     """Load the knowledge base and the models, and build what the first analysis builds (profiles, lexicons)."""
     from threadline.analysis import analyze_document
     from threadline.knowledge import load_kb
+    from threadline.limits import unbounded
 
-    analyze_document(Document(text=WARM_TEXT, source="warm-up"), load_kb(progress=False))
+    with unbounded():     # loading is not a document's work: a tight stage_timeout must not fail the warm-up
+        analyze_document(Document(text=WARM_TEXT, source="warm-up"), load_kb(progress=False))
 
 
 class WarmUp(WorkerPlugin):

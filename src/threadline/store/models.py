@@ -145,6 +145,8 @@ class JobRow(Base):
     submitted_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    owner: Mapped[str | None] = mapped_column(String(100))      # the server process that queued it (migration 0007)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))   # its owner's last beat
 
 
 class ReviewRow(Base):

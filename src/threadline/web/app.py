@@ -8,7 +8,8 @@ traceback.
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
@@ -88,11 +89,17 @@ def create_app(store: Store, *, kb: KnowledgeBase | None = None, secret: str | N
     cluster instead of in this process."""
     from threadline.web import account, jobs, reviews, taxii, views
 
-    app = FastAPI(title="Threadline", version="1", description="Threat reports analysed: briefings, actors, "
-                  "techniques and indicators as pages and JSON (every page at its path + .json), exports, TAXII 2.1.",
-                  docs_url=None, redoc_url=None)
     state = State(store, kb, secret or secret_key())
     state.jobs = jobs.Runner(state, background=background, scheduler=scheduler)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.jobs.close()          # the job heartbeat stops with the server
+
+    app = FastAPI(title="Threadline", version="1", description="Threat reports analysed: briefings, actors, "
+                  "techniques and indicators as pages and JSON (every page at its path + .json), exports, TAXII 2.1.",
+                  docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.threadline = state
 
     @app.middleware("http")

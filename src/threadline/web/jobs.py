@@ -10,9 +10,11 @@ result comes back to this thread, the server's one writer, which stores it as a 
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
@@ -25,18 +27,27 @@ from threadline.errors import InputError, NotFoundError, ThreadlineError
 from threadline.export.common import normalise_tlp
 from threadline.store.models import JobRow
 from threadline.web.auth import Who, require_csrf
+from threadline.web.heartbeat import OWNER, Heartbeat, dead_reason, reap
+from threadline.web.isolate import Isolated, Job
 from threadline.web.render import html, page
 from threadline.web.tlp import Principal
 
 if TYPE_CHECKING:
     from threadline.ingest.source import Raw
+    from threadline.model import Document
 
 router = APIRouter()
-STALLED = timedelta(minutes=30)     # a job not updated for this long is reported as failed
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _isolation() -> str:
+    value = settings.get("job_isolation").strip().lower()
+    if value not in ("process", "thread"):
+        raise InputError(f"expected process or thread, got {value!r}", where="setting job_isolation")
+    return value
 
 
 class Runner:
@@ -47,17 +58,47 @@ class Runner:
         self.background = background
         self.scheduler = scheduler or None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="threadline-job") if background else None
+        self._live: set[str] = set()          # this server's queued and running jobs, beaten for
+        self._lock = threading.Lock()         # _live is changed by request threads and the worker, read by the beat
+        # Jobs a dead server left queued or running are failed now, with why, not half an hour later.
+        reap(state.store.engine)
+        self.heartbeat: Heartbeat | None = None
+        # Each report read and analysed in a child process under a memory cap (web/isolate.py), or in this thread.
+        self.isolated = Isolated() if self.scheduler is None and _isolation() == "process" else None
+        if background:
+            self.heartbeat = Heartbeat(state.store.engine, self.live)
+            self.heartbeat.start()
 
     def _set(self, job_id: str, **values: Any) -> None:
         with Session(self.state.store.engine) as session, session.begin():
-            session.execute(update(JobRow).where(JobRow.id == job_id).values(updated_at=_now(), **values))
+            session.execute(update(JobRow).where(JobRow.id == job_id).values(updated_at=_now(), heartbeat_at=_now(),
+                                                                              **values))
+        if values.get("state") in ("done", "failed"):
+            with self._lock:
+                self._live.discard(job_id)
+
+    def close(self) -> None:
+        """The server is stopping: no more beats (its unfinished jobs are then failed by the next server), and the
+        analysis child ends."""
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+        if self.isolated is not None:
+            self.isolated.stop()
+
+    def live(self) -> list[str]:
+        """This server's jobs that are queued or running."""
+        with self._lock:
+            return sorted(self._live)
 
     def submit(self, who: Principal, source: str, tlp: str, raw: Raw | None, url: str | None,
                title: str | None = None) -> str:
         job_id = uuid.uuid4().hex
         with Session(self.state.store.engine) as session, session.begin():
             session.add(JobRow(id=job_id, state="queued", step="waiting for the worker", progress=0, source=source,
-                               tlp=tlp, submitted_by=who.name or "?", created_at=_now(), updated_at=_now()))
+                               tlp=tlp, submitted_by=who.name or "?", created_at=_now(), updated_at=_now(),
+                               owner=OWNER, heartbeat_at=_now()))
+        with self._lock:
+            self._live.add(job_id)
         if self._pool is None:
             self.run(job_id, tlp, raw, url, title)
         else:
@@ -65,9 +106,6 @@ class Runner:
         return job_id
 
     def run(self, job_id: str, tlp: str, raw: Raw | None, url: str | None, title: str | None = None) -> None:
-        from threadline.analysis import analyze_document
-        from threadline.ingest.pipeline import documents_from, mark_tlp
-        from threadline.ingest.source import read_source
         from threadline.store.batches import Entry, save_batch
 
         try:
@@ -75,19 +113,15 @@ class Runner:
                 self._run_on_cluster(job_id, tlp, raw, url, title)
                 return
             self._set(job_id, state="running", step="reading the report", progress=5)
-            if raw is None:
-                raw = read_source(str(url))               # SSRF-safe: private addresses refused
-            docs = documents_from(raw)
-            mark_tlp(docs, tlp)
-            if title and len(docs) == 1:
-                docs[0].title = title
-            self._set(job_id, step="loading the knowledge base", progress=15)
-            kb = self.state.kb
-            analyses = []
-            for n, doc in enumerate(docs, 1):
-                self._set(job_id, step=f"analysing document {n} of {len(docs)}",
-                          progress=20 + int(75 * (n - 1) / len(docs)))
-                analyses.append(analyze_document(doc, kb))
+
+            def progress(n: int, total: int) -> None:
+                self._set(job_id, step=f"analysing document {n} of {total}", progress=20 + int(75 * (n - 1) / total))
+
+            if self.isolated is not None:
+                docs, analyses = self.isolated.analyse(Job(raw, url, tlp, title), raw.source if raw else str(url),
+                                                       progress)
+            else:
+                docs, analyses = self._analyse_here(job_id, tlp, raw, url, title, progress)
             # Documents and analyses in one transaction (the batch writer's): a server killed mid-job never leaves
             # a document stored without its analysis (it used to store the documents first, then analyse).
             self._set(job_id, step="storing the report and its analysis", progress=95)
@@ -100,6 +134,27 @@ class Runner:
             self._set(job_id, state="failed", step="failed",
                       error=f"internal error ({exc.__class__.__name__}); the server log has the details")
             raise
+
+    def _analyse_here(self, job_id: str, tlp: str, raw: Raw | None, url: str | None, title: str | None,
+                      progress: Callable[[int, int], None]) -> tuple[list[Document], list[dict[str, Any]]]:
+        """The report read and analysed in this thread (setting job_isolation: thread)."""
+        from threadline.analysis import analyze_document
+        from threadline.ingest.pipeline import documents_from, mark_tlp
+        from threadline.ingest.source import read_source
+
+        if raw is None:
+            raw = read_source(str(url))               # SSRF-safe: private addresses refused
+        docs = documents_from(raw)
+        mark_tlp(docs, tlp)
+        if title and len(docs) == 1:
+            docs[0].title = title
+        self._set(job_id, step="loading the knowledge base", progress=15)
+        kb = self.state.kb
+        analyses = []
+        for n, doc in enumerate(docs, 1):
+            progress(n, len(docs))
+            analyses.append(analyze_document(doc, kb))
+        return docs, analyses
 
     def _run_on_cluster(self, job_id: str, tlp: str, raw: Raw | None, url: str | None, title: str | None) -> None:
         """The report analysed on the Dask cluster and stored here, by the batch code's single writer (a whole
@@ -186,10 +241,10 @@ def job(request: Request, who: Who, job_id: str) -> dict[str, Any]:
         if row is None or (row.submitted_by != who.name and who.role != "admin"):
             raise NotFoundError("no such job", where=job_id)
         state, error = row.state, row.error
-        updated = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
-        if state in ("queued", "running") and _now() - updated > STALLED:
-            # Every step writes the job; one silent this long belonged to a server that stopped mid-analysis.
-            state, error = "failed", "the server stopped before the analysis finished; submit the report again"
+        reason = dead_reason(row)
+        if reason is not None:
+            # Its server is gone (see web/heartbeat.py): failed, with why, even before a reaper has written it.
+            state, error = "failed", reason
         return {"id": row.id, "state": state, "step": row.step, "progress": row.progress, "error": error,
                 "source": row.source, "tlp": row.tlp, "submitted_by": row.submitted_by,
                 "created_at": row.created_at.isoformat(), "updated_at": row.updated_at.isoformat(),

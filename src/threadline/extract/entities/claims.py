@@ -23,6 +23,7 @@ from typing import Any
 from threadline.extract.entities.lexicon import Hit, choose_kind, find_names
 from threadline.extract.entities.sentences import locate, report_sentences
 from threadline.knowledge import KnowledgeBase
+from threadline.limits import check
 from threadline.model import Document, Evidence, Sentence
 
 # (strength, pattern), tried in this order: where two cues overlap the earlier wins ("could not be attributed to
@@ -224,6 +225,7 @@ def extract_claims(text: str, kb: KnowledgeBase, *, sentences: list[Sentence] | 
     claims: list[Claim] = []
     position = 0
     for index, sentence in enumerate(sentences):
+        check()      # bounded work per document in any thread (threadline.limits)
         cues = _cues(sentence.text)
         if not cues:
             continue

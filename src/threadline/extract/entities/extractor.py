@@ -33,6 +33,7 @@ from threadline.extract.entities.places import find_places, find_sectors
 from threadline.extract.entities.sentences import locate, report_sentences
 from threadline.extract.sentences import sentence_at
 from threadline.knowledge import KnowledgeBase, normalise
+from threadline.limits import check
 from threadline.model import Document, Evidence, Sentence
 
 _PASSING = re.compile(r"\bnot\s+to\s+be\s+confused\s+with\b|\bunlike\b|\bin\s+contrast\b|\bcompared?\b|"
@@ -169,6 +170,7 @@ def _campaigns(kb: KnowledgeBase, hits: Iterable[Hit], sentences: list[Sentence]
     found: list[tuple[str, Sentence]] = [(h.text, s) for h in hits
                                          for s in [sentence_at(sentences, h.start)] if s is not None]
     for sentence in sentences:
+        check()      # bounded work per document in any thread (threadline.limits)
         found.extend((op.text, sentence) for op in stated.operations(sentence.text))
     for name, sentence in sorted(found, key=lambda x: x[1].start):
         campaign = by_name.get(normalise(name))
@@ -219,6 +221,7 @@ def _stated(sentences: list[Sentence], names: list[tuple[int, int]]) -> tuple[li
     lures, goals, caps, advice, views = _Collector(), _Collector(), _Collector(), _Collector(), _Collector()
     starts = [a for a, _ in names]
     for sentence in sentences:
+        check()      # bounded work per document in any thread (threadline.limits)
         first, last = bisect_left(starts, sentence.start), bisect_left(starts, sentence.end)
         local = [(a - sentence.start, b - sentence.start) for a, b in names[first:last]]
         for hit in stated.lures(sentence.text):

@@ -18,6 +18,7 @@ import ahocorasick
 
 from threadline.extract.sentences import sentence_at
 from threadline.knowledge import KnowledgeBase
+from threadline.limits import check
 from threadline.model import Sentence
 
 # (display name, MISP sector value or None, word pattern). The display name is the analysts' usual name.
@@ -273,6 +274,7 @@ def find_places(text: str, kb: KnowledgeBase, sentences: list[Sentence]) -> list
     out: list[tuple[PlaceHit, Sentence]] = []
     taken: set[int] = set()
     for pos in _candidates(text, _DEMONYM_FIRST):
+        check()      # bounded work per document in any thread (threadline.limits)
         m = _DEMONYM_RE.match(text, pos)
         sentence = sentence_at(sentences, pos) if m else None
         if m is None or sentence is None or m.end() > sentence.end:
@@ -285,6 +287,7 @@ def find_places(text: str, kb: KnowledgeBase, sentences: list[Sentence]) -> list
                     sentence))
         taken.add(m.start())
     for pos in _candidates(text, first):
+        check()      # bounded work per document in any thread (threadline.limits)
         m = pattern.match(text, pos)
         sentence = sentence_at(sentences, pos) if m else None
         if m is None or sentence is None or pos in taken or m.end() > sentence.end:
@@ -314,6 +317,7 @@ def find_sectors(text: str, sentences: list[Sentence]) -> list[tuple[PlaceHit, S
     out: list[tuple[PlaceHit, Sentence]] = []
     seen: dict[int, bool] = {}
     for start in _candidates(text.lower(), _SECTOR_FIRST):
+        check()      # bounded work per document in any thread (threadline.limits)
         m = _SECTOR_RE.match(text, start)
         sentence = sentence_at(sentences, start) if m else None
         if m is None or sentence is None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from threadline.extract.iocs import patterns as p
 from threadline.extract.iocs import suffixes
+from threadline.limits import check
 
 if TYPE_CHECKING:
     import tldextract
@@ -112,6 +113,7 @@ def _matches(text: str, pattern: re.Pattern[str], literals: tuple[str, ...]) -> 
             starts.append(pos)
             pos = text.find(literal, pos + 1)
     for start in sorted(starts):
+        check()      # bounded work per document in any thread (threadline.limits)
         match = pattern.match(text, start)
         if match is not None:
             yield match
@@ -180,6 +182,7 @@ def hex_runs(data: bytes, minimum: int = _MIN_PIECE, table: bytes = _HEX_TABLE) 
     needle = b"h" * minimum
     pos = mapped.find(needle)
     while pos != -1:
+        check()      # bounded work per document in any thread (threadline.limits)
         run = _H_RUN.match(mapped, pos)
         assert run is not None
         yield pos, run.end()
@@ -244,6 +247,7 @@ def scan_dotted(text: str, data: bytes, claimed: Spans, was_defanged: Callable[[
     mapped = data.translate(_TOKEN_TABLE)
     done = 0
     for dot in p.DOT.finditer(text):
+        check()      # bounded work per document in any thread (threadline.limits)
         if dot.start() < done:
             continue
         start = mapped.rfind(b" ", 0, dot.start()) + 1
@@ -318,6 +322,7 @@ def scan_ipv6(text: str, claimed: Spans) -> Iterator[Raw]:
         return
     done = 0
     for colon in p.COLON.finditer(text):
+        check()      # bounded work per document in any thread (threadline.limits)
         pos = colon.start()
         if pos < done:
             continue

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from threadline.extract.iocs import patterns as p
 from threadline.extract.iocs.scan import Raw, Spans, valid_domain
+from threadline.limits import check
 
 _URL_TRAIL = ".,;:!?'\"*`\u2026\u2013\u2014"
 _CLOSERS = {")": "(", "]": "[", "}": "{", ">": "<"}
@@ -96,6 +97,7 @@ def scan_urls(text: str, claimed: Spans) -> Iterator[Raw]:
     done = 0
     body_end = -1          # end of the last URL body matched; every later "://" before it shares that end
     for sep in p.SCHEME_SEP.finditer(text):
+        check()      # bounded work per document in any thread (threadline.limits)
         left = sep.start()
         if left < done:
             continue
@@ -185,6 +187,7 @@ def _longest_possible_domain(name: str) -> str:
 
 def scan_emails(text: str, claimed: Spans) -> Iterator[Raw]:
     for at in p.AT.finditer(text):
+        check()      # bounded work per document in any thread (threadline.limits)
         pos = at.start()
         start = pos
         while start > pos - 64 and start > 0 and text[start - 1] in p.EMAIL_LOCAL:

@@ -40,6 +40,7 @@ from threadline.extract.techniques.signals import (
 )
 from threadline.extract.techniques.tools import TOOLS_FILE, ToolMatcher, shipped_tools
 from threadline.knowledge.base import KnowledgeBase
+from threadline.limits import check
 from threadline.model import Evidence, Page, Sentence
 
 if TYPE_CHECKING:     # the training side (scikit-learn, SciPy, joblib) is imported only when a model needs it
@@ -435,6 +436,7 @@ def extract_techniques(text: str, *, sentences: list[Sentence] | None = None, kb
     if infer or sig is not None:
         rows_of: dict[str, set[int]] = {}
         for sw in _matcher(kb).find(text):
+            check()      # bounded work per document in any thread (threadline.limits)
             row = sentence_index(sents, sw.start)
             obj = kb.by_attack_id.get(sw.attack_id)
             if row is None or silent[row] or obj is None:

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from threadline.errors import ThreadlineError
+from threadline.limits import check
 
 FloatArray = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
@@ -246,6 +247,7 @@ def decisions_by_block(feat: FeaturizerLike, bank: BankLike,
         return
     grams: dict[str, list[int]] = feat.word_grams if isinstance(feat, Featurizer) else {}
     for start in range(0, len(texts) or 1, BLOCK):      # an empty list still gets its (empty) decision matrix
+        check()      # bounded work per document in any thread (threadline.limits)
         yield start, bank.decision(feat.transform(texts[start:start + BLOCK], grams=grams))
 
 
