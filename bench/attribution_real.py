@@ -33,7 +33,7 @@ import math
 import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from typing import Any
 from threadline.analysis import analyze_document
 from threadline.attribute import attribute, observations_from_analysis
 from threadline.attribute.calibration import FitCase, expected_calibration_error, fit
+from threadline.attribute.known import Known, galaxy_known, store_known
 from threadline.attribute.observations import Observations
 from threadline.attribute.profiles import build_profiles
 from threadline.attribute.ranker import load_ranker
@@ -261,14 +262,91 @@ def load_predictions(path: Path | None) -> dict[str, list[str]] | None:
     return {str(row["id"]): [str(t) for t in row["techniques"]] for row in rows}
 
 
+def load_analyses(path: Path | None) -> dict[str, dict[str, Any]] | None:
+    """The analyses of an earlier run (``--analyses``), by case key: extraction is most of the time, and the
+    attribution can be run again on the same extracted evidence."""
+    if path is None:
+        return None
+    if not path.is_file():
+        return {}
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return {row["key"]: row["analysis"] for row in map(json.loads, handle)}
+
+
+def save_analyses(path: Path, cached: dict[str, dict[str, Any]]) -> None:
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        for key, analysis in cached.items():
+            handle.write(json.dumps({"key": key, "analysis": analysis}) + "\n")
+
+
+def reattribute(analysis: dict[str, Any], kb: KnowledgeBase, known: Known | None) -> dict[str, Any]:
+    """The analysis with its attribution made again on the same observations (and what else is known)."""
+    out = dict(analysis)
+    out["attribution"] = attribute(observations_from_analysis(analysis, kb), kb, known=known,
+                                   exclude_sources=analysis["attribution"]["excluded_sources"]).to_dict()
+    return out
+
+
+KNOWN = ("none", "galaxy", "galaxy-software", "store", "store-software", "galaxy+store")
+
+
+def near_duplicates(cases: list[Case], threshold: float = 0.3) -> dict[str, set[str]]:
+    """Case id -> ids of the cases whose text shares at least ``threshold`` of its 8-word shingles (Jaccard): the
+    same article in two datasets, or a report and its update, must not be each other's stored knowledge."""
+    shingles = {}
+    for case in cases:
+        words = re.findall(r"\w+", case.text.casefold())
+        shingles[case.id] = {" ".join(words[i:i + 8]) for i in range(max(len(words) - 7, 1))}
+    out = {c.id: {c.id} for c in cases}
+    for a, b in itertools.combinations(cases, 2):
+        x, y = shingles[a.id], shingles[b.id]
+        if x and y and len(x & y) / len(x | y) >= threshold:
+            out[a.id].add(b.id)
+            out[b.id].add(a.id)
+    return out
+
+
+def known_links(choice: str, kb: KnowledgeBase, cases: list[Case], cached: dict[str, dict[str, Any]]
+                ) -> Callable[[Case, bool], Known | None] | None:
+    """What each case is attributed with beyond ATT&CK. The store, cross-fitted: for a case (as is or masked), the
+    as-is analyses of every other report, never its own nor a near-duplicate's, as if the user had analysed and
+    stored them before; a stored report counts for the group its own claims name (the claim extractor's reading,
+    not the benchmark's label)."""
+    if choice == "none":
+        return None
+    galaxy = galaxy_known(kb) if "galaxy" in choice else Known()
+    if choice == "galaxy-software":
+        galaxy = galaxy.only("software")
+    twins = near_duplicates(cases)
+    stored = {c.id: cached[f"{c.source}/{c.id}/as is"] for c in cases}
+
+    def known(case: Case, masked: bool) -> Known | None:
+        if "store" not in choice:
+            return galaxy
+        others = store_known([a for cid, a in stored.items() if cid not in twins[case.id]], kb)
+        if choice == "store-software":
+            others = others.only("software")
+        return galaxy | others
+
+    return known
+
+
 def run(cases: list[Case], kb: KnowledgeBase, predictions: dict[str, list[str]] | None, show: bool,
-        rows: Path | None, seen: list[Seen] | None = None) -> list[Outcome]:
+        rows: Path | None, seen: list[Seen] | None = None, cached: dict[str, dict[str, Any]] | None = None,
+        known: Callable[[Case, bool], Known | None] | None = None) -> list[Outcome]:
     outcomes = []
     dump = rows.open("w", encoding="utf-8") if rows else None
     for case in cases:
         oof = predictions.get(case.id) if predictions is not None and case.source == "tram" else None
         for masked in (False, True):
-            analysis = analyse(case, kb, mask(case, kb) if masked else case.text, oof)
+            key = f"{case.source}/{case.id}/{'masked' if masked else 'as is'}"
+            analysis = cached.get(key) if cached is not None else None
+            if analysis is None:
+                analysis = analyse(case, kb, mask(case, kb) if masked else case.text, oof)
+                if cached is not None:
+                    cached[key] = analysis
+            if known is not None:     # attributed again with what is known beyond ATT&CK's own sets
+                analysis = reattribute(analysis, kb, known(case, masked))
             o = outcome_of(case, analysis, masked)
             outcomes.append(o)
             if seen is not None:
@@ -297,6 +375,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="only the first N cases of each source (a quick run)")
     ap.add_argument("--crossfit", action="store_true",
                     help="also: each case calibrated on the other reports' text evidence (leave one report out)")
+    ap.add_argument("--analyses", type=Path, default=None,
+                    help="cache of the extracted analyses (gzipped JSONL): read when present, else written")
+    ap.add_argument("--known", choices=KNOWN, default="none",
+                    help="also link evidence to groups from the MISP galaxies and/or the other reports (the store)")
     args = ap.parse_args(argv)
     tram = args.data / "tram" / "tram2-reports.jsonl.gz"
     if not tram.is_file():
@@ -307,7 +389,19 @@ def main(argv: list[str] | None = None) -> int:
     sets = [tram_cases(kb, tram), annoctr_cases(kb, args.data / "annoctr")]
     cases = [c for s in sets for c in (s[:args.limit] if args.limit else s)]
     seen: list[Seen] | None = [] if args.crossfit else None
-    outcomes = run(cases, kb, load_predictions(args.predictions), args.list, args.rows, seen)
+    predictions = load_predictions(args.predictions)
+    cached = load_analyses(args.analyses)
+    known = None
+    if args.known != "none":
+        cached = {} if cached is None else cached
+        run(cases, kb, predictions, False, None, None, cached)     # every report analysed before any is attributed
+        known = known_links(args.known, kb, cases, cached)
+        twins = sum(len(v) > 1 for v in near_duplicates(cases).values())
+        print(f"known beyond ATT&CK: {args.known} (the store: the other reports' analyses, leave one report out; "
+              f"{twins} cases have a near-duplicate, left out with them)")
+    outcomes = run(cases, kb, predictions, args.list, args.rows, seen, cached, known)
+    if args.analyses is not None and cached is not None and not args.analyses.is_file():
+        save_analyses(args.analyses, cached)
     print(f"techniques: TRAM {'out-of-fold predictions' if args.predictions else 'shipped model (trained on them)'}; "
           f"AnnoCTR shipped model (its procedure model saw the train split's sentences, not dev's)")
     print(f"cases: {len(cases)} ({', '.join(f'{s[0].source.split(chr(45))[0]} {len(s)}' for s in sets if s)}), "

@@ -62,7 +62,7 @@ class Contribution:
     @property
     def distinctive(self) -> bool:
         return self.level == "distinctive" and self.kind in ("technique", "software") and self.via in (
-            "direct", "description")
+            "direct", "description", "galaxy", "store")
 
 
 @dataclass(slots=True)
@@ -77,6 +77,17 @@ class GroupScore:
     @property
     def matched(self) -> int:
         return sum(c.value > 0 for c in self.contributions)
+
+
+KNOWN_VIA = ("galaxy", "store")    # evidence the group holds through known.py's links, not ATT&CK's relationships
+
+
+def _known_via(profile: GroupProfile, key: str) -> str | None:
+    """``galaxy`` or ``store`` when the profile holds the feature through a link from outside ATT&CK."""
+    sources = profile.known.get(key) if profile.known else None
+    if not sources:
+        return None
+    return "store" if all(s.startswith("stored analysis") for s in sources) else "galaxy"
 
 
 def _bm25(idf: float, tf: float, norm: float, w: Weights) -> float:
@@ -123,7 +134,7 @@ def _terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Weights,
         if not tf and not w.parent:
             continue    # nothing to add (the loop's cost is here: every group meets every query technique)
         idf = ps.idf("technique", tid)
-        via = "direct" if tf >= 1.0 else "software"
+        via = "direct" if tf >= 1.0 else _known_via(profile, tid) or "software"
         if via == "software" and tf:
             tf = w.software_technique
         elif tf and (w.support or w.support_share):
@@ -142,7 +153,7 @@ def _terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Weights,
             idf = ps.idf("software", sid)
             weight = profile.software[sid]
             tf = weight * (1 + w.support * math.log(max(len(profile.sources.get(sid, ())), 1)))
-            via = "direct" if weight >= 1.0 else "description"
+            via = "direct" if weight >= 1.0 else _known_via(profile, sid) or "description"
             out.append(("software", sid, w.software * idf * tf, idf, ps.frequency("software", sid), via,
                         levels[sid]))
     for sid in obs.software:
@@ -161,12 +172,12 @@ def _terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Weights,
     for code in obs.countries:
         if code in profile.countries:
             idf = ps.idf("country", code)
-            out.append(("country", code, per_country * idf, idf, ps.frequency("country", code), "direct",
-                        "generic"))
+            out.append(("country", code, per_country * idf, idf, ps.frequency("country", code),
+                        _known_via(profile, f"country:{code}") or "direct", "generic"))
     for stem in obs_sectors & profile.sectors:
         idf = ps.idf("sector", stem)
-        out.append(("sector", stem, per_sector * idf, idf, ps.frequency("sector", stem), "direct",
-                    "generic"))
+        out.append(("sector", stem, per_sector * idf, idf, ps.frequency("sector", stem),
+                    _known_via(profile, f"sector:{stem}") or "direct", "generic"))
     case = obs.years() if out else None
     gap = _time_penalty(profile.years, case, w)     # what follows needs evidence: no time or prior terms without
     if gap and out:
@@ -187,13 +198,13 @@ def bucket_of(c: Contribution) -> str:
 
 def _bucket(kind: str, via: str, level: str) -> str:
     if kind == "technique":
-        if via in ("implied", "software"):
+        if via in ("implied", "software", *KNOWN_VIA):   # a stored report's technique weighs as a tool's does
             return "technique_implied" if via == "implied" else "technique_of_tool"
         return f"technique_{level}"
     if kind == "software":
         if via.startswith("lineage"):
             return "software_lineage"
-        if via == "description":
+        if via in ("description", *KNOWN_VIA):           # a link stated outside ATT&CK's "uses"
             return "software_described"
         return "software_distinctive" if level == "distinctive" else "software_other"
     if kind == "time":
