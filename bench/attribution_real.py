@@ -18,6 +18,16 @@ ones; AnnoCTR's dev reports are clean either way; the figures are printed per so
     .venv/bin/python bench/techniques.py --folds 5 --jobs 1 --predictions /tmp/tram-oof.jsonl
     .venv/bin/python bench/attribution_real.py --predictions /tmp/tram-oof.jsonl [--list] [--rows rows.jsonl]
 
+What is known beyond ATT&CK (``--known``, attribute/known.py): ``galaxy`` adds the MISP/Tidal galaxies' links,
+``store`` the other reports of the benchmark as a user's store would hold them, cross-fitted: a case (as is or
+masked) is attributed with the as-is analyses of every other report, never its own nor a near-duplicate's (8-word
+shingles, Jaccard >= 0.3), each counting for the one group its own claims name as the claim extractor reads them
+(not the benchmark's label). ``--analyses FILE`` caches the extracted analyses, so that variants re-attribute the
+same evidence in seconds.
+
+    .venv/bin/python bench/attribution_real.py --predictions /tmp/tram-oof.jsonl --analyses /tmp/real.jsonl.gz \
+        --known store [--list]
+
 Figures: top-1, top-3, top-10, the confident-wrong rate (top candidate wrong at 45% or more, ICD-203 "roughly
 even chance" or stronger), ECE and a reliability table of the top candidate's probability, how often the engine
 said the evidence is too thin, and how the report's own claim was judged. Results: bench/results/attribution-real.md.
@@ -288,6 +298,7 @@ def reattribute(analysis: dict[str, Any], kb: KnowledgeBase, known: Known | None
 
 
 KNOWN = ("none", "galaxy", "galaxy-software", "store", "store-software", "galaxy+store")
+STORE_KINDS = ("software", "technique", "country", "sector")
 
 
 def near_duplicates(cases: list[Case], threshold: float = 0.3) -> dict[str, set[str]]:
@@ -306,8 +317,8 @@ def near_duplicates(cases: list[Case], threshold: float = 0.3) -> dict[str, set[
     return out
 
 
-def known_links(choice: str, kb: KnowledgeBase, cases: list[Case], cached: dict[str, dict[str, Any]]
-                ) -> Callable[[Case, bool], Known | None] | None:
+def known_links(choice: str, kb: KnowledgeBase, cases: list[Case], cached: dict[str, dict[str, Any]],
+                store_kinds: tuple[str, ...] = STORE_KINDS) -> Callable[[Case, bool], Known | None] | None:
     """What each case is attributed with beyond ATT&CK. The store, cross-fitted: for a case (as is or masked), the
     as-is analyses of every other report, never its own nor a near-duplicate's, as if the user had analysed and
     stored them before; a stored report counts for the group its own claims name (the claim extractor's reading,
@@ -326,7 +337,7 @@ def known_links(choice: str, kb: KnowledgeBase, cases: list[Case], cached: dict[
         others = store_known([a for cid, a in stored.items() if cid not in twins[case.id]], kb)
         if choice == "store-software":
             others = others.only("software")
-        return galaxy | others
+        return galaxy | others.only(*store_kinds)
 
     return known
 
@@ -379,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="cache of the extracted analyses (gzipped JSONL): read when present, else written")
     ap.add_argument("--known", choices=KNOWN, default="none",
                     help="also link evidence to groups from the MISP galaxies and/or the other reports (the store)")
+    ap.add_argument("--store-kinds", default=",".join(STORE_KINDS),
+                    help="which of a stored report's observations link to its group (comma-separated)")
     args = ap.parse_args(argv)
     tram = args.data / "tram" / "tram2-reports.jsonl.gz"
     if not tram.is_file():
@@ -395,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.known != "none":
         cached = {} if cached is None else cached
         run(cases, kb, predictions, False, None, None, cached)     # every report analysed before any is attributed
-        known = known_links(args.known, kb, cases, cached)
+        known = known_links(args.known, kb, cases, cached, tuple(args.store_kinds.split(",")))
         twins = sum(len(v) > 1 for v in near_duplicates(cases).values())
         print(f"known beyond ATT&CK: {args.known} (the store: the other reports' analyses, leave one report out; "
               f"{twins} cases have a near-duplicate, left out with them)")

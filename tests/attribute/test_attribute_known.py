@@ -128,8 +128,9 @@ def test_a_stricter_marked_report_never_feeds_a_clearer_one(kb: KnowledgeBase, h
 
 def test_briefing_says_which_evidence_came_from_where(kb: KnowledgeBase, galaxy: Known) -> None:
     obs = parse_observations({"software": ["Remcos"], "techniques": ["T1620"]}, kb)
-    analysis = {"attribution": attribute(obs, kb, known=galaxy).to_dict(), "countries": []}
-    cand = next(c for c in analysis["attribution"]["candidates"] if c["attack_id"] == "G0099")
+    attribution = attribute(obs, kb, known=galaxy).to_dict()
+    analysis: dict[str, Any] = {"attribution": attribution, "countries": []}
+    cand = next(c for c in attribution["candidates"] if c["attack_id"] == "G0099")
     fact = _candidate_fact(analysis, cand, kb, References(Defanger([])), None, lead=True)
     assert "S0332 Remcos" in fact.text and "linked to the group by Tidal Cyber software galaxy" in fact.text
 

@@ -138,9 +138,9 @@ def _galaxy_links(kb: KnowledgeBase, clusters: Any) -> frozenset[Link]:
             for rel in entry.get("related") or []:
                 gid = kb.entity_of_misp(str(rel.get("dest-uuid", ""))) if rel.get("type") in _SOFTWARE_USED else None
                 if gid and gid.startswith("G"):
-                    actor = kb.galaxies.threat_actors.get(str(rel["dest-uuid"]))
+                    user = kb.galaxies.threat_actors.get(str(rel["dest-uuid"]))
                     out.add(Link(gid, "software", sid, GALAXY, f"MISP {galaxy} galaxy: {value} {rel['type']} "
-                                 f"{actor.value if actor else gid}"))
+                                 f"{user.value if user else gid}"))
     out |= _tidal_links(kb, clusters, names)
     return _beyond_attack(kb, out)
 
