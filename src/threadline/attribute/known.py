@@ -10,7 +10,8 @@ a piece of shared evidence came from:
   only where the cluster is ATT&CK software); and Tidal Cyber's group galaxy, which lists for each ATT&CK group the
   countries and sectors it has been observed targeting (victims only).
 - **store**: the reports the user has already analysed: each stored analysis whose claims attribute it to exactly
-  one ATT&CK group adds the software, techniques, target countries and sectors it shows to that group's profile.
+  one ATT&CK group adds the software (named in two sentences or more, not an operating-system tool), techniques,
+  target countries and sectors it shows to that group's profile.
   A stored report is never evidence about itself (``exclude``), and its links weigh below ATT&CK's: one vendor's
   attribution, read by the claim extractor, is not a curated relationship.
 
@@ -40,6 +41,12 @@ WEIGHTS: dict[tuple[str, str], float] = {(GALAXY, "software"): 0.9, (STORE, "sof
                                          (STORE, "technique"): 0.35}
 CLAIMING = ("attributed", "suspected")
 TLP_ORDER = ("clear", "green", "amber", "amber+strict", "red")
+# A stored report's software counts for its group when the report names it in at least this many sentences and it is
+# not a tool of the operating system: one passing mention ("a Redline stealer sample was also seen", a mitigation
+# list naming PsExec) is not use, and netsh says nothing of who used it.
+MIN_SENTENCES = 2
+# The newest stored analyses read per `analyze` run (each is a full analysis in memory while the links are made).
+STORE_LIMIT = 5000
 # Relations between a MISP software cluster and an actor that say the actor uses it.
 _ACTOR_USES = ("uses", "deploys", "delivers")
 _SOFTWARE_USED = ("used-by", "is-deployed-by", "dropped-by")
@@ -215,9 +222,11 @@ def store_known(analyses: Iterable[Mapping[str, Any]], kb: KnowledgeBase, *,
     """Links from stored analyses (``threadline analyze`` output) whose claims name exactly one group; the
     documents whose SHA-256 is in ``exclude`` (the report being attributed) are left out."""
     from threadline.attribute.observations import observations_from_analysis
+    from threadline.attribute.profiles import static_of
 
     skip = set(exclude)
     out: set[Link] = set()
+    native = static_of(kb).native
     for analysis in analyses:
         document = analysis.get("document") or {}
         group = claimed_group(analysis)
@@ -229,8 +238,11 @@ def store_known(analyses: Iterable[Mapping[str, Any]], kb: KnowledgeBase, *,
             obs = observations_from_analysis(analysis, kb)
         except Exception:     # an analysis from an older schema that no longer parses adds nothing
             continue
+        described = {str(s.get("attack_id")): len(s.get("evidence") or ()) for s in analysis.get("software") or ()
+                     if isinstance(s, dict) and s.get("attack_id")}
         sha, tlp = str(document.get("sha256") or ""), str(document.get("tlp") or "clear")
-        for kind, keys in (("software", obs.software), ("technique", obs.techniques), ("country", obs.countries),
+        software = [sid for sid in obs.software if sid not in native and described.get(sid, 0) >= MIN_SENTENCES]
+        for kind, keys in (("software", software), ("technique", obs.techniques), ("country", obs.countries),
                            ("sector", obs.sectors)):
             out.update(Link(group, kind, key, STORE, where, sha, tlp) for key in keys)
     return Known(frozenset(out))
@@ -280,10 +292,12 @@ def enrich(base: ProfileSet, known: Known, kb: KnowledgeBase, static: _Static) -
     return _finish(_with_frequencies(profiles, base.excluded_sources, base.dropped_relationships), static)
 
 
-def known_links(kb: KnowledgeBase, store: Store | None) -> Known:
-    """What `threadline analyze` attributes with beyond ATT&CK: the galaxies' links and, with a store, those of
-    the analyses already in it (read once per run; each document then drops its own and stricter-marked ones)."""
+def known_links(kb: KnowledgeBase, store: Store | None, *, galaxy: bool = False) -> Known:
+    """What `threadline analyze` attributes with beyond ATT&CK: the links of the analyses already in the store
+    (read once per run; each document then drops its own and stricter-marked ones), and the galaxies' links when
+    ``galaxy`` (off by default: neutral on the real-report benchmark, -0.004 top-1 on ATT&CK's leave-one-out cases;
+    BENCHMARKS.md)."""
     from threadline.store.analyses import list_analyses
 
-    links = galaxy_known(kb)
-    return links | store_known(list_analyses(store), kb) if store is not None else links
+    links = galaxy_known(kb) if galaxy else Known()
+    return links | store_known(list_analyses(store, limit=STORE_LIMIT), kb) if store is not None else links

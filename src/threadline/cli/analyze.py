@@ -158,8 +158,8 @@ def analyze(
     scheduler: Annotated[str | None, typer.Option(
         "--scheduler", help="Analyse on the Dask cluster whose scheduler is at tcp://HOST:PORT.")] = None,
     use_known: Annotated[bool, typer.Option(
-        "--known/--attack-only", help="Attribute with what the store's earlier analyses (their claimed actor) and the "
-        "MISP/Tidal galaxies link to groups beyond ATT&CK (default), or with ATT&CK's own sets only.")] = True,
+        "--known/--attack-only", help="Attribute also with what the store's earlier analyses link to the actor their "
+        "claims name (default), or with ATT&CK's own sets only.")] = True,
     redo: Annotated[bool, typer.Option(
         "--redo", help="With --workers/--scheduler: analyse again inputs an earlier run already committed.")
     ] = False,
