@@ -40,6 +40,7 @@ import gzip
 import itertools
 import json
 import math
+import random
 import re
 import sys
 import time
@@ -256,6 +257,20 @@ def table(outcomes: list[Outcome]) -> list[str]:
     return lines
 
 
+def ece_floor(probabilities: list[float], draws: int = 200) -> float:
+    """The ECE of probabilities that are exactly right, on as many cases: outcomes drawn with the stated
+    probabilities (seeded). An ECE near it is noise, not miscalibration."""
+    rng = random.Random(5)
+    return sum(expected_calibration_error(probabilities, [rng.random() < p for p in probabilities])
+               for _ in range(draws)) / draws
+
+
+def assessed_line(outcomes: list[Outcome]) -> str:
+    assessed = [o for o in outcomes if o.outcome != "insufficient_evidence"]
+    f = figures(assessed)
+    return f"{f['top1']:.2f} / {f['top3']:.2f} ({len(assessed)} of {len(outcomes)} cases)"
+
+
 def verdicts(outcomes: Iterable[Outcome]) -> str:
     counts: dict[str, int] = {}
     for o in outcomes:
@@ -423,6 +438,10 @@ def main(argv: list[str] | None = None) -> int:
     for masked in (False, True):
         print(f"reliability, all cases {'masked' if masked else 'as is'} (top candidate's probability):")
         print("\n".join(reliability([o for o in outcomes if o.masked == masked])))
+    as_is = [o for o in outcomes if not o.masked]
+    print(f"ECE that perfectly calibrated probabilities would show on as many cases (as is, mean of 200 draws): "
+          f"{ece_floor([o.probability for o in as_is]):.3f}; top-1 and top-3 on the cases the engine assessed (not "
+          f"too thin): {assessed_line(as_is)}")
     print(f"claim test of the labelled actor (as is): {verdicts(outcomes)}")
     if seen is not None:
         refit = crossfitted(seen, kb)
