@@ -5,10 +5,11 @@ evidence ATT&CK never filed under its actor: a loader the vendor has tied to the
 Two further sources link evidence to groups, each link with its provenance so that the explanation can say where
 a piece of shared evidence came from:
 
-- **galaxy**: the MISP galaxies vendored in ``pymispgalaxies`` (offline): the threat-actor galaxy's ``uses``
-  relations to malware and tools, and the tool / RAT / backdoor galaxies' ``used-by`` relations to actors (software
-  only where the cluster is ATT&CK software); and Tidal Cyber's group galaxy, which lists for each ATT&CK group the
-  countries and sectors it has been observed targeting (victims only).
+- **galaxy**: the galaxies vendored in ``pymispgalaxies`` (offline): MISP's threat-actor galaxy's ``uses``
+  relations to malware and tools, its tool / RAT / backdoor galaxies' ``used-by`` relations to actors, Tidal Cyber's
+  software galaxy's ``used-by`` (software only where the cluster is ATT&CK software), and Tidal Cyber's groups
+  galaxy, which lists for each ATT&CK group the countries and sectors it has been observed targeting. Only links
+  ATT&CK does not make. Measured neutral on both benchmarks, so `analyze` does not use them by default.
 - **store**: the reports the user has already analysed: each stored analysis whose claims attribute it to exactly
   one ATT&CK group adds the software (named in two sentences or more, not an operating-system tool), techniques,
   target countries and sectors it shows to that group's profile.
