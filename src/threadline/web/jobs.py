@@ -66,6 +66,7 @@ class Runner:
 
     def run(self, job_id: str, tlp: str, raw: Raw | None, url: str | None, title: str | None = None) -> None:
         from threadline.analysis import analyze_document
+        from threadline.attribute.known import known_links
         from threadline.ingest.pipeline import documents_from, mark_tlp
         from threadline.ingest.source import read_source
         from threadline.store.batches import Entry, save_batch
@@ -83,11 +84,13 @@ class Runner:
                 docs[0].title = title
             self._set(job_id, step="loading the knowledge base", progress=15)
             kb = self.state.kb
+            # as `threadline analyze` does: the store's earlier analyses link evidence to the actors they claim
+            known = known_links(kb, self.state.store)
             analyses = []
             for n, doc in enumerate(docs, 1):
                 self._set(job_id, step=f"analysing document {n} of {len(docs)}",
                           progress=20 + int(75 * (n - 1) / len(docs)))
-                analyses.append(analyze_document(doc, kb))
+                analyses.append(analyze_document(doc, kb, known=known))
             # Documents and analyses in one transaction (the batch writer's): a server killed mid-job never leaves
             # a document stored without its analysis (it used to store the documents first, then analyse).
             self._set(job_id, step="storing the report and its analysis", progress=95)
