@@ -46,8 +46,6 @@ TLP_ORDER = ("clear", "green", "amber", "amber+strict", "red")
 # not a tool of the operating system: one passing mention ("a Redline stealer sample was also seen", a mitigation
 # list naming PsExec) is not use, and netsh says nothing of who used it.
 MIN_SENTENCES = 2
-# The newest stored analyses read per `analyze` run (each is a full analysis in memory while the links are made).
-STORE_LIMIT = 5000
 # Relations between a MISP software cluster and an actor that say the actor uses it.
 _ACTOR_USES = ("uses", "deploys", "delivers")
 _SOFTWARE_USED = ("used-by", "is-deployed-by", "dropped-by")
@@ -218,35 +216,57 @@ def claimed_group(analysis: Mapping[str, Any]) -> str | None:
     return next(iter(groups)) if len(groups) == 1 else None
 
 
-def store_known(analyses: Iterable[Mapping[str, Any]], kb: KnowledgeBase, *,
-                exclude: Iterable[str] = ()) -> Known:
-    """Links from stored analyses (``threadline analyze`` output) whose claims name exactly one group; the
-    documents whose SHA-256 is in ``exclude`` (the report being attributed) are left out."""
+def analysis_links(analysis: Mapping[str, Any], kb: KnowledgeBase) -> list[Link]:
+    """The links one stored analysis makes (none unless its claims name exactly one known group): what
+    ``save_analysis`` / ``save_batch`` file as ``group_links`` rows beside it, so that :func:`known_links` reads
+    small rows instead of every stored analysis. ``document`` and ``tlp`` are the analysis's own."""
     from threadline.attribute.observations import observations_from_analysis
     from threadline.attribute.profiles import static_of
 
-    skip = set(exclude)
-    out: set[Link] = set()
+    document = analysis.get("document") or {}
+    group = claimed_group(analysis)
+    if group is None or group not in kb.by_attack_id:
+        return []
+    title = str(document.get("title") or document.get("source") or "untitled")[:80]
+    where = f"stored analysis: {title} ({str(document.get('sha256') or '')[:12]})"
+    try:
+        obs = observations_from_analysis(analysis, kb)
+    except Exception:     # an analysis from an older schema that no longer parses adds nothing
+        return []
     native = static_of(kb).native
-    for analysis in analyses:
-        document = analysis.get("document") or {}
-        group = claimed_group(analysis)
-        if group is None or group not in kb.by_attack_id or document.get("sha256") in skip:
-            continue
-        title = str(document.get("title") or document.get("source") or "untitled")[:80]
-        where = f"stored analysis: {title} ({str(document.get('sha256') or '')[:12]})"
-        try:
-            obs = observations_from_analysis(analysis, kb)
-        except Exception:     # an analysis from an older schema that no longer parses adds nothing
-            continue
-        described = {str(s.get("attack_id")): len(s.get("evidence") or ()) for s in analysis.get("software") or ()
-                     if isinstance(s, dict) and s.get("attack_id")}
-        sha, tlp = str(document.get("sha256") or ""), str(document.get("tlp") or "clear")
-        software = [sid for sid in obs.software if sid not in native and described.get(sid, 0) >= MIN_SENTENCES]
+    described = {str(s.get("attack_id")): len(s.get("evidence") or ()) for s in analysis.get("software") or ()
+                 if isinstance(s, dict) and s.get("attack_id")}
+    sha, tlp = str(document.get("sha256") or ""), str(document.get("tlp") or "clear")
+    software = [sid for sid in obs.software if sid not in native and described.get(sid, 0) >= MIN_SENTENCES]
+    return list(dict.fromkeys(
+        Link(group, kind, key, STORE, where, sha, tlp)
         for kind, keys in (("software", software), ("technique", obs.techniques), ("country", obs.countries),
-                           ("sector", obs.sectors)):
-            out.update(Link(group, kind, key, STORE, where, sha, tlp) for key in keys)
-    return Known(frozenset(out))
+                           ("sector", obs.sectors)) for key in keys))
+
+
+def store_known(analyses: Iterable[Mapping[str, Any]], kb: KnowledgeBase, *,
+                exclude: Iterable[str] = ()) -> Known:
+    """Links from stored analyses (``threadline analyze`` output) whose claims name exactly one group; the
+    documents whose SHA-256 is in ``exclude`` (the report being attributed) are left out. Made from the analyses'
+    JSON: what the ``group_links`` rows hold, for analyses in hand (tests, benchmarks, the bench's cases)."""
+    skip = set(exclude)
+    return Known(frozenset(link for analysis in analyses
+                           if (analysis.get("document") or {}).get("sha256") not in skip
+                           for link in analysis_links(analysis, kb)))
+
+
+def link_values(analysis: Mapping[str, Any], kb: KnowledgeBase | None = None) -> list[dict[str, str]]:
+    """:func:`analysis_links` as ``group_links`` column values (without the marking, which the writer files as
+    the analysis's, after a stricter stored one may have raised it). The knowledge base is loaded only when the
+    analysis claims one group: most reports make no link and cost nothing."""
+    if claimed_group(analysis) is None:
+        return []
+    if kb is None:
+        from threadline.knowledge import load_kb
+
+        kb = load_kb(progress=False)
+    return [{"group_id": link.group, "kind": link.kind, "key": link.key, "source": link.source}
+            for link in analysis_links(analysis, kb)]
 
 
 def enrich(base: ProfileSet, known: Known, kb: KnowledgeBase, static: _Static) -> ProfileSet:
@@ -293,12 +313,19 @@ def enrich(base: ProfileSet, known: Known, kb: KnowledgeBase, static: _Static) -
     return _finish(_with_frequencies(profiles, base.excluded_sources, base.dropped_relationships), static)
 
 
+def stored_known(store: Store) -> Known:
+    """The links of the analyses in the store: their ``group_links`` rows, one SELECT of small rows (no knowledge
+    base needed: a batch's client reads them and ships them to its workers)."""
+    from threadline.store.analyses import group_links
+
+    return Known(frozenset(Link(row["group_id"], row["kind"], row["key"], STORE, row["source"], row["document_id"],
+                                row["tlp"]) for row in group_links(store)))
+
+
 def known_links(kb: KnowledgeBase, store: Store | None, *, galaxy: bool = False) -> Known:
     """What `threadline analyze` attributes with beyond ATT&CK: the links of the analyses already in the store
-    (read once per run; each document then drops its own and stricter-marked ones), and the galaxies' links when
-    ``galaxy`` (off by default: neutral on the real-report benchmark, -0.004 top-1 on ATT&CK's leave-one-out cases;
-    BENCHMARKS.md)."""
-    from threadline.store.analyses import list_analyses
-
+    (:func:`stored_known`, read once per run; each document then drops its own and stricter-marked ones), and the
+    galaxies' links when ``galaxy`` (off by default: neutral on the real-report benchmark, -0.004 top-1 on ATT&CK's
+    leave-one-out cases; BENCHMARKS.md)."""
     links = galaxy_known(kb) if galaxy else Known()
-    return links | store_known(list_analyses(store, limit=STORE_LIMIT), kb) if store is not None else links
+    return links | stored_known(store) if store is not None else links

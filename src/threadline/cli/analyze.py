@@ -187,7 +187,7 @@ def analyze(
             analyze_distributed(sources=sources or [], jsonl=jsonl, json_out=json_out, store=batch_store,
                                 exclude=list(exclude_source or []), allow_private=allow_private,
                                 fail_fast=fail_fast, workers=workers, scheduler=scheduler, redo=redo,
-                                tlp=level)
+                                tlp=level, known=use_known)
         return
     kb = load_kb()
     excluded = list(exclude_source or [])
