@@ -107,6 +107,7 @@ class Runner:
     def _run_on_cluster(self, job_id: str, tlp: str, raw: Raw | None, url: str | None, title: str | None) -> None:
         """The report analysed on the Dask cluster and stored here, by the batch code's single writer (a whole
         input per transaction, the TLP filed with it); a worker's failure is the job's one-line reason."""
+        from threadline.attribute.known import stored_known
         from threadline.scale.items import submitted_item
         from threadline.scale.runner import connect, run
         from threadline.scale.work import Result
@@ -118,7 +119,8 @@ class Runner:
         with connect(None, self.scheduler) as client:
             self._set(job_id, step="analysing on the Dask cluster", progress=20)
             # redo: a report submitted again is analysed again (its key names the same input, stored once)
-            run([item], store=self.state.store, client=client, redo=True,
+            # with the store's group links, as a report analysed here is (the worker never opens the store)
+            run([item], store=self.state.store, client=client, redo=True, known=stored_known(self.state.store),
                 on_result=lambda _, result: outcome.append(result))
         result = outcome[0] if outcome else Result(item.key, item.source, error=f"{item.label}: no result")
         if result.error is not None:
