@@ -44,6 +44,7 @@ from threadline.attribute.calibration import (
     save_calibration,
     with_answer_removed,
 )
+from threadline.attribute.known import Known, galaxy_known
 from threadline.attribute.observations import Observations
 from threadline.attribute.profiles import ProfileSet, build_profiles, citation_year, static_of
 from threadline.attribute.ranker import FEATURES, OBJECTIVES, RankCase, Ranker, fit_ranker, save_ranker
@@ -163,10 +164,11 @@ def _baselines(case: Case, ps: ProfileSet) -> dict[str, int]:
             for name, table in (("jaccard", jac), ("tfidf-cosine", cos))}
 
 
-def run_cases(kb: KnowledgeBase, cases: list[Case], weights: scoring.Weights) -> list[Ranked]:
+def run_cases(kb: KnowledgeBase, cases: list[Case], weights: scoring.Weights, known: Known | None = None
+              ) -> list[Ranked]:
     out = []
     for case in cases:
-        ps = build_profiles(kb, case.exclude_sources, case.exclude_objects)
+        ps = build_profiles(kb, case.exclude_sources, case.exclude_objects, known=known)
         ranked = scoring.score_groups(case.observations, ps, weights)
         order = [g.attack_id for g in ranked]
         n = len(case.observations.techniques) + len(case.observations.software)
@@ -343,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-augment", action="store_true",
                         help="fit the calibration on the full cases only (as before 2026-11-28's fifth pass)")
     parser.add_argument("--objective", choices=OBJECTIVES, default="logit", help="the ranker's loss (logit ships)")
+    parser.add_argument("--known", choices=("none", "galaxy", "galaxy-software"), default="none",
+                        help="profiles with the MISP/Tidal galaxies' links beyond ATT&CK (attribute/known.py)")
     args = parser.parse_args(argv)
     weights = scoring.Weights()
     for item in args.weight:
@@ -364,7 +368,10 @@ def main(argv: list[str] | None = None) -> int:
     # each thin copy right after its case, so that the profiles built for the exclusion are still cached
     position = {c.name: i for i, c in enumerate(cases)}
     order = sorted(range(len(every_case)), key=lambda i: (position[every_case[i].name], i))
-    scored_all = dict(zip(order, run_cases(kb, [every_case[i] for i in order], weights), strict=True))
+    known = None if args.known == "none" else galaxy_known(kb)
+    if known is not None and args.known == "galaxy-software":
+        known = known.only("software")
+    scored_all = dict(zip(order, run_cases(kb, [every_case[i] for i in order], weights, known), strict=True))
     everything = [scored_all[i] for i in range(len(every_case))]
     results = everything[:len(cases)]
     scored = time.time() - started

@@ -18,6 +18,16 @@ ones; AnnoCTR's dev reports are clean either way; the figures are printed per so
     .venv/bin/python bench/techniques.py --folds 5 --jobs 1 --predictions /tmp/tram-oof.jsonl
     .venv/bin/python bench/attribution_real.py --predictions /tmp/tram-oof.jsonl [--list] [--rows rows.jsonl]
 
+What is known beyond ATT&CK (``--known``, attribute/known.py): ``galaxy`` adds the MISP/Tidal galaxies' links,
+``store`` the other reports of the benchmark as a user's store would hold them, cross-fitted: a case (as is or
+masked) is attributed with the as-is analyses of every other report, never its own nor a near-duplicate's (8-word
+shingles, Jaccard >= 0.3), each counting for the one group its own claims name as the claim extractor reads them
+(not the benchmark's label). ``--analyses FILE`` caches the extracted analyses, so that variants re-attribute the
+same evidence in seconds.
+
+    .venv/bin/python bench/attribution_real.py --predictions /tmp/tram-oof.jsonl --analyses /tmp/real.jsonl.gz \
+        --known store [--list]
+
 Figures: top-1, top-3, top-10, the confident-wrong rate (top candidate wrong at 45% or more, ICD-203 "roughly
 even chance" or stronger), ECE and a reliability table of the top candidate's probability, how often the engine
 said the evidence is too thin, and how the report's own claim was judged. Results: bench/results/attribution-real.md.
@@ -30,10 +40,11 @@ import gzip
 import itertools
 import json
 import math
+import random
 import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +52,7 @@ from typing import Any
 from threadline.analysis import analyze_document
 from threadline.attribute import attribute, observations_from_analysis
 from threadline.attribute.calibration import FitCase, expected_calibration_error, fit
+from threadline.attribute.known import Known, galaxy_known, store_known
 from threadline.attribute.observations import Observations
 from threadline.attribute.profiles import build_profiles
 from threadline.attribute.ranker import load_ranker
@@ -245,6 +257,20 @@ def table(outcomes: list[Outcome]) -> list[str]:
     return lines
 
 
+def ece_floor(probabilities: list[float], draws: int = 200) -> float:
+    """The ECE of probabilities that are exactly right, on as many cases: outcomes drawn with the stated
+    probabilities (seeded). An ECE near it is noise, not miscalibration."""
+    rng = random.Random(5)
+    return sum(expected_calibration_error(probabilities, [rng.random() < p for p in probabilities])
+               for _ in range(draws)) / draws
+
+
+def assessed_line(outcomes: list[Outcome]) -> str:
+    assessed = [o for o in outcomes if o.outcome != "insufficient_evidence"]
+    f = figures(assessed)
+    return f"{f['top1']:.2f} / {f['top3']:.2f} ({len(assessed)} of {len(outcomes)} cases)"
+
+
 def verdicts(outcomes: Iterable[Outcome]) -> str:
     counts: dict[str, int] = {}
     for o in outcomes:
@@ -261,14 +287,92 @@ def load_predictions(path: Path | None) -> dict[str, list[str]] | None:
     return {str(row["id"]): [str(t) for t in row["techniques"]] for row in rows}
 
 
+def load_analyses(path: Path | None) -> dict[str, dict[str, Any]] | None:
+    """The analyses of an earlier run (``--analyses``), by case key: extraction is most of the time, and the
+    attribution can be run again on the same extracted evidence."""
+    if path is None:
+        return None
+    if not path.is_file():
+        return {}
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return {row["key"]: row["analysis"] for row in map(json.loads, handle)}
+
+
+def save_analyses(path: Path, cached: dict[str, dict[str, Any]]) -> None:
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        for key, analysis in cached.items():
+            handle.write(json.dumps({"key": key, "analysis": analysis}) + "\n")
+
+
+def reattribute(analysis: dict[str, Any], kb: KnowledgeBase, known: Known | None) -> dict[str, Any]:
+    """The analysis with its attribution made again on the same observations (and what else is known)."""
+    out = dict(analysis)
+    out["attribution"] = attribute(observations_from_analysis(analysis, kb), kb, known=known,
+                                   exclude_sources=analysis["attribution"]["excluded_sources"]).to_dict()
+    return out
+
+
+KNOWN = ("none", "galaxy", "galaxy-software", "store", "store-software", "galaxy+store")
+STORE_KINDS = ("software", "technique", "country", "sector")
+
+
+def near_duplicates(cases: list[Case], threshold: float = 0.3) -> dict[str, set[str]]:
+    """Case id -> ids of the cases whose text shares at least ``threshold`` of its 8-word shingles (Jaccard): the
+    same article in two datasets, or a report and its update, must not be each other's stored knowledge."""
+    shingles = {}
+    for case in cases:
+        words = re.findall(r"\w+", case.text.casefold())
+        shingles[case.id] = {" ".join(words[i:i + 8]) for i in range(max(len(words) - 7, 1))}
+    out = {c.id: {c.id} for c in cases}
+    for a, b in itertools.combinations(cases, 2):
+        x, y = shingles[a.id], shingles[b.id]
+        if x and y and len(x & y) / len(x | y) >= threshold:
+            out[a.id].add(b.id)
+            out[b.id].add(a.id)
+    return out
+
+
+def known_links(choice: str, kb: KnowledgeBase, cases: list[Case], cached: dict[str, dict[str, Any]],
+                store_kinds: tuple[str, ...] = STORE_KINDS) -> Callable[[Case, bool], Known | None] | None:
+    """What each case is attributed with beyond ATT&CK. The store, cross-fitted: for a case (as is or masked), the
+    as-is analyses of every other report, never its own nor a near-duplicate's, as if the user had analysed and
+    stored them before; a stored report counts for the group its own claims name (the claim extractor's reading,
+    not the benchmark's label)."""
+    if choice == "none":
+        return None
+    galaxy = galaxy_known(kb) if "galaxy" in choice else Known()
+    if choice == "galaxy-software":
+        galaxy = galaxy.only("software")
+    twins = near_duplicates(cases)
+    stored = {c.id: cached[f"{c.source}/{c.id}/as is"] for c in cases}
+
+    def known(case: Case, masked: bool) -> Known | None:
+        if "store" not in choice:
+            return galaxy
+        others = store_known([a for cid, a in stored.items() if cid not in twins[case.id]], kb)
+        if choice == "store-software":
+            others = others.only("software")
+        return galaxy | others.only(*store_kinds)
+
+    return known
+
+
 def run(cases: list[Case], kb: KnowledgeBase, predictions: dict[str, list[str]] | None, show: bool,
-        rows: Path | None, seen: list[Seen] | None = None) -> list[Outcome]:
+        rows: Path | None, seen: list[Seen] | None = None, cached: dict[str, dict[str, Any]] | None = None,
+        known: Callable[[Case, bool], Known | None] | None = None) -> list[Outcome]:
     outcomes = []
     dump = rows.open("w", encoding="utf-8") if rows else None
     for case in cases:
         oof = predictions.get(case.id) if predictions is not None and case.source == "tram" else None
         for masked in (False, True):
-            analysis = analyse(case, kb, mask(case, kb) if masked else case.text, oof)
+            key = f"{case.source}/{case.id}/{'masked' if masked else 'as is'}"
+            analysis = cached.get(key) if cached is not None else None
+            if analysis is None:
+                analysis = analyse(case, kb, mask(case, kb) if masked else case.text, oof)
+                if cached is not None:
+                    cached[key] = analysis
+            if known is not None:     # attributed again with what is known beyond ATT&CK's own sets
+                analysis = reattribute(analysis, kb, known(case, masked))
             o = outcome_of(case, analysis, masked)
             outcomes.append(o)
             if seen is not None:
@@ -297,6 +401,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="only the first N cases of each source (a quick run)")
     ap.add_argument("--crossfit", action="store_true",
                     help="also: each case calibrated on the other reports' text evidence (leave one report out)")
+    ap.add_argument("--analyses", type=Path, default=None,
+                    help="cache of the extracted analyses (gzipped JSONL): read when present, else written")
+    ap.add_argument("--known", choices=KNOWN, default="none",
+                    help="also link evidence to groups from the MISP galaxies and/or the other reports (the store)")
+    ap.add_argument("--store-kinds", default=",".join(STORE_KINDS),
+                    help="which of a stored report's observations link to its group (comma-separated)")
     args = ap.parse_args(argv)
     tram = args.data / "tram" / "tram2-reports.jsonl.gz"
     if not tram.is_file():
@@ -307,7 +417,19 @@ def main(argv: list[str] | None = None) -> int:
     sets = [tram_cases(kb, tram), annoctr_cases(kb, args.data / "annoctr")]
     cases = [c for s in sets for c in (s[:args.limit] if args.limit else s)]
     seen: list[Seen] | None = [] if args.crossfit else None
-    outcomes = run(cases, kb, load_predictions(args.predictions), args.list, args.rows, seen)
+    predictions = load_predictions(args.predictions)
+    cached = load_analyses(args.analyses)
+    known = None
+    if args.known != "none":
+        cached = {} if cached is None else cached
+        run(cases, kb, predictions, False, None, None, cached)     # every report analysed before any is attributed
+        known = known_links(args.known, kb, cases, cached, tuple(args.store_kinds.split(",")))
+        twins = sum(len(v) > 1 for v in near_duplicates(cases).values())
+        print(f"known beyond ATT&CK: {args.known} (the store: the other reports' analyses, leave one report out; "
+              f"{twins} cases have a near-duplicate, left out with them)")
+    outcomes = run(cases, kb, predictions, args.list, args.rows, seen, cached, known)
+    if args.analyses is not None and cached is not None and not args.analyses.is_file():
+        save_analyses(args.analyses, cached)
     print(f"techniques: TRAM {'out-of-fold predictions' if args.predictions else 'shipped model (trained on them)'}; "
           f"AnnoCTR shipped model (its procedure model saw the train split's sentences, not dev's)")
     print(f"cases: {len(cases)} ({', '.join(f'{s[0].source.split(chr(45))[0]} {len(s)}' for s in sets if s)}), "
@@ -316,6 +438,10 @@ def main(argv: list[str] | None = None) -> int:
     for masked in (False, True):
         print(f"reliability, all cases {'masked' if masked else 'as is'} (top candidate's probability):")
         print("\n".join(reliability([o for o in outcomes if o.masked == masked])))
+    as_is = [o for o in outcomes if not o.masked]
+    print(f"ECE that perfectly calibrated probabilities would show on as many cases (as is, mean of 200 draws): "
+          f"{ece_floor([o.probability for o in as_is]):.3f}; top-1 and top-3 on the cases the engine assessed (not "
+          f"too thin): {assessed_line(as_is)}")
     print(f"claim test of the labelled actor (as is): {verdicts(outcomes)}")
     if seen is not None:
         refit = crossfitted(seen, kb)

@@ -7,11 +7,14 @@ call; it never prints and never touches the store (see :mod:`threadline.store` f
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from threadline.knowledge.base import KnowledgeBase
 from threadline.limits import stage
 from threadline.model import Document
+
+if TYPE_CHECKING:
+    from threadline.attribute.known import Known
 
 SCHEMA_VERSION = 1
 
@@ -67,8 +70,10 @@ def _document_part(document: Document, published: str, date_basis: str) -> dict[
     return part
 
 
-def analyze_document(document: Document, kb: KnowledgeBase, *, exclude_sources: Iterable[str] = ()) -> dict[str, Any]:
-    """The full analysis of one document, as plain JSON-ready data (docs/analysis.schema.json)."""
+def analyze_document(document: Document, kb: KnowledgeBase, *, exclude_sources: Iterable[str] = (),
+                     known: Known | None = None) -> dict[str, Any]:
+    """The full analysis of one document, as plain JSON-ready data (docs/analysis.schema.json); ``known``: links
+    to groups beyond ATT&CK for the attribution (attribute/known.py), the document's own stored analysis left out."""
     from threadline.attribute import attribute, observations_from_analysis
     from threadline.extract.entities import extract_entities
     from threadline.extract.iocs import document_iocs
@@ -102,7 +107,9 @@ def analyze_document(document: Document, kb: KnowledgeBase, *, exclude_sources: 
     excluded = list(dict.fromkeys([*exclude_sources, *sources_citing(document, kb)]))
     with stage("attribution", where):
         observations = observations_from_analysis(result, kb)
-        attribution = attribute(observations, kb, exclude_sources=excluded).to_dict()
+        attribution = attribute(observations, kb, exclude_sources=excluded,
+                                known=known.for_document(document.sha256, result["document"].get("tlp"))
+                                if known else None).to_dict()
     attribution["excluded_sources"] = excluded
     result["attribution"] = attribution
     _walk_evidence(result, document)

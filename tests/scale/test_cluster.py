@@ -84,3 +84,36 @@ def test_a_killed_worker_loses_nothing_and_duplicates_nothing(client: Any, store
     client.wait_for_workers(2, timeout=120)               # the nanny started a new worker in its place
     again = run(items, store=store, client=client)        # a rerun: nothing to do, nothing written
     assert (again.skipped, again.analysed, again.stored) == (len(items), 0, 0)
+
+
+def test_workers_attribute_with_the_store_links_the_client_ships(client: Any, store: Store, kb: Any,
+                                                                 analyse: Callable[[Path], dict[str, Any]]) -> None:
+    """`analyze --workers` attributes with the store's group links as `analyze` in one process does (issue 15):
+    read once by the client, shipped to every worker; the workers also make the new analyses' link rows."""
+    from threadline.analysis import analyze_document
+    from threadline.attribute.known import stored_known
+    from threadline.ingest import ingest
+    from threadline.store.analyses import save_analysis
+    from threadline.store.models import GroupLinkRow
+
+    heron = DATA / "reports" / "silent-heron.html"
+    store.save_document(ingest(str(heron))[0])
+    save_analysis(store, analyse(heron))
+    known = stored_known(store)
+    note = DATA / "reports" / "vendor-note-front-matter.md"
+    results: list[Result] = []
+    run([source_item(str(note), ship=False), source_item(str(heron), ship=False)], store=store, client=client,
+        known=known, on_result=lambda _item, result: results.append(result))
+    results.sort(key=lambda r: r.source != str(note))
+    (analysis,) = results[0].analyses
+    expected = analyze_document(ingest(str(note))[0], kb, known=known)
+    assert analysis["attribution"] == expected["attribution"]
+    shared = [x for c in analysis["attribution"]["candidates"] for s in c["evidence"]["shared"]
+              if isinstance(s["source"], list) for x in s["source"]]
+    assert [x for x in shared if x.startswith("stored analysis: ")]
+    # the stored report analysed again on a worker: never corroborated by itself; its rows made by the worker
+    (again,) = results[1].analyses
+    assert again["attribution"] == analyze_document(ingest(str(heron))[0], kb, known=known)["attribution"]
+    with Session(store.engine) as session:
+        rows = sorted(session.scalars(select(GroupLinkRow.id)))
+    assert results[1].links and rows == sorted(r["id"] for r in [*(results[0].links or []), *results[1].links])

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.web.conftest import DATA, REPO, Site, csrf_of, login
+from tests.web.conftest import DATA, PASSWORD, REPO, Site, csrf_of, login
 
 NEWS = (REPO / "tests" / "data" / "e2e" / "news-brief.txt").read_text(encoding="utf-8")
 
@@ -153,3 +154,34 @@ def test_a_job_left_running_by_a_stopped_server_says_so(client: TestClient, site
     login(client, "analyst")
     job = client.get(f"/jobs/{'f' * 32}.json").json()
     assert job["state"] == "failed" and "server stopped" in job["error"]
+
+
+
+def test_a_submission_is_attributed_with_the_store_s_earlier_reports(kb: Any, tmp_path: Path) -> None:
+    """As `threadline analyze` does: a stored report that claims its actor corroborates a later submission, and the
+    evidence says which stored report it came from; never the submission's own. (A store of its own: the shared
+    site's canary test must not see these reports.)"""
+    from threadline.store import open_store
+    from threadline.web import create_app
+    from threadline.web.auth import add_user
+
+    store = open_store(tmp_path / "web.db")
+    add_user(store, "analyst", "analyst", PASSWORD)
+    heron = (REPO / "tests" / "data" / "reports" / "silent-heron.html").read_bytes()
+    note = (REPO / "tests" / "data" / "reports" / "vendor-note-front-matter.md").read_bytes()
+    reports = []
+    with TestClient(create_app(store, kb=kb, secret="test-secret", background=False)) as client:
+        login(client, "analyst")
+        for name, body, kind in (("heron.html", heron, "text/html"), ("note.md", note, "text/markdown")):
+            job = client.get(_submit(client, files={"file": (name, body, kind)}).headers["location"] + ".json").json()
+            assert job["state"] == "done", job
+            reports.append(client.get(job["report"] + ".json").json()["analysis"])
+    store.close()
+    sha = reports[0]["document"]["sha256"][:12]
+
+    def stored(analysis: dict[str, Any]) -> list[str]:
+        return [x for c in analysis["attribution"]["candidates"] for s in c["evidence"]["shared"]
+                if isinstance(s.get("source"), list) for x in s["source"] if x.startswith("stored analysis: ")]
+
+    assert [x for x in stored(reports[1]) if sha in x]
+    assert not stored(reports[0])

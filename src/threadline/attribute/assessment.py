@@ -110,11 +110,17 @@ class ClaimTest:
                 "comparison": self.comparison}
 
 
-def evidence_item(c: Contribution, ps: ProfileSet, names: dict[str, str]) -> dict[str, Any]:
-    """One shared observation as the analyst reads it, with what made it distinctive (or not)."""
+def evidence_item(c: Contribution, ps: ProfileSet, names: dict[str, str], group: str | None = None
+                  ) -> dict[str, Any]:
+    """One shared observation as the analyst reads it, with what made it distinctive (or not) and, for ``group``,
+    where the group's side of it comes from: ATT&CK, or the links of known.py (a galaxy, a stored analysis)."""
+    profile = ps.profiles.get(group) if group else None
+    known = profile.known.get(c.key if c.kind in ("technique", "software") else f"{c.kind}:{c.key}", ()) \
+        if profile is not None and c.via in ("galaxy", "store") else ()
     return {"kind": c.kind, "id": c.key, "name": names.get(c.key, c.key), "level": c.level,
             "why": ps.grading_reason(c.kind, c.key) + (f" (a relative of {c.via[8:]}, which the group uses)"
-                                                        if c.via.startswith("lineage:") else "")}
+                                                        if c.via.startswith("lineage:") else ""),
+            "source": list(known) or "ATT&CK"}
 
 
 def assess_claims(claims: Sequence[ReportClaim], scores: Sequence[GroupScore], conditional: Sequence[float],
@@ -143,9 +149,9 @@ def assess_claims(claims: Sequence[ReportClaim], scores: Sequence[GroupScore], c
             continue
         i = index[claim.attack_id]
         own = scores[i]
-        shared = [evidence_item(c, ps, names) for c in sorted(own.contributions, key=lambda c: -c.value)
+        shared = [evidence_item(c, ps, names, own.attack_id) for c in sorted(own.contributions, key=lambda c: -c.value)
                   if is_evidence(c)]
-        distinctive = [evidence_item(c, ps, names) for c in own.contributions if is_distinctive(c)]
+        distinctive = [evidence_item(c, ps, names, own.attack_id) for c in own.contributions if is_distinctive(c)]
         best = next((j for j in range(len(scores)) if j != i), None)
         test = ClaimTest(actor, claim.attack_id, claim.strength, "untestable", "", shared, distinctive,
                          missing(claim.attack_id))

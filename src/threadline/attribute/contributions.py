@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 from threadline.attribute.ranker import EVIDENCE, PROFILE, Ranker
 
+KNOWN_VIA = ("galaxy", "store")    # evidence the group holds through known.py's links, not ATT&CK's relationships
+
 
 class Contribution(NamedTuple):
     """One observed feature a group shares with the case, and what it added to the score (a named tuple: a frozen
@@ -32,7 +34,7 @@ class Contribution(NamedTuple):
     @property
     def distinctive(self) -> bool:
         return self.level == "distinctive" and self.kind in ("technique", "software") and self.via in (
-            "direct", "description")
+            "direct", "description", *KNOWN_VIA)
 
 
 # A contribution's fields as a plain tuple (kind, key, value, idf, groups, via, level), before the ranker's scaling.
@@ -54,13 +56,13 @@ PROFILE_WORDS = {"rarest_shared": "rarity of the rarest shared observation", "sh
 def bucket(kind: str, via: str, level: str) -> str:
     """The ranker's evidence feature a contribution adds to."""
     if kind == "technique":
-        if via in ("implied", "software"):
+        if via in ("implied", "software", *KNOWN_VIA):   # a stored report's technique weighs as a tool's does
             return "technique_implied" if via == "implied" else "technique_of_tool"
         return f"technique_{level}"
     if kind == "software":
         if via.startswith("lineage"):
             return "software_lineage"
-        if via == "description":
+        if via in ("description", *KNOWN_VIA):           # a link stated outside ATT&CK's "uses"
             return "software_described"
         return "software_distinctive" if level == "distinctive" else "software_other"
     if kind == "time":

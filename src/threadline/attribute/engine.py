@@ -29,10 +29,11 @@ from threadline.attribute.explanation import (
     estimative,
     explain,
 )
+from threadline.attribute.known import Known
 from threadline.attribute.observations import Observations
 from threadline.attribute.profiles import GroupProfile, ProfileSet, build_profiles, sector_stems
 from threadline.attribute.ranker import Ranker, load_ranker
-from threadline.attribute.scoring import Contribution, GroupScore, Weights, level_of, score_groups
+from threadline.attribute.scoring import KNOWN_VIA, Contribution, GroupScore, Weights, level_of, score_groups
 from threadline.knowledge import KnowledgeBase
 
 TOP_CANDIDATES = 10
@@ -105,9 +106,18 @@ class Attribution:
             "unresolved": self.unresolved,
         }
 
+    def _known(self, gid: str, x: Contribution) -> tuple[str, ...]:
+        """Where the group's side of a shared observation comes from, when not from ATT&CK (known.py)."""
+        profile = self.profiles.profiles.get(gid) if self.profiles is not None and x.via in KNOWN_VIA else None
+        if profile is None:
+            return ()
+        key = x.key if x.kind in ("technique", "software") else f"{x.kind}:{x.key}"
+        return profile.known.get(key, ())
+
     def _candidate(self, c: Candidate) -> dict[str, Any]:
         shared = [{"kind": x.kind, "id": x.key, "name": self.names.get(x.key, x.key), "weight": round(x.value, 3),
                    "groups": x.groups, "level": x.level, "via": x.via,
+                   "source": list(self._known(c.attack_id, x)) or "ATT&CK",
                    **({"why": evidence_item(x, self.profiles, self.names)["why"]}
                       if self.profiles is not None and is_evidence(x) else {})}
                   for x in sorted(c.contributions, key=lambda x: -x.value)
@@ -173,10 +183,11 @@ def _cap_generic(candidates: list[Candidate], unknown: float, *, victims_only: b
 
 def attribute(observations: Observations, kb: KnowledgeBase, *, exclude_sources: Sequence[str] = (),
               weights: Weights | None = None, calibration: Calibration | None = None,
-              ranker: Ranker | None = None) -> Attribution:
-    """Rank ATT&CK groups for a case; ``exclude_sources`` drops knowledge-base evidence resting only on them."""
+              ranker: Ranker | None = None, known: Known | None = None) -> Attribution:
+    """Rank ATT&CK groups for a case; ``exclude_sources`` drops knowledge-base evidence resting only on them;
+    ``known`` adds links from outside ATT&CK (MISP galaxies, the user's stored analyses: known.py)."""
     excluded = [s for s in dict.fromkeys(s.strip() for s in exclude_sources) if s]
-    ps = build_profiles(kb, excluded)
+    ps = build_profiles(kb, excluded, known=known)
     cal = calibration or load_calibration()
     scores = score_groups(observations, ps, weights, ranker or load_ranker())
     n_features = len(observations.techniques) + len(observations.software)

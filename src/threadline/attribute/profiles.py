@@ -12,11 +12,15 @@ from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from threading import Lock
+from typing import TYPE_CHECKING
 
 from threadline.attribute.observations import EXTRA_COUNTRY_NAMES, year_of
 from threadline.extract.entities.places import DEMONYMS, SECTORS_OUTSIDE_MISP
 from threadline.knowledge import KnowledgeBase, derived
 from threadline.knowledge.attack import Citation, Relationship, Software, plain_text
+
+if TYPE_CHECKING:
+    from threadline.attribute.known import Known
 
 # A technique known only because one of the group's tools implements it says less than one seen in the group's
 # own operations: the tool may be shared, and not every capability of a tool is used.
@@ -103,6 +107,8 @@ class GroupProfile:
     countries: frozenset[str] = frozenset()
     years: tuple[float, ...] = ()
     sources: dict[str, set[str]] = field(default_factory=dict)   # feature -> citation names supporting it
+    # feature (T-id, S-id, "country:XX", "sector:stem") -> where it is known from, when not from ATT&CK (known.py)
+    known: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -292,7 +298,7 @@ class _Static:
 
 
 _static: dict[int, _Derived] = {}
-_cache: OrderedDict[tuple[int, frozenset[str], frozenset[str]], ProfileSet] = OrderedDict()
+_cache: OrderedDict[tuple[int, frozenset[str], frozenset[str], Known | None], ProfileSet] = OrderedDict()
 _lock = Lock()
 
 
@@ -375,19 +381,24 @@ def _kept(rel: Relationship, excluded: frozenset[str]) -> bool:
 
 
 def build_profiles(kb: KnowledgeBase, exclude_sources: Iterable[str] = (),
-                   exclude_objects: Iterable[str] = ()) -> ProfileSet:
-    """Profiles of every ATT&CK group, cached per (knowledge base, excluded sources, excluded objects).
+                   exclude_objects: Iterable[str] = (), known: Known | None = None) -> ProfileSet:
+    """Profiles of every ATT&CK group, cached per (knowledge base, excluded sources, excluded objects, known).
 
-    ``exclude_objects`` are STIX ids (e.g. a held-out campaign) left out entirely.
+    ``exclude_objects`` are STIX ids (e.g. a held-out campaign) left out entirely. ``known``: links from outside
+    ATT&CK (MISP galaxies, stored analyses: known.py) added to the profiles after the exclusion, below ATT&CK's weight.
     """
     excluded = frozenset(source_key(s) for s in exclude_sources if s.strip())
     objects = frozenset(exclude_objects)
-    key = (id(kb), excluded, objects)
+    key = (id(kb), excluded, objects, known or None)
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    if not excluded and not objects:
+    if known:
+        from threadline.attribute.known import enrich
+
+        result = enrich(build_profiles(kb, exclude_sources, exclude_objects), known, kb, static_of(kb))
+    elif not excluded and not objects:
         result = _derived(kb).base
     else:
         static = static_of(kb)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from threadline.attribute.contributions import KNOWN_VIA as KNOWN_VIA  # re-exported
 from threadline.attribute.contributions import Coefficients, Term, bucket
 from threadline.attribute.contributions import Contribution as Contribution  # re-exported
 from threadline.attribute.contributions import GroupScore as GroupScore
@@ -49,6 +50,14 @@ class Weights:
     support_share: float = 0.0    # extra term frequency for the share of the group's reports behind it
     recency: float = 0.5          # bonus for the share of the group's dated evidence near the case's dates
     prior: float = 0.5            # log-prior on how much has been reported about the group
+
+
+def _known_via(profile: GroupProfile, key: str) -> str | None:
+    """``galaxy`` or ``store`` when the profile holds the feature through a link from outside ATT&CK (known.py)."""
+    sources = profile.known.get(key) if profile.known else None
+    if not sources:
+        return None
+    return "store" if all(s.startswith("stored analysis") for s in sources) else "galaxy"
 
 
 def _bm25(idf: float, tf: float, norm: float, w: Weights) -> float:
@@ -103,7 +112,7 @@ def _terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Weights,
         if not tf and not w.parent:
             continue    # nothing to add (the loop's cost is here: every group meets every query technique)
         idf = ps.idf("technique", tid)
-        via = "direct" if tf >= 1.0 else "software"
+        via = "direct" if tf >= 1.0 else _known_via(profile, tid) or "software"
         if via == "software" and tf:
             tf = w.software_technique
         elif tf and (w.support or w.support_share):
@@ -122,7 +131,7 @@ def _terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Weights,
             idf = ps.idf("software", sid)
             weight = profile.software[sid]
             tf = weight * (1 + w.support * math.log(max(len(profile.sources.get(sid, ())), 1)))
-            via = "direct" if weight >= 1.0 else "description"
+            via = "direct" if weight >= 1.0 else _known_via(profile, sid) or "description"
             out.append(("software", sid, w.software * idf * tf, idf, ps.frequency("software", sid), via,
                         levels[sid]))
     for sid in obs.software:
@@ -141,12 +150,12 @@ def _terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Weights,
     for code in obs.countries:
         if code in profile.countries:
             idf = ps.idf("country", code)
-            out.append(("country", code, per_country * idf, idf, ps.frequency("country", code), "direct",
-                        "generic"))
+            out.append(("country", code, per_country * idf, idf, ps.frequency("country", code),
+                        _known_via(profile, f"country:{code}") or "direct", "generic"))
     for stem in obs_sectors & profile.sectors:
         idf = ps.idf("sector", stem)
-        out.append(("sector", stem, per_sector * idf, idf, ps.frequency("sector", stem), "direct",
-                    "generic"))
+        out.append(("sector", stem, per_sector * idf, idf, ps.frequency("sector", stem),
+                    _known_via(profile, f"sector:{stem}") or "direct", "generic"))
     case = obs.years() if out else None
     gap = _time_penalty(profile.years, case, w)     # what follows needs evidence: no time or prior terms without
     if gap and out:
@@ -239,9 +248,13 @@ def _case_terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Wei
             continue
         via = "direct"
         if tf < 1.0:
-            via, tf = "software", w.software_technique
-            if not tf:
-                continue
+            known = _known_via(profile, tid) if profile.known else None
+            if known:
+                via = known                   # a link from outside ATT&CK keeps its own weight (known.py)
+            else:
+                via, tf = "software", w.software_technique
+                if not tf:
+                    continue
         # _bm25 with its idf ** power and w.k1 + 1, w.k1 * norm computed once: the same operations in order
         out.append(("technique", tid, q * (powered * tf * k1_plus / (tf + k1_norm)), idf, groups,
                     via if q == 1.0 else "implied", level))
@@ -249,8 +262,8 @@ def _case_terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Wei
     for sid, idf, weighed, groups, level in case.software:
         weight = held.get(sid)
         if weight is not None:    # tf = weight * (1 + 0 * log(...)) = weight: support is 0 on this path
-            out.append(("software", sid, weighed * weight, idf, groups, "direct" if weight >= 1.0 else "description",
-                        level))
+            via = "direct" if weight >= 1.0 else (_known_via(profile, sid) if profile.known else None) or "description"
+            out.append(("software", sid, weighed * weight, idf, groups, via, level))
     if w.lineage:
         for (sid, _, _, groups, level), relatives in zip(case.software, case.relatives, strict=True):
             if sid in held:
@@ -263,12 +276,14 @@ def _case_terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Wei
     countries = profile.countries
     for code, value, idf, groups in case.countries:
         if code in countries:
-            out.append(("country", code, value, idf, groups, "direct", "generic"))
+            out.append(("country", code, value, idf, groups,
+                        (_known_via(profile, f"country:{code}") if profile.known else None) or "direct", "generic"))
     if obs_sectors:
         per_sector = w.sector / max(len(obs.sectors), 1) ** w.victim_norm
         for stem in obs_sectors & profile.sectors:
             idf = ps.idf("sector", stem)
-            out.append(("sector", stem, per_sector * idf, idf, ps.frequency("sector", stem), "direct", "generic"))
+            out.append(("sector", stem, per_sector * idf, idf, ps.frequency("sector", stem),
+                        (_known_via(profile, f"sector:{stem}") if profile.known else None) or "direct", "generic"))
     if not out:
         return out
     period = case.period

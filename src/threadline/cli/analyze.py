@@ -172,12 +172,16 @@ def analyze(
     ] = None,
     scheduler: Annotated[str | None, typer.Option(
         "--scheduler", help="Analyse on the Dask cluster whose scheduler is at tcp://HOST:PORT.")] = None,
+    use_known: Annotated[bool, typer.Option(
+        "--known/--attack-only", help="Attribute also with what the store's earlier analyses link to the actor their "
+        "claims name (default), or with ATT&CK's own sets only.")] = True,
     redo: Annotated[bool, typer.Option(
         "--redo", help="With --workers/--scheduler: analyse again inputs an earlier run already committed.")
     ] = False,
 ) -> None:
     """Everything about a report: indicators, techniques, actors, victims, dates, claims, attribution."""
     from threadline.analysis import analyze_document
+    from threadline.attribute.known import known_links
     from threadline.attribute.observations import exclude_sources_of
     from threadline.export.common import normalise_tlp
     from threadline.ingest import ingest_into
@@ -197,12 +201,13 @@ def analyze(
             analyze_distributed(sources=sources or [], jsonl=jsonl, json_out=json_out, store=batch_store,
                                 exclude=list(exclude_source or []), allow_private=allow_private,
                                 fail_fast=fail_fast, workers=workers, scheduler=scheduler, redo=redo,
-                                tlp=level)
+                                tlp=level, known=use_known)
         return
     kb = load_kb()
     excluded = list(exclude_source or [])
     store = _open_store(db) if store_results else None
     try:
+        known = known_links(kb, store) if use_known else None
         if jsonl:
             def handle(record: dict[str, Any]) -> dict[str, Any]:
                 text = record_text(record, jsonl)
@@ -213,7 +218,7 @@ def analyze(
                 own = exclude_sources_of(record, where=f"record {record['id']!r}")
                 if store is not None:
                     store.save_document(doc)
-                result = analyze_document(doc, kb, exclude_sources=[*excluded, *own])
+                result = analyze_document(doc, kb, exclude_sources=[*excluded, *own], known=known)
                 if store is not None:
                     _save_analysis(store, result)
                 return result
@@ -240,7 +245,7 @@ def analyze(
                         docs = read(target, allow_private=allow_private)
                         mark_tlp(docs, level)
                     for doc in docs:
-                        result = analyze_document(doc, kb, exclude_sources=excluded)
+                        result = analyze_document(doc, kb, exclude_sources=excluded, known=known)
                         if store is not None:
                             _save_analysis(store, result)
                         results.append(result)

@@ -149,9 +149,9 @@ def _claim_test_fact(test: dict[str, Any], kb: KnowledgeBase | None, refs: Refer
     verdict, reason = str(test.get("verdict") or ""), str(test.get("reason") or "")
     parts = [f"Test of the source's claim ({who}): " + (reason if reason.startswith(verdict) else
                                                          f"{verdict}: {reason}")]
-    distinctive = [f"{_shared_label(d, places)} ({d.get('why')})" for d in test.get("distinctive") or []
-                   if isinstance(d, dict)]
-    shared = [_shared_label(d, places) for d in test.get("shared") or [] if isinstance(d, dict)]
+    distinctive = [f"{_shared_label(d, places)} ({d.get('why')}){_linked_by(d)}"
+                   for d in test.get("distinctive") or [] if isinstance(d, dict)]
+    shared = [_shared_label(d, places) + _linked_by(d) for d in test.get("shared") or [] if isinstance(d, dict)]
     if distinctive:
         parts.append(f"distinctive evidence shared: {join_words(capped(distinctive, 4))}")
     elif shared:
@@ -177,10 +177,21 @@ def _shared_label(item: Any, places: dict[str, str]) -> str:
 
 
 def _why(item: Any) -> str:
-    """" (distinctive: 1 of 172 groups use it)" after a distinctive shared item: what made it distinctive."""
+    """" (distinctive: 1 of 172 groups use it)" after a distinctive shared item: what made it distinctive; and
+    where the group's side of it comes from when not from ATT&CK (a galaxy, a stored analysis: attribute/known.py)."""
+    out = ""
     if isinstance(item, dict) and item.get("level") == "distinctive" and item.get("why"):
-        return f" (distinctive: {item['why']})"
-    return ""
+        out = f" (distinctive: {item['why']})"
+    return out + _linked_by(item)
+
+
+def _linked_by(item: Any) -> str:
+    """" (linked to the group by MISP tool galaxy: ..., and 2 more)" for evidence held outside ATT&CK."""
+    sources = item.get("source") if isinstance(item, dict) else None
+    if not isinstance(sources, list) or not sources:
+        return ""
+    more = f", and {len(sources) - 1} more" if len(sources) > 1 else ""
+    return f" (linked to the group by {sources[0]}{more}, not by ATT&CK)"
 
 
 def _candidate_fact(a: dict[str, Any], cand: dict[str, Any], kb: KnowledgeBase | None, refs: References,
@@ -193,7 +204,7 @@ def _candidate_fact(a: dict[str, Any], cand: dict[str, Any], kb: KnowledgeBase |
     places = places_of(a)
     # The engine gives each shared item as {kind, id, name}; older analyses give bare ids or names. The same item
     # can come twice (a sector named by two words): listed once.
-    shared = list(dict.fromkeys(_shared_label(s, places) + (_why(s) if lead else "") for s in items))
+    shared = list(dict.fromkeys(_shared_label(s, places) + (_why(s) if lead else _linked_by(s)) for s in items))
     for sid in dict.fromkeys(str(s.get("id") if isinstance(s, dict) else s) for s in items):
         other = kb.by_attack_id.get(sid.upper()) if kb is not None else None
         if other is not None:

@@ -61,9 +61,10 @@ def _progress(total: int) -> tuple[Any, Any]:
 
 def analyze_distributed(*, sources: Sequence[str], jsonl: str | None, json_out: bool, store: Any,
                         exclude: Sequence[str], allow_private: bool, fail_fast: bool, workers: int | None,
-                        scheduler: str | None, redo: bool, tlp: str | None = None) -> None:
+                        scheduler: str | None, redo: bool, tlp: str | None = None, known: bool = False) -> None:
     """Run the batch and print what `analyze` prints; exit status 2 when an input failed. ``tlp``: the marking
-    ``--tlp`` gives the documents (a stricter one of their own is kept)."""
+    ``--tlp`` gives the documents (a stricter one of their own is kept); ``known``: attribute also with the store's
+    group links, read once here (as `analyze` without a cluster does)."""
     import dataclasses
 
     from threadline.cli.ingest import expand_sources
@@ -99,6 +100,11 @@ def analyze_distributed(*, sources: Sequence[str], jsonl: str | None, json_out: 
                       flush=True)
 
     started = time.perf_counter()
+    shared = None
+    if known and store is not None:
+        from threadline.attribute.known import stored_known
+
+        shared = stored_known(store)
 
     def on_progress(summary: Summary) -> None:
         elapsed = time.perf_counter() - started
@@ -112,7 +118,7 @@ def analyze_distributed(*, sources: Sequence[str], jsonl: str | None, json_out: 
         if link:
             bar.console.print(f"dashboard: {link}", markup=False, highlight=False)
         summary = run(items, store=store, client=client, exclude=exclude, allow_private=allow_private,
-                      redo=redo, on_result=on_result, on_progress=on_progress)
+                      redo=redo, on_result=on_result, on_progress=on_progress, known=shared)
     if json_out and not jsonl:
         print_json(collected)
     rate = summary.analysed / summary.seconds if summary.seconds > 0 else 0.0

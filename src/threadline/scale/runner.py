@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from threadline import settings
 from threadline.errors import InputError, ThreadlineError
@@ -22,6 +22,9 @@ from threadline.scale.items import Item
 from threadline.scale.work import Result, WarmUp, analyse
 from threadline.store.batches import Entry, committed_keys, save_batch
 from threadline.store.repository import Store
+
+if TYPE_CHECKING:
+    from threadline.attribute.known import Known
 
 BATCH_SECONDS = 2.0        # at most this long between a result's arrival and its commit (setting batch_commit:
                            # at most that many inputs per commit)
@@ -174,9 +177,10 @@ def _reason(exc: BaseException, item: Item) -> str:
 def run(items: Sequence[Item], *, store: Store | None, client: Any, exclude: Sequence[str] = (),
         allow_private: bool = False, redo: bool = False,
         on_result: Callable[[Item, Result], None] | None = None,
-        on_progress: Callable[[Summary], None] | None = None) -> Summary:
+        on_progress: Callable[[Summary], None] | None = None, known: Known | None = None) -> Summary:
     """Analyse ``items`` on ``client``'s cluster; every result goes to ``on_result`` (in completion order) and,
-    with a store, to the writer. Inputs an earlier run committed are skipped unless ``redo``."""
+    with a store, to the writer. Inputs an earlier run committed are skipped unless ``redo``. ``known``: the
+    store's group links (attribute/known.py), sent to every worker once."""
     import importlib
 
     as_completed: Any = importlib.import_module("distributed").as_completed
@@ -200,6 +204,8 @@ def run(items: Sequence[Item], *, store: Store | None, client: Any, exclude: Seq
     futures: Any = as_completed()
     by_key: dict[str, Item] = {}
     position = 0
+    # one copy per worker, not one per task (a Known of a large store is a few MB)
+    shipped = client.scatter(known, broadcast=True, hash=False) if known else None
 
     def submit() -> None:
         nonlocal position
@@ -207,7 +213,7 @@ def run(items: Sequence[Item], *, store: Store | None, client: Any, exclude: Seq
             next_item = queue[position]
             position += 1
             by_key[next_item.key] = next_item
-            futures.add(client.submit(analyse, next_item, tuple(exclude), allow_private,
+            futures.add(client.submit(analyse, next_item, tuple(exclude), allow_private, shipped,
                                       key=f"threadline-{next_item.key}", pure=False))
 
     submit()

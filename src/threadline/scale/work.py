@@ -8,12 +8,15 @@ Workers never touch the store: results go back to the single writer in the clien
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from threadline.errors import ThreadlineError
 from threadline.model import Document
 from threadline.scale.items import BYTES, PATH, RECORD, URL, Item
 from threadline.store.records import Entry
+
+if TYPE_CHECKING:
+    from threadline.attribute.known import Known
 
 try:
     from distributed import WorkerPlugin
@@ -73,14 +76,16 @@ def _documents(item: Item, allow_private: bool) -> tuple[list[Document], tuple[s
     return documents_from(raw, kind), None
 
 
-def analyse(item: Item, exclude: tuple[str, ...] = (), allow_private: bool = False) -> Result:
+def analyse(item: Item, exclude: tuple[str, ...] = (), allow_private: bool = False,
+            known: Known | None = None) -> Result:
     """Read and analyse one input; a bad input is a Result with its reason, never an exception (a traceback
-    would reach the user through the client)."""
+    would reach the user through the client). ``known``: the store's links, read once by the client and shipped
+    to every worker (workers never touch the store), as `analyze` without a cluster attributes with them."""
     import time
 
     from threadline.analysis import analyze_document
     from threadline.knowledge import load_kb
-    from threadline.store.analyses import finding_values
+    from threadline.store.analyses import finding_values, link_rows
 
     start = time.perf_counter()
     result = Result(item.key, item.source)
@@ -93,15 +98,17 @@ def analyse(item: Item, exclude: tuple[str, ...] = (), allow_private: bool = Fal
             if item.title and len(result.documents) == 1:
                 result.documents[0].title = item.title
         kb = load_kb(progress=False)
-        result.analyses = [analyze_document(doc, kb, exclude_sources=[*exclude, *item.exclude])
+        result.analyses = [analyze_document(doc, kb, exclude_sources=[*exclude, *item.exclude], known=known)
                            for doc in result.documents]
         # the findings' rows too: the single writer then only inserts them (it was the writer's main cost)
         result.findings = [row for a in result.analyses for row in finding_values(a["document"]["sha256"], a)]
+        result.links = [row for a in result.analyses for row in link_rows(a["document"]["sha256"], a, kb)]
     except ThreadlineError as exc:
-        result.documents, result.analyses, result.findings, result.error = [], [], [], exc.one_line()
+        result.documents, result.analyses, result.findings, result.links = [], [], [], []
+        result.error = exc.one_line()
     except (MemoryError, RecursionError, ValueError, TypeError, KeyError, IndexError, OSError) as exc:
         # a defect or an exhausted worker on this input: reported with the input, the batch goes on
-        result.documents, result.analyses, result.findings = [], [], []
+        result.documents, result.analyses, result.findings, result.links = [], [], [], []
         result.error = f"{item.source}: analysis failed ({exc.__class__.__name__}: {' '.join(str(exc).split())[:200]})"
     result.seconds = time.perf_counter() - start
     return result

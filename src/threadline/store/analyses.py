@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -15,8 +15,11 @@ from sqlalchemy.orm import Session
 
 from threadline.errors import NotFoundError, StoreError
 from threadline.model import deterministic_id
-from threadline.store.models import AnalysisRow, DocumentRow, FindingRow
+from threadline.store.models import AnalysisRow, DocumentRow, FindingRow, GroupLinkRow
 from threadline.store.repository import Store, by_id_or_prefix
+
+if TYPE_CHECKING:
+    from threadline.knowledge import KnowledgeBase
 
 # (analysis key, kind stored, how to key an item): what becomes a finding.
 _KINDS: tuple[tuple[str, str], ...] = (
@@ -73,6 +76,15 @@ def finding_values(document_id: str, analysis: dict[str, Any]) -> Iterator[dict[
                        "end": ev.get("end"), "page": ev.get("page"), "inferred": bool(item.get("inferred"))}
 
 
+def link_rows(document_id: str, analysis: dict[str, Any], kb: KnowledgeBase | None = None) -> list[dict[str, Any]]:
+    """The ``group_links`` rows of an analysis (attribute/known.py's links: evidence tied to the one group its
+    claims name), as column values; ``kb`` defaults to the active knowledge base, loaded only when needed."""
+    from threadline.attribute.known import link_values
+
+    return [{"id": deterministic_id("group-link", document_id, v["group_id"], v["kind"], v["key"]),
+             "document_id": document_id, **v} for v in link_values(analysis, kb)]
+
+
 TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "red")
 
 
@@ -88,9 +100,12 @@ def _session(store: Store) -> Session:
     return Session(store.engine, expire_on_commit=False)
 
 
-def save_analysis(store: Store, analysis: dict[str, Any]) -> bool:
-    """Store (or replace) the analysis of a stored document; True when it replaced an earlier one."""
+def save_analysis(store: Store, analysis: dict[str, Any], links: list[dict[str, Any]] | None = None) -> bool:
+    """Store (or replace) the analysis of a stored document, its findings and its group links (``links``: the
+    :func:`link_rows` a caller made already, else made here); True when it replaced an earlier one."""
     document_id = analysis["document"]["sha256"]
+    if links is None:
+        links = link_rows(document_id, analysis)
     try:
         with _session(store) as session, session.begin():
             document = session.get(DocumentRow, document_id)
@@ -103,6 +118,7 @@ def save_analysis(store: Store, analysis: dict[str, Any]) -> bool:
                 analysis = {**analysis, "document": {**analysis["document"], "tlp": level}}
             replaced = session.get(AnalysisRow, document_id) is not None
             session.execute(delete(FindingRow).where(FindingRow.document_id == document_id))
+            session.execute(delete(GroupLinkRow).where(GroupLinkRow.document_id == document_id))
             session.execute(delete(AnalysisRow).where(AnalysisRow.document_id == document_id))
             session.add(AnalysisRow(document_id=document_id, schema_version=int(analysis.get("schema_version", 1)),
                                     title=analysis["document"].get("title"),
@@ -111,6 +127,7 @@ def save_analysis(store: Store, analysis: dict[str, Any]) -> bool:
                                     tlp=level))
             session.flush()
             session.add_all(findings_of(document_id, analysis))
+            session.add_all(GroupLinkRow(**row) for row in links)
     except SQLAlchemyError as exc:
         raise StoreError(f"database error: {exc.__class__.__name__}", where=store.url) from None
     return replaced
@@ -141,3 +158,16 @@ def documents_with(store: Store, kind: str, key: str) -> list[str]:
         rows = session.scalars(select(FindingRow.document_id).where(FindingRow.kind == kind, FindingRow.key == key)
                                .distinct())
         return sorted(rows)
+
+
+def group_links(store: Store) -> list[dict[str, Any]]:
+    """Every stored group link with its analysis's marking (read through the analysis, so that a marking raised
+    later is the one that counts): what `analyze` attributes with beyond ATT&CK, in one SELECT of small rows."""
+    try:
+        with _session(store) as session:
+            query = (select(GroupLinkRow.document_id, GroupLinkRow.group_id, GroupLinkRow.kind, GroupLinkRow.key,
+                            GroupLinkRow.source, AnalysisRow.tlp)
+                     .join(AnalysisRow, AnalysisRow.document_id == GroupLinkRow.document_id))
+            return [dict(row._mapping) for row in session.execute(query)]
+    except SQLAlchemyError as exc:
+        raise StoreError(f"database error: {exc.__class__.__name__}", where=store.url) from None

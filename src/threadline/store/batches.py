@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from threadline.errors import StoreError
 from threadline.model import Document
-from threadline.store.analyses import TLP_LEVELS, analysis_tlp, finding_values
-from threadline.store.models import AnalysisRow, BatchInputRow, DocumentRow, FindingRow
+from threadline.store.analyses import TLP_LEVELS, analysis_tlp, finding_values, link_rows
+from threadline.store.models import AnalysisRow, BatchInputRow, DocumentRow, FindingRow, GroupLinkRow
 from threadline.store.records import Entry as Entry  # defined without SQLAlchemy: a Dask worker's Result is one
 from threadline.store.repository import Store
 
@@ -100,6 +100,7 @@ def save_batch(store: Store, entries: Sequence[Entry]) -> int:
     documents: dict[str, dict[str, Any]] = {}
     analyses: dict[str, dict[str, Any]] = {}
     findings: dict[str, list[dict[str, Any]]] = {}
+    links: dict[str, list[dict[str, Any]]] = {}
     for entry in entries:
         for doc in entry.documents:
             documents.setdefault(doc.sha256, _document_row(doc, now))
@@ -107,16 +108,26 @@ def save_batch(store: Store, entries: Sequence[Entry]) -> int:
             analyses[analysis["document"]["sha256"]] = analysis       # the later one wins, as in a rerun
         for row in entry.findings or []:
             findings.setdefault(row["document_id"], []).append(row)
+        for analysis in entry.analyses:     # the later entry's rows (or none made yet) win with its analysis
+            links.pop(analysis["document"]["sha256"], None)
+            if entry.links is not None:
+                links[analysis["document"]["sha256"]] = []
+        if entry.links is not None:
+            for row in entry.links:
+                links[row["document_id"]].append(row)
     inputs: dict[str, dict[str, Any]] = {
         e.key: {"key": e.key, "source": e.source, "documents": [d.sha256 for d in e.documents], "committed_at": now}
         for e in entries}
     ids = sorted(analyses)
+    # made before the transaction: the knowledge base they may need must not load while the writer holds the lock
+    linked = [row for i in ids for row in (links[i] if i in links else link_rows(i, analyses[i]))]
     try:
         with Session(store.engine, expire_on_commit=False) as session, session.begin():
             _insert_missing(session, DocumentRow, list(documents.values()), "id")
             _mark(session, analyses, ids)
             for part in _chunks(ids):
                 session.execute(delete(FindingRow).where(FindingRow.document_id.in_(part)))
+                session.execute(delete(GroupLinkRow).where(GroupLinkRow.document_id.in_(part)))
                 session.execute(delete(AnalysisRow).where(AnalysisRow.document_id.in_(part)))
             for part in _chunks(sorted(inputs)):
                 session.execute(delete(BatchInputRow).where(BatchInputRow.key.in_(part)))
@@ -132,6 +143,8 @@ def save_batch(store: Store, entries: Sequence[Entry]) -> int:
                                                       else finding_values(i, analyses[i]))]
                 if rows:
                     session.execute(insert(FindingRow), rows)
+                if linked:
+                    session.execute(insert(GroupLinkRow), linked)
             session.execute(insert(BatchInputRow), list(inputs.values()))
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", exc)).splitlines()[0] or exc.__class__.__name__

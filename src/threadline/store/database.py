@@ -23,7 +23,7 @@ from threadline.errors import StoreError
 from threadline.store.repository import Store
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-HEAD_REVISION = "0007_job_heartbeat"      # kept in step with migrations/versions (a test checks it)
+HEAD_REVISION = "0007_group_links"      # kept in step with migrations/versions (a test checks it)
 BUSY_TIMEOUT_MS = 30_000                  # how long a SQLite writer waits for another one
 LOCK_WAIT = 120.0                         # seconds a process waits for another one's migration
 PG_LOCK_KEY = 0x7468_726C_6D69_6772       # pg_advisory_xact_lock key for migrations ("thrlmigr")

@@ -95,6 +95,22 @@ class FindingRow(Base):
     __table_args__ = (Index("ix_findings_kind_key", "kind", "key"), Index("ix_findings_document_id", "document_id"))
 
 
+class GroupLinkRow(Base):
+    """One piece of evidence a stored analysis ties to the one ATT&CK group its claims name (attribute/known.py):
+    written with the analysis, replaced with it, gone with it; `analyze` reads these rows, not the analyses."""
+
+    __tablename__ = "group_links"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)     # uuid5 over document, group, kind, key
+    document_id: Mapped[str] = mapped_column(String(64), ForeignKey("analyses.document_id", ondelete="CASCADE"))
+    group_id: Mapped[str] = mapped_column(String(20))                 # ATT&CK G-id
+    kind: Mapped[str] = mapped_column(String(20))                     # software | technique | country | sector
+    key: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)                         # provenance shown to the analyst
+
+    __table_args__ = (Index("ix_group_links_document_id", "document_id"),)
+
+
 class BatchInputRow(Base):
     """One input of a distributed batch whose documents and analyses are committed (see threadline.scale)."""
 

@@ -62,3 +62,4 @@ class Entry:
     documents: list[Document] = field(default_factory=list)
     analyses: list[dict[str, Any]] = field(default_factory=list)
     findings: list[dict[str, Any]] | None = None     # finding_values of the analyses, when a worker made them
+    links: list[dict[str, Any]] | None = None        # link_rows of the analyses (group_links), when a worker made them

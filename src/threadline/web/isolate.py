@@ -26,6 +26,7 @@ from threadline import settings
 from threadline.errors import LimitError, ThreadlineError
 
 if TYPE_CHECKING:
+    from threadline.attribute.known import Known
     from threadline.ingest.source import Raw
     from threadline.model import Document
 
@@ -44,6 +45,7 @@ class Job:
     url: str | None
     tlp: str
     title: str | None
+    known: Known | None = None       # the store's group links, read by the server (the child never opens the store)
 
 
 def _address_space() -> int:
@@ -82,7 +84,7 @@ def _analyse(job: Job, send: Callable[[tuple[str, Any]], None]) -> tuple[list[Do
     analyses = []
     for n, doc in enumerate(docs, 1):
         send(("progress", (n, len(docs))))
-        analyses.append(analyze_document(doc, kb))
+        analyses.append(analyze_document(doc, kb, known=job.known))
     return docs, analyses
 
 

@@ -33,6 +33,7 @@ from threadline.web.render import html, page
 from threadline.web.tlp import Principal
 
 if TYPE_CHECKING:
+    from threadline.attribute.known import Known
     from threadline.ingest.source import Raw
     from threadline.model import Document
 
@@ -106,6 +107,7 @@ class Runner:
         return job_id
 
     def run(self, job_id: str, tlp: str, raw: Raw | None, url: str | None, title: str | None = None) -> None:
+        from threadline.attribute.known import stored_known
         from threadline.store.batches import Entry, save_batch
 
         try:
@@ -113,15 +115,17 @@ class Runner:
                 self._run_on_cluster(job_id, tlp, raw, url, title)
                 return
             self._set(job_id, state="running", step="reading the report", progress=5)
+            # as `threadline analyze` does: the store's earlier analyses link evidence to the actors they claim
+            known = stored_known(self.state.store)
 
             def progress(n: int, total: int) -> None:
                 self._set(job_id, step=f"analysing document {n} of {total}", progress=20 + int(75 * (n - 1) / total))
 
             if self.isolated is not None:
-                docs, analyses = self.isolated.analyse(Job(raw, url, tlp, title), raw.source if raw else str(url),
-                                                       progress)
+                docs, analyses = self.isolated.analyse(Job(raw, url, tlp, title, known),
+                                                       raw.source if raw else str(url), progress)
             else:
-                docs, analyses = self._analyse_here(job_id, tlp, raw, url, title, progress)
+                docs, analyses = self._analyse_here(job_id, tlp, raw, url, title, progress, known)
             # Documents and analyses in one transaction (the batch writer's): a server killed mid-job never leaves
             # a document stored without its analysis (it used to store the documents first, then analyse).
             self._set(job_id, step="storing the report and its analysis", progress=95)
@@ -136,7 +140,8 @@ class Runner:
             raise
 
     def _analyse_here(self, job_id: str, tlp: str, raw: Raw | None, url: str | None, title: str | None,
-                      progress: Callable[[int, int], None]) -> tuple[list[Document], list[dict[str, Any]]]:
+                      progress: Callable[[int, int], None], known: Known | None = None
+                      ) -> tuple[list[Document], list[dict[str, Any]]]:
         """The report read and analysed in this thread (setting job_isolation: thread)."""
         from threadline.analysis import analyze_document
         from threadline.ingest.pipeline import documents_from, mark_tlp
@@ -153,12 +158,13 @@ class Runner:
         analyses = []
         for n, doc in enumerate(docs, 1):
             progress(n, len(docs))
-            analyses.append(analyze_document(doc, kb))
+            analyses.append(analyze_document(doc, kb, known=known))
         return docs, analyses
 
     def _run_on_cluster(self, job_id: str, tlp: str, raw: Raw | None, url: str | None, title: str | None) -> None:
         """The report analysed on the Dask cluster and stored here, by the batch code's single writer (a whole
         input per transaction, the TLP filed with it); a worker's failure is the job's one-line reason."""
+        from threadline.attribute.known import stored_known
         from threadline.scale.items import submitted_item
         from threadline.scale.runner import connect, run
         from threadline.scale.work import Result
@@ -170,7 +176,8 @@ class Runner:
         with connect(None, self.scheduler) as client:
             self._set(job_id, step="analysing on the Dask cluster", progress=20)
             # redo: a report submitted again is analysed again (its key names the same input, stored once)
-            run([item], store=self.state.store, client=client, redo=True,
+            # with the store's group links, as a report analysed here is (the worker never opens the store)
+            run([item], store=self.state.store, client=client, redo=True, known=stored_known(self.state.store),
                 on_result=lambda _, result: outcome.append(result))
         result = outcome[0] if outcome else Result(item.key, item.source, error=f"{item.label}: no result")
         if result.error is not None:

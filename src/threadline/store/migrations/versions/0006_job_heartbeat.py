@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_job_heartbeat"
+revision = "0006_job_heartbeat"
 down_revision = "0005_batch_inputs"
 branch_labels = None
 depends_on = None
