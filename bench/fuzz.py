@@ -70,7 +70,9 @@ def run_target(name: str, seconds: float, out: Path, *, timeout: int = 10, rss_m
     fuzzed = stats.get("number_of_executed_units", 0)
     # libFuzzer also keeps inputs slower than 10 s as slow-unit-*: a finding to look at (usually the machine's load),
     # not a crash; crashes, timeouts past --timeout and memory past --rss-mb are.
-    new = sorted(p for p in set(artifacts.iterdir()) - before if not p.name.startswith(f"{name}-slow-unit-"))
+    # Only this target's artifacts: runs of other targets may share the folder at the same time.
+    new = sorted(p for p in set(artifacts.iterdir()) - before
+                 if p.name.startswith(f"{name}-") and not p.name.startswith(f"{name}-slow-unit-"))
     # Start-up (imports, the knowledge base, the seeds) is not fuzzing time: executions per second are over the
     # fuzzing time libFuzzer reports, else over the wall time.
     fuzz_seconds = float(seconds) if done.returncode == 0 else max(1.0, elapsed)
