@@ -20,12 +20,14 @@ import argparse
 import gzip
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))      # tests.attribute.reference, when run as a script from any folder
 TRAM = [ROOT.parent / "shared" / "data" / "tram" / "tram2-reports.jsonl.gz",
         ROOT / "src" / "threadline" / "data" / "tram" / "tram2-reports.jsonl.gz"]
 TARGET_PER_CORE = 10.0
@@ -70,20 +72,13 @@ def one_process(records: list[dict[str, Any]], profile: bool) -> float:
 def check_scores(records: list[dict[str, Any]]) -> int:
     """score_groups against the per-group reference (score_group + profile_features + apply_ranker) on the
     reports' cases: the same groups in the same order with the same floats; returns how many cases were compared."""
+    from tests.attribute.reference import reference_scores
+
     from threadline.analysis import analyze_document
     from threadline.attribute.observations import observations_from_analysis
-    from threadline.attribute.profiles import build_profiles, sector_stems
+    from threadline.attribute.profiles import build_profiles
     from threadline.attribute.ranker import load_ranker
-    from threadline.attribute.scoring import (
-        IMPLIED_SPREAD,
-        Weights,
-        apply_ranker,
-        level_of,
-        pair_rarity,
-        profile_features,
-        score_group,
-        score_groups,
-    )
+    from threadline.attribute.scoring import Weights, score_groups
     from threadline.knowledge import load_kb
     from threadline.model import Document
 
@@ -93,25 +88,7 @@ def check_scores(records: list[dict[str, Any]]) -> int:
     for r in records:
         obs = observations_from_analysis(analyze_document(Document(text=r["text"], source=f"jsonl:{r['id']}",
                                                                    title=r["title"]), kb), kb)
-        implied: dict[str, float] = {}
-        for sid in obs.software:
-            capabilities = ps.techniques_of_software(sid)
-            for t in capabilities:
-                implied[t] = max(implied.get(t, 0.0), w.implied * min(1.0, IMPLIED_SPREAD / len(capabilities)))
-        query = [(t, 1.0) for t in obs.techniques] + sorted((t, q) for t, q in implied.items()
-                                                            if t not in obs.techniques)
-        levels = {t: level_of(ps, "technique", t) for t, _ in query}
-        levels.update({s: level_of(ps, "software", s) for s in obs.software})
-        sectors = frozenset().union(*(sector_stems(s) for s in obs.sectors)) if obs.sectors else frozenset()
-        pairs = pair_rarity([*obs.techniques, *obs.software], ps)
-        expected = []
-        for profile in ps.profiles.values():
-            one = score_group(obs, profile, ps, w, sectors, query, levels)
-            values = profile_features(obs, profile, ps, pairs.get(profile.attack_id, (0.0, 0.0))) \
-                if one.contributions else {}
-            apply_ranker(one, values, ranker)
-            expected.append(one)
-        expected.sort(key=lambda s: (not s.empty, s.score, s.matched), reverse=True)
+        expected = reference_scores(obs, ps, w, ranker)
 
         def view(scores: list[Any]) -> list[Any]:
             return [(s.attack_id, s.score, s.matched, [tuple(c) for c in s.contributions], s.features)

@@ -12,24 +12,19 @@ from typing import Any
 
 import pytest
 
+from tests.attribute.reference import reference_scores
 from threadline.attribute.observations import Observations, observations_from_analysis
-from threadline.attribute.profiles import ProfileSet, build_profiles, sector_stems
+from threadline.attribute.profiles import ProfileSet, build_profiles
 from threadline.attribute.ranker import Ranker
 from threadline.attribute.scoring import (
-    IMPLIED_SPREAD,
     GroupScore,
     Weights,
     _near,
     _time_penalty,
-    apply_ranker,
     held_by,
-    pair_rarity,
-    profile_features,
-    score_group,
     score_groups,
 )
 from threadline.attribute.scoring import _direct as direct
-from threadline.attribute.scoring import level_of as grade
 from threadline.knowledge import KnowledgeBase
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,24 +97,7 @@ def test_score_groups_equals_the_per_group_functions(kb: KnowledgeBase, cases: l
     for obs in cases:
         if not (obs.techniques or obs.software):
             continue
-        implied: dict[str, float] = {}
-        for sid in obs.software:
-            capabilities = ps.techniques_of_software(sid)
-            for t in capabilities:
-                implied[t] = max(implied.get(t, 0.0), w.implied * min(1.0, IMPLIED_SPREAD / len(capabilities)))
-        query = [(t, 1.0) for t in obs.techniques] + sorted((t, q) for t, q in implied.items()
-                                                            if t not in obs.techniques)
-        levels = {t: grade(ps, "technique", t) for t, _ in query} | {s: grade(ps, "software", s) for s in obs.software}
-        sectors = frozenset().union(*(sector_stems(s) for s in obs.sectors)) if obs.sectors else frozenset()
-        pairs = pair_rarity([*obs.techniques, *obs.software], _cold(ps))
-        expected = []
-        for profile in ps.profiles.values():
-            one = score_group(obs, profile, _cold(ps), w, sectors, query, levels)
-            values = profile_features(obs, profile, _cold(ps), pairs.get(profile.attack_id, (0.0, 0.0))) \
-                if one.contributions else {}
-            apply_ranker(one, values, ranker)
-            expected.append(one)
-        expected.sort(key=lambda s: (not s.empty, s.score, s.matched), reverse=True)
+        expected = reference_scores(obs, ps, w, ranker, _cold)
         got = score_groups(obs, ps, w, ranker)
         assert [(s.attack_id, s.score, s.matched) for s in got] == [(s.attack_id, s.score, s.matched)
                                                                     for s in expected]   # before anything is made
@@ -154,21 +132,5 @@ def test_weights_outside_the_fast_path_score_as_the_per_group_functions(kb: Know
     ps = build_profiles(kb)
     w, ranker = Weights(parent=0.3, support=0.2), Ranker()
     obs = max(cases, key=lambda o: len(o.techniques) + len(o.software))
-    implied: dict[str, float] = {}
-    for sid in obs.software:
-        capabilities = ps.techniques_of_software(sid)
-        for t in capabilities:
-            implied[t] = max(implied.get(t, 0.0), w.implied * min(1.0, IMPLIED_SPREAD / len(capabilities)))
-    query = [(t, 1.0) for t in obs.techniques] + sorted((t, q) for t, q in implied.items() if t not in obs.techniques)
-    levels = {t: grade(ps, "technique", t) for t, _ in query} | {s: grade(ps, "software", s) for s in obs.software}
-    sectors = frozenset().union(*(sector_stems(s) for s in obs.sectors)) if obs.sectors else frozenset()
-    pairs = pair_rarity([*obs.techniques, *obs.software], ps)
-    expected = []
-    for profile in ps.profiles.values():
-        one = score_group(obs, profile, ps, w, sectors, query, levels)
-        values = profile_features(obs, profile, ps, pairs.get(profile.attack_id, (0.0, 0.0))) \
-            if one.contributions else {}
-        apply_ranker(one, values, ranker)
-        expected.append(one)
-    expected.sort(key=lambda s: (not s.empty, s.score, s.matched), reverse=True)
+    expected = reference_scores(obs, ps, w, ranker)
     assert _exact(score_groups(obs, ps, w, ranker)) == _exact(expected)
