@@ -180,7 +180,7 @@ def analyze(
     ] = False,
 ) -> None:
     """Everything about a report: indicators, techniques, actors, victims, dates, claims, attribution."""
-    from threadline.analysis import analyze_document
+    from threadline.analysis import analyze_document, analyze_each
     from threadline.attribute.known import known_links
     from threadline.attribute.observations import exclude_sources_of
     from threadline.export.common import normalise_tlp
@@ -244,8 +244,12 @@ def analyze(
 
                         docs = read(target, allow_private=allow_private)
                         mark_tlp(docs, level)
-                    for doc in docs:
-                        result = analyze_document(doc, kb, exclude_sources=excluded, known=known)
+                    # a feed's entry that fails is left out with its reason, the other entries go on
+                    _, analysed, skipped = analyze_each(docs, kb, exclude_sources=excluded, known=known)
+                    for line in skipped:
+                        failures += 1
+                        print(f"threadline: {line} (left out; the input's other documents go on)", file=sys.stderr)
+                    for result in analysed:
                         if store is not None:
                             _save_analysis(store, result)
                         results.append(result)

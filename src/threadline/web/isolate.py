@@ -69,8 +69,9 @@ def _cap_memory() -> None:
         return           # no /proc or no RLIMIT_AS: the stage limits still hold, without the hard cap
 
 
-def _analyse(job: Job, send: Callable[[tuple[str, Any]], None]) -> tuple[list[Document], list[dict[str, Any]]]:
-    from threadline.analysis import analyze_document
+def _analyse(job: Job, send: Callable[[tuple[str, Any]], None]
+             ) -> tuple[list[Document], list[dict[str, Any]], list[str]]:
+    from threadline.analysis import analyze_each
     from threadline.ingest.pipeline import documents_from, mark_tlp
     from threadline.ingest.source import read_source
     from threadline.knowledge import load_kb
@@ -80,12 +81,8 @@ def _analyse(job: Job, send: Callable[[tuple[str, Any]], None]) -> tuple[list[Do
     mark_tlp(docs, job.tlp)
     if job.title and len(docs) == 1:
         docs[0].title = job.title
-    kb = load_kb(progress=False)
-    analyses = []
-    for n, doc in enumerate(docs, 1):
-        send(("progress", (n, len(docs))))
-        analyses.append(analyze_document(doc, kb, known=job.known))
-    return docs, analyses
+    return analyze_each(docs, load_kb(progress=False), known=job.known,
+                        progress=lambda n, total: send(("progress", (n, total))))
 
 
 def _die_with_the_server() -> None:
@@ -193,8 +190,9 @@ class Isolated:
         return message
 
     def analyse(self, job: Job, where: str, on_progress: Callable[[int, int], None] | None = None
-                ) -> tuple[list[Document], list[dict[str, Any]]]:
-        """The documents and analyses of ``job``, analysed in the child; a failure is one ThreadlineError line."""
+                ) -> tuple[list[Document], list[dict[str, Any]], list[str]]:
+        """The documents analysed in the child, their analyses and the documents left out (a feed's entry that
+        failed, one line each); a failure of the whole job is one ThreadlineError line."""
         per_document = STAGES * settings.get_number("stage_timeout")
         with self._lock:
             conn = self._conn
@@ -208,8 +206,8 @@ class Isolated:
                 if kind == "progress" and on_progress is not None:
                     on_progress(*value)
                 elif kind == "done":
-                    docs, analyses = value
-                    return docs, analyses
+                    docs, analyses, skipped = value
+                    return docs, analyses, skipped
                 elif kind in ("failed", "fatal"):
                     if kind == "fatal":         # the child ends after this answer: replaced on the next job
                         self.stop()

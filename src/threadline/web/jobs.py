@@ -122,16 +122,17 @@ class Runner:
                 self._set(job_id, step=f"analysing document {n} of {total}", progress=20 + int(75 * (n - 1) / total))
 
             if self.isolated is not None:
-                docs, analyses = self.isolated.analyse(Job(raw, url, tlp, title, known),
-                                                       raw.source if raw else str(url), progress)
+                docs, analyses, skipped = self.isolated.analyse(Job(raw, url, tlp, title, known),
+                                                                raw.source if raw else str(url), progress)
             else:
-                docs, analyses = self._analyse_here(job_id, tlp, raw, url, title, progress, known)
+                docs, analyses, skipped = self._analyse_here(job_id, tlp, raw, url, title, progress, known)
             # Documents and analyses in one transaction (the batch writer's): a server killed mid-job never leaves
             # a document stored without its analysis (it used to store the documents first, then analyse).
             self._set(job_id, step="storing the report and its analysis", progress=95)
             save_batch(self.state.store, [Entry(f"web:{job_id}", raw.source if raw is not None else str(url),
                                                 docs, analyses)])
-            self._set(job_id, state="done", step="finished", progress=100, document_id=docs[0].sha256)
+            self._set(job_id, state="done", step=_finished(len(docs), skipped), progress=100,
+                      document_id=docs[0].sha256)
         except ThreadlineError as exc:
             self._set(job_id, state="failed", step="failed", error=exc.one_line())
         except Exception as exc:   # a bug must still end the job with a reason, never leave it "running"
@@ -141,9 +142,9 @@ class Runner:
 
     def _analyse_here(self, job_id: str, tlp: str, raw: Raw | None, url: str | None, title: str | None,
                       progress: Callable[[int, int], None], known: Known | None = None
-                      ) -> tuple[list[Document], list[dict[str, Any]]]:
+                      ) -> tuple[list[Document], list[dict[str, Any]], list[str]]:
         """The report read and analysed in this thread (setting job_isolation: thread)."""
-        from threadline.analysis import analyze_document
+        from threadline.analysis import analyze_each
         from threadline.ingest.pipeline import documents_from, mark_tlp
         from threadline.ingest.source import read_source
 
@@ -154,12 +155,7 @@ class Runner:
         if title and len(docs) == 1:
             docs[0].title = title
         self._set(job_id, step="loading the knowledge base", progress=15)
-        kb = self.state.kb
-        analyses = []
-        for n, doc in enumerate(docs, 1):
-            progress(n, len(docs))
-            analyses.append(analyze_document(doc, kb, known=known))
-        return docs, analyses
+        return analyze_each(docs, self.state.kb, known=known, progress=progress)
 
     def _run_on_cluster(self, job_id: str, tlp: str, raw: Raw | None, url: str | None, title: str | None) -> None:
         """The report analysed on the Dask cluster and stored here, by the batch code's single writer (a whole
@@ -190,6 +186,14 @@ class Runner:
             self._set(job_id, state="done", step="finished", progress=100, document_id=result.documents[0].sha256)
 
 
+def _finished(analysed: int, skipped: list[str]) -> str:
+    """The last step's words: a feed whose entries partly failed says which were left out, and why."""
+    if not skipped:
+        return "finished"
+    return (f"finished: {analysed} of {analysed + len(skipped)} documents analysed; left out: "
+            + "; ".join(skipped))
+
+
 def _can_submit(who: Principal) -> None:
     if not who.can_submit:
         raise HTTPException(status_code=403, detail="submitting reports needs an analyst or admin account")
@@ -203,7 +207,13 @@ def submit_form(request: Request, who: Who) -> HTMLResponse:
     return html(request, "submit.html.j2", {"levels": list(who.levels), "error": None})
 
 
-@router.post("/submit", summary="Submit a report (form: text, url or file; tlp; csrf): analysed in the background")
+# Starlette refuses a form field over 1 MB by default: a long report pasted whole is a normal thing to submit.
+# Pasted text is held in memory (a file is spooled), hence a bound of its own below max_input_bytes' default.
+PASTE_MAX_BYTES = 64 * 1024 * 1024
+
+
+@router.post("/submit", summary="Submit a report (form: text, url or file; tlp; csrf): analysed in the background",
+             form_limits={"max_part_size": PASTE_MAX_BYTES})
 def submit(request: Request, who: Who, text: str = Form(""), url: str = Form(""),
            title: str = Form("", max_length=300), tlp: str = Form("clear"), csrf: str = Form(""),
            file: Annotated[UploadFile | None, File()] = None) -> Response:
