@@ -145,6 +145,9 @@ def create_app(store: Store, *, kb: KnowledgeBase | None = None, secret: str | N
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         message = exc.detail if isinstance(exc.detail, str) else "not found" if exc.status_code == 404 else "error"
+        if message.startswith("Field exceeded maximum size"):       # Starlette's words for a form field too big
+            message = (f"{request.url.path}: a form field is larger than the web form accepts "
+                       f"({jobs.PASTE_MAX_BYTES // 2**20} MB); upload the report as a file instead")
         return error(request, message, exc.status_code, dict(exc.headers or {}))
 
     app.include_router(account.router)
