@@ -137,6 +137,11 @@ def test_no_names_from_common_words(kb: KnowledgeBase, text: str) -> None:
     ("The operators used a backdoor called Soldier.", ["S0663"]),
     ("RTFs exploit the Equation Editor flaw, and the Watchdog module restarts the implant.", []),
     ("One backdoor and First stage loaders were seen in August.", []),
+    # an everyday word opening a sentence is capitalised by its place: the word, unless the text names it so
+    ("Soldier accounts were targeted by the phishing emails.", []),
+    ("- Soldier families received the lure by e-mail.", []),
+    ("Soldier beaconed every minute. The operators then pushed Soldier to the file servers.", ["S0663"]),
+    ("Soldier backdoor samples beaconed every minute.", ["S0663"]),
 ])
 def test_everyday_word_names_need_a_cue(kb: KnowledgeBase, text: str, software: list[str]) -> None:
     d = extract_entities(text, kb).to_dict()

@@ -301,12 +301,38 @@ def _looks_like_a_name(text: str, start: int, end: int, entry: Entry) -> bool:
     after = _WORD.findall(text[end:end + 30])[:1]
     if after and after[0].lower() in _PART_OF:
         return False
-    if entry.tier == "word":
+    if entry.tier == "word" and not (entry.kind == "software" and single and _opens_sentence(text, start)
+                                     and not _a_name_elsewhere(text, start, end)):
         return True
+    # The common tier, and a software name that is an everyday word opening a sentence with no other use as a
+    # name in the text ("Soldier accounts were phished" is not SysUpdate's alias): its capital is the sentence's,
+    # so it needs a cue. Group names are left alone: CTI prose opens sentences with them as subjects all the time.
     before = [w.lower() for w in _WORD.findall(text[max(0, start - 30):start])[-2:]]
     if before and (before[-1] in _NAMING or before[-1] in cues):
         return True         # "a backdoor called Soldier", "the threat group Tick"
     return bool(after and after[0].lower() in cues)
+
+
+_OPENERS = " \t\r\"'“‘«([*•·-–—#>|"
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    """Whether a word starts its text, a line (a heading, a bullet, a table cell) or a sentence."""
+    i = start - 1
+    while i >= 0 and text[i] in _OPENERS:
+        i -= 1
+    return i < 0 or text[i] in ".!?:;\n\u2029"
+
+
+def _a_name_elsewhere(text: str, start: int, end: int) -> bool:
+    """Whether the same capitalised spelling occurs in the text where only a name would be capitalised."""
+    found = text[start:end]
+    at = text.find(found)
+    while at >= 0:
+        if at != start and _bounded(text, at, at + len(found)) and not _opens_sentence(text, at):
+            return True
+        at = text.find(found, at + 1)
+    return False
 
 
 def _casing_ok(found: str, entry: Entry) -> bool:
