@@ -135,3 +135,21 @@ def test_the_migration_backfills_the_links_of_analyses_stored_before_it(tmp_path
         assert expected and _rows(reopened) == expected
         with Session(reopened.engine) as session:
             assert session.scalar(select(func.count()).select_from(GroupLinkRow)) == len(expected)
+
+
+def test_kb_relink_makes_every_stored_analysis_s_links_again(store: Store, kb: KnowledgeBase, analyse: Analyse,
+                                                             run_cli: Any) -> None:
+    """After `kb update` the rows may be stale (made with another knowledge base), or missing (a backfill without
+    a bundle); `kb relink` makes them again from the analyses, the same rows as each save makes, and again is a
+    no-op."""
+    _store_all(store, analyse)
+    expected = _rows(store)
+    with Session(store.engine) as session, session.begin():
+        session.execute(delete(GroupLinkRow))
+        session.add(GroupLinkRow(id="stale", document_id=expected[0][0], group_id="G0000", kind="software",
+                                 key="S0000", source="an older knowledge base"))
+    for _ in range(2):
+        code, out, err = run_cli("kb", "relink", "--db", store.engine.url.render_as_string(hide_password=False))
+        assert code == 0, err
+        assert out.strip() == f"{len(expected)} group links from {len(REPORTS)} stored analyses"
+        assert _rows(store) == expected

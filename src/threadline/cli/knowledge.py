@@ -150,3 +150,21 @@ def kb_update(
     kb = index.load_kb(target)
     console.print(f"ATT&CK {version} installed at {target}: {kb.counts()['techniques']} techniques, "
                   f"{kb.counts()['subtechniques']} sub-techniques, {kb.counts()['groups']} groups")
+    console.print("the store's group links were made with the earlier knowledge base: `threadline kb relink` "
+                  "makes them again")
+
+
+@kb_app.command("relink")
+def kb_relink(
+    db: Annotated[str | None, typer.Option("--db", help="Database URL or SQLite path (env THREADLINE_DB).")] = None,
+) -> None:
+    """Make the store's group links again from every stored analysis with the active knowledge base (after
+    `kb update`); attribution reads them as what earlier reports tie to each group."""
+    from threadline.store import open_store
+    from threadline.store.analyses import relink_analyses
+
+    kb = index.load_kb(index.active_bundle())
+    with open_store(db) as store:
+        analyses, links = relink_analyses(store, kb)
+    console.print(f"{links} group links from {analyses} stored analyses")
+

@@ -171,3 +171,27 @@ def group_links(store: Store) -> list[dict[str, Any]]:
             return [dict(row._mapping) for row in session.execute(query)]
     except SQLAlchemyError as exc:
         raise StoreError(f"database error: {exc.__class__.__name__}", where=store.url) from None
+
+
+def relink_analyses(store: Store, kb: KnowledgeBase, batch: int = 200) -> tuple[int, int]:
+    """Make every stored analysis's ``group_links`` rows again with ``kb`` (after `kb update`: a name may now
+    resolve to another group, a software to another id); (analyses read, links written). One transaction: a
+    failure leaves the old rows whole, never half of each."""
+    try:
+        with _session(store) as session, session.begin():
+            ids = list(session.execute(select(AnalysisRow.document_id).order_by(AnalysisRow.document_id))
+                       .scalars())
+            session.execute(delete(GroupLinkRow))
+            written = 0
+            for start in range(0, len(ids), batch):      # a few analyses' JSON in memory at a time
+                part = ids[start:start + batch]
+                rows = [row for document_id, data in session.execute(
+                            select(AnalysisRow.document_id, AnalysisRow.data)
+                            .where(AnalysisRow.document_id.in_(part)))
+                        for row in link_rows(document_id, dict(data), kb)]
+                session.add_all(GroupLinkRow(**row) for row in rows)
+                session.flush()
+                written += len(rows)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"database error: {exc.__class__.__name__}", where=store.url) from None
+    return len(ids), written
