@@ -128,3 +128,19 @@ def test_the_compact_english_word_list_answers_as_the_set_does() -> None:
     probes = {w + suffix for w in list(words)[::50] for suffix in ("s", "x", "zz", "\n", " ")} | {"", "a", "zzzzzz"}
     probes |= {w[:-1] for w in list(words)[::50]} | {w.upper() for w in list(words)[::500]}
     assert all((probe in compact) == (probe in words) for probe in probes)
+
+
+def test_the_newest_few_versions_are_kept_and_older_ones_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two installs sharing a cache folder keep their own files (each used to delete the other's on every run);
+    versions beyond the newest KEEP are stale and go."""
+    import os
+    import time
+
+    written = [tmp_path / f"derived-lexicon-{n:024d}.pickle" for n in range(derived.KEEP + 2)]
+    for n, path in enumerate(written):
+        derived._write(path, {"version": n}, "lexicon")
+        os.utime(path, (time.time() - 100 + n, time.time() - 100 + n))    # written one after another
+    left = sorted(tmp_path.glob("derived-lexicon-*.pickle"))
+    assert left == written[-derived.KEEP:]
+    assert derived._read(written[-1], dict) == {"version": derived.KEEP + 1}
+    assert not list(tmp_path.glob(".derived-*"))                         # no temporary file left behind

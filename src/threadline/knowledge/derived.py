@@ -79,6 +79,16 @@ def _read(path: Path, kind: type[T]) -> T | None:
     return found if isinstance(found, kind) else None
 
 
+KEEP = 3     # versions of one structure kept in the cache folder
+
+
+def _age(path: Path) -> float:
+    try:
+        return -path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def _write(path: Path, value: object, name: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,9 +96,11 @@ def _write(path: Path, value: object, name: str) -> None:
         with os.fdopen(fd, "wb") as handle:
             pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
-        for old in path.parent.glob(f"derived-{name}-*.pickle"):   # one version at a time; older ones are stale
-            if old != path:
-                old.unlink(missing_ok=True)
+        # The newest few versions are kept, the rest are stale: two installs (a release and a checkout, two
+        # virtual environments) sharing the cache folder would otherwise delete each other's file on every run.
+        versions = sorted(path.parent.glob(f"derived-{name}-*.pickle"), key=_age)
+        for old in [v for v in versions if v != path][KEEP - 1:]:
+            old.unlink(missing_ok=True)
     except OSError:
         pass   # a read-only cache folder only costs speed
 
