@@ -43,10 +43,12 @@ from threadline.knowledge.index import load_kb
 TRAIN = techniques_real.ANNOCTR / "annoctr-train.jsonl.gz"
 
 
-def corpus(kb: KnowledgeBase, keep: Callable[[int], bool]) -> tuple[list[str], list[tuple[str, list[str]]]]:
-    """Unlabelled text for the vectors and labelled sentences for the prototypes (AnnoCTR reports ``keep`` picks)."""
+def corpus(kb: KnowledgeBase, keep: Callable[[int], bool],
+           real_only: bool = False) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """Unlabelled text for the vectors and labelled sentences for the prototypes (AnnoCTR reports ``keep`` picks;
+    ``real_only``: prototypes from report sentences alone, not ATT&CK's text)."""
     texts, ids = procedure_examples(kb)
-    labelled = list(zip(texts, ids, strict=True))
+    labelled = [] if real_only else list(zip(texts, ids, strict=True))
     tram, _ = load_tram(TRAM)
     unlabelled = list(texts)
     for report in tram:
@@ -64,17 +66,18 @@ def corpus(kb: KnowledgeBase, keep: Callable[[int], bool]) -> tuple[list[str], l
     return unlabelled, labelled
 
 
-def fold_paraphrasers(kb: KnowledgeBase, cache: Path, per_label: int = PER_LABEL) -> list[Paraphraser]:
+def fold_paraphrasers(kb: KnowledgeBase, cache: Path, per_label: int = PER_LABEL,
+                      real_only: bool = False) -> list[Paraphraser]:
     from threadline.extract.techniques.paraphrase import load_paraphraser
 
     out = []
     for k in range(FOLDS):
-        path = cache / f"paraphrase-fold{k}-{per_label}.npz"
+        path = cache / f"paraphrase-fold{k}-{per_label}{'-real' if real_only else ''}.npz"
         if not path.is_file():
             def others(i: int, k: int = k) -> bool:
                 return i % FOLDS != k
 
-            unlabelled, labelled = corpus(kb, others)
+            unlabelled, labelled = corpus(kb, others, real_only)
             save_paraphraser(path, build_paraphraser(unlabelled, labelled, per_label=per_label))
         out.append(load_paraphraser(path))
         print(f"fold {k + 1}/{FOLDS} vectors: {len(out[-1].vocab)} words, {len(out[-1].labels)} prototypes",
@@ -110,13 +113,14 @@ def main() -> int:
     ap.add_argument("--cache", type=Path, required=True, metavar="DIR")
     ap.add_argument("--candidates", type=float, default=None, metavar="Z")
     ap.add_argument("--c", type=float, default=0.1)
+    ap.add_argument("--real-only", action="store_true", help="prototypes from report sentences only")
     ap.add_argument("--per-label", type=int, default=PER_LABEL, help="prototypes per technique at most")
     ap.add_argument("--save", action="store_true", help=f"build the shipped {PARAPHRASE_FILE} from all of train")
     args = ap.parse_args()
     kb = load_kb(progress=False)
     reports, _ = techniques_real.load_reports(TRAIN, kb)
     rows: list[list[Row]] = pickle.loads((args.cache / "rerank-features.pkl").read_bytes())
-    models = fold_paraphrasers(kb, args.cache, args.per_label)
+    models = fold_paraphrasers(kb, args.cache, args.per_label, args.real_only)
     classes = {kb.current_technique_id(c) for c in shipped_model().classes}
     para = with_paraphrase(reports, rows, models, args.candidates, classes)
     gold = sum(len(techniques_real.parents(r.gold)) for r in reports)
