@@ -226,15 +226,18 @@ class Reranker:
 
 def fit_reranker(rows: Sequence[tuple[str, dict[str, float]]], labels: Sequence[bool], prior: dict[str, float],
                  threshold: float, keep: float = 0.0, c: float = 1.0, info: dict[str, Any] | None = None,
-                 features: Sequence[str] = FEATURES) -> Reranker:
-    """Fit on candidate rows (technique id, raw features) and their labels (scikit-learn, training side only)."""
+                 features: Sequence[str] = FEATURES, weights: Sequence[float] | None = None) -> Reranker:
+    """Fit on candidate rows (technique id, raw features) and their labels (scikit-learn, training side only);
+    ``weights``: one per row (rows of two corpora weighted apart)."""
     from sklearn.linear_model import LogisticRegression
 
     names = list(features)
     empty = Reranker(names, np.zeros(len(names)), np.ones(len(names)), np.zeros(len(names)), 0.0, threshold, prior)
     x = empty.matrix(rows)
     mean, scale = x.mean(axis=0), np.maximum(x.std(axis=0), 1e-6)
-    clf = LogisticRegression(C=c, max_iter=2000).fit((x - mean) / scale, np.asarray(labels, dtype=bool))
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    clf = LogisticRegression(C=c, max_iter=2000).fit((x - mean) / scale, np.asarray(labels, dtype=bool),
+                                                      sample_weight=w)
     return Reranker(names, mean, scale, clf.coef_[0].astype(np.float64), float(clf.intercept_[0]), threshold,
                     prior, dict(info or {}), keep)
 
