@@ -22,6 +22,7 @@ import techniques_real  # the evaluation this script varies (bench/ is on sys.pa
 from threadline.extract.techniques import TechniqueModel, shipped_model, train
 from threadline.extract.techniques.build import negative_sentences, train_blended_model
 from threadline.extract.techniques.model import Featurizer, LinearBank, load, save
+from threadline.extract.techniques.paraphrase import PER_LABEL, load_paraphraser
 from threadline.extract.techniques.phrases import PhraseMatcher, mine_phrases
 from threadline.extract.techniques.train import ReportConfig, annoctr_sentences, load_tram, train_procedure_model
 from threadline.knowledge.base import KnowledgeBase
@@ -51,7 +52,8 @@ def _fold_model(cache: Path | None, k: int,
 def fold_models(kb: KnowledgeBase, *, annoctr: bool, jobs: int = 1, cache: Path | None = None,
                 blend: bool = False) -> list[TechniqueModel[Any, Any]]:
     """Fold k's model: the shipped one with the procedure model and the phrase table learnt without fold k's
-    AnnoCTR reports (``annoctr``: with the other folds' reports; else from ATT&CK alone, and no phrase table)."""
+    AnnoCTR reports (``annoctr``: with the other folds' reports; else from ATT&CK alone, and no phrase table), and
+    the paraphrase vectors of bench/techniques_paraphrase.py when ``cache`` holds the fold's."""
     path = techniques_real.ANNOCTR / "annoctr-train.jsonl.gz"
     negatives, shipped = negative_sentences(TRAM), shipped_model()
     tram, classes = load_tram(TRAM)
@@ -64,8 +66,10 @@ def fold_models(kb: KnowledgeBase, *, annoctr: bool, jobs: int = 1, cache: Path 
         procedure = _fold_model(cache, k, partial(train_procedure_model, kb, negatives, jobs=jobs, extra=extra))
         # the phrase table too is mined from the other folds only (the shipped one has seen every train report)
         phrases = PhraseMatcher(mine_phrases(path, kb, other_folds)) if annoctr else None
+        paraphrase = cache / f"paraphrase-fold{k}-{PER_LABEL}.npz" if cache is not None else None
         model = TechniqueModel(shipped.report, procedure, shipped.info, shipped.ensemble, shipped.blend,
-                               shipped.tools, phrases)
+                               shipped.tools, phrases, None,
+                               load_paraphraser(paraphrase) if paraphrase and paraphrase.is_file() else None)
         if blend and extra is not None:
             feat, bank, blended = train_blended_model(tram, classes, kb, ReportConfig(jobs=jobs), log=print,
                                                       extra=extra)

@@ -16,13 +16,23 @@ from __future__ import annotations
 import argparse
 import pickle
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import techniques_real  # the evaluation (bench/ is on sys.path for a script)
 from techniques_annoctr_cv import FOLDS, fold_models
 from threadline.extract.techniques import MODEL_DIR, extract_techniques
-from threadline.extract.techniques.rerank import RERANK_FILE, Reranker, Signals, fit_reranker, priors, save_reranker
+from threadline.extract.techniques.rerank import (
+    FEATURES,
+    PARAPHRASE_FEATURES,
+    RERANK_FILE,
+    Reranker,
+    Signals,
+    fit_reranker,
+    priors,
+    save_reranker,
+)
 from threadline.knowledge.index import load_kb
 
 Row = tuple[str, dict[str, float]]
@@ -55,11 +65,11 @@ def labels(report: techniques_real.Report, rows: list[Row]) -> list[bool]:
 
 
 def fit(reports: list[techniques_real.Report], rows: list[list[Row]], docs: list[int], threshold: float,
-        keep: float, c: float) -> Reranker:
+        keep: float, c: float, features: Sequence[str] = FEATURES) -> Reranker:
     prior = priors([reports[d].gold for d in docs])
     x = [row for d in docs for row in rows[d]]
     y = [label for d in docs for label in labels(reports[d], rows[d])]
-    return fit_reranker(x, y, prior, threshold, keep, c, {"reports": len(docs), "candidates": len(x)})
+    return fit_reranker(x, y, prior, threshold, keep, c, {"reports": len(docs), "candidates": len(x)}, features)
 
 
 def score(reports: list[techniques_real.Report], predicted: list[set[str]]) -> dict[str, dict[str, float]]:
@@ -72,9 +82,10 @@ def score(reports: list[techniques_real.Report], predicted: list[set[str]]) -> d
     return out
 
 
-def cross_validate(reports: list[techniques_real.Report], rows: list[list[Row]], c: float) -> dict[str, Any]:
+def cross_validate(reports: list[techniques_real.Report], rows: list[list[Row]], c: float,
+                   features: Sequence[str] = FEATURES) -> dict[str, Any]:
     """Outer CV: P/R/F1 per threshold (and the first stage's own choice) over the 68 out-of-fold reports."""
-    models = [fit(reports, rows, [d for d in range(len(reports)) if d % FOLDS != k], 0.5, 0.0, c)
+    models = [fit(reports, rows, [d for d in range(len(reports)) if d % FOLDS != k], 0.5, 0.0, c, features)
               for k in range(FOLDS)]
     result: dict[str, Any] = {"first stage": score(reports, [{t for t, f in r if f["chosen"]} for r in rows])}
     for keep in KEEP:
@@ -95,17 +106,20 @@ def main() -> int:
     ap.add_argument("--c", type=float, default=0.1, help="inverse regularisation of the logistic regression")
     ap.add_argument("--threshold", type=float, default=0.5, help="bar of a new candidate (shipped)")
     ap.add_argument("--keep", type=float, default=0.15, help="bar of a first-stage hit (shipped)")
+    ap.add_argument("--paraphrase", action="store_true", help="with the paraphrase features (the fold vectors of "
+                    "bench/techniques_paraphrase.py in --cache)")
     ap.add_argument("--save", action="store_true", help=f"fit on all train reports, write {RERANK_FILE}")
     args = ap.parse_args()
     reports, rows = out_of_fold(args.cache)
     print(f"{len(reports)} reports, {sum(map(len, rows))} candidates, "
           f"{sum(sum(labels(r, x)) for r, x in zip(reports, rows, strict=True))} of them right (parent level)")
-    for name, s in cross_validate(reports, rows, args.c).items():
+    features = [*FEATURES, *PARAPHRASE_FEATURES] if args.paraphrase else list(FEATURES)
+    for name, s in cross_validate(reports, rows, args.c, features).items():
         p, e = s["parent"], s["exact"]
         print(f"{name:<20} parent P {p['micro_p']:.3f} R {p['micro_r']:.3f} F1 {p['micro_f1']:.3f}   "
               f"exact P {e['micro_p']:.3f} R {e['micro_r']:.3f} F1 {e['micro_f1']:.3f}")
     if args.save:
-        model = fit(reports, rows, list(range(len(reports))), args.threshold, args.keep, args.c)
+        model = fit(reports, rows, list(range(len(reports))), args.threshold, args.keep, args.c, features)
         model.info |= {"trained_on": "AnnoCTR train (68 reports), out-of-fold first-stage features, 4 folds",
                        "command": " ".join(["bench/techniques_rerank.py", *sys.argv[1:]]),
                        "licence": "CC-BY-SA 4.0 (AnnoCTR priors)"}

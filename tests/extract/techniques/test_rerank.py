@@ -114,3 +114,27 @@ def test_the_reranker_decides_what_the_first_stage_gives(kb: KnowledgeBase) -> N
     hits = [h for h in extract_techniques(text, kb=kb) if not h.inferred]
     assert hits and all(h.evidence for h in hits)
     assert {h.id for h in hits} <= set(accepted)
+
+
+def test_row_weights_count_as_repeated_rows_and_zero_as_absent(kb: KnowledgeBase) -> None:
+    # bench/techniques_joint.py weighs the rows of two corpora apart: a row of weight 2 must count as the row twice,
+    # a row of weight 0 as no row at all (else the TRAM rows would leak into an "AnnoCTR alone" fit).
+    from threadline.extract.techniques.rerank import fit_reranker
+
+    signals: list[Signals] = []
+    model = dataclasses.replace(runtime_model(), reranker=None)
+    extract_techniques("The actor sent spearphishing emails with ISO attachments. The loader used PowerShell to "
+                       "download a second stage and created a scheduled task for persistence. It dumped LSASS "
+                       "memory with Mimikatz and moved laterally over RDP.", kb=kb, model=model, signals=signals)
+    rows = sorted(signals[0].candidates([]).items())
+    labels = [tid.split(".")[0] in {"T1566", "T1059", "T1053", "T1003", "T1021"} for tid, _ in rows]
+    assert len(rows) >= 6 and any(labels) and not all(labels)
+    prior = {"": -3.0}
+    plain = fit_reranker(rows, labels, prior, 0.5, c=1.0)
+    zero = fit_reranker(rows + rows[:3], labels + [not y for y in labels[:3]], prior, 0.5, c=1.0,
+                        weights=[1.0] * len(rows) + [0.0] * 3)
+    twice = fit_reranker(rows + rows, labels + labels, prior, 0.5, c=1.0)
+    double = fit_reranker(rows, labels, prior, 0.5, c=1.0, weights=[2.0] * len(rows))
+    # the standardisation counts every row it is given, so compare the decisions, not the coefficients
+    assert np.allclose(plain.probability(rows), zero.probability(rows), atol=0.02)
+    assert np.allclose(twice.probability(rows), double.probability(rows), atol=1e-3)

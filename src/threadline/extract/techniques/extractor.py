@@ -27,8 +27,15 @@ import numpy as np
 
 from threadline.extract.sentences import split_sentences
 from threadline.extract.techniques import runtime
+from threadline.extract.techniques.paraphrase import PARAPHRASE_FILE, Paraphraser, shipped_paraphraser
 from threadline.extract.techniques.phrases import PHRASES_FILE, PhraseMatcher, shipped_phrases
-from threadline.extract.techniques.rerank import RERANK_FILE, Reranker, Signals, shipped_reranker
+from threadline.extract.techniques.rerank import (
+    PARAPHRASE_FEATURES,
+    RERANK_FILE,
+    Reranker,
+    Signals,
+    shipped_reranker,
+)
 from threadline.extract.techniques.runtime import BankLike, FeaturizerLike, FloatArray, decisions_by_block
 from threadline.extract.techniques.signals import (
     SoftwareMatcher,
@@ -37,6 +44,7 @@ from threadline.extract.techniques.signals import (
     negated_at,
     never_evidence,
     sentence_index,
+    with_lead_ins,
 )
 from threadline.extract.techniques.tools import TOOLS_FILE, ToolMatcher, shipped_tools
 from threadline.knowledge.base import KnowledgeBase
@@ -64,6 +72,7 @@ _SILENT = -1e3                # decision value of a negated sentence
 # Fitted on AnnoCTR train (68 real reports the model never saw; never on dev) by bench/techniques_single.py:
 # parent-level micro F1 of the text view 0.600 at margin 0 (0.582 without the rule, 0.595 at 0.1, 0.583 at 1.0).
 SINGLE_MARGIN = 0.0
+LEAD_INS = True
 
 
 @dataclass(slots=True)
@@ -100,6 +109,7 @@ class TechniqueModel(Generic[F, B]):
     tools: ToolMatcher | None = None     # utility names -> technique (tools.py), shipped beside the models
     phrases: PhraseMatcher | None = None  # mention phrases -> technique (phrases.py), the same
     reranker: Reranker | None = None     # second stage over every candidate's signals (rerank.py), the same
+    paraphrase: Paraphraser | None = None  # domain word vectors and technique prototypes (paraphrase.py), the same
 
     @property
     def classes(self) -> list[str]:
@@ -122,7 +132,8 @@ class TechniqueModel(Generic[F, B]):
         blend = load_blend(directory / BLEND_MODEL) if (directory / f"{BLEND_MODEL}.npz").is_file() else None
         tools, phrases = shipped_tools(str(directory / TOOLS_FILE)), shipped_phrases(str(directory / PHRASES_FILE))
         return TechniqueModel((feat, bank), procedure, info, ensemble, blend, tools, phrases,
-                              shipped_reranker(str(directory / RERANK_FILE)))
+                              shipped_reranker(str(directory / RERANK_FILE)),
+                              shipped_paraphraser(str(directory / PARAPHRASE_FILE)))
 
 
 @lru_cache(maxsize=4)
@@ -145,7 +156,8 @@ def runtime_model(directory: str = str(MODEL_DIR)) -> TechniqueModel[Any, Any]:
         return shipped_model(directory)
     blend = runtime.load_blend(folder / BLEND_MODEL) if (folder / f"{BLEND_MODEL}.npz").is_file() else None
     return TechniqueModel((feat, bank), procedure, info, None, blend, shipped_tools(str(folder / TOOLS_FILE)),
-                          shipped_phrases(str(folder / PHRASES_FILE)), shipped_reranker(str(folder / RERANK_FILE)))
+                          shipped_phrases(str(folder / PHRASES_FILE)), shipped_reranker(str(folder / RERANK_FILE)),
+                          shipped_paraphraser(str(folder / PARAPHRASE_FILE)))
 
 
 _MATCHERS: dict[int, tuple[KnowledgeBase, SoftwareMatcher]] = {}
@@ -420,8 +432,12 @@ def extract_techniques(text: str, *, sentences: list[Sentence] | None = None, kb
     never = np.array(never_evidence(texts), dtype=bool)
     silent = np.array([is_negated(t) for t in texts], dtype=bool) | never
     sig = Signals() if model.reranker is not None or signals is not None else None
-    _report_hits(out, model, texts, silent, sig)
-    _procedure_hits(out, model, texts, silent, sig)
+    judged = with_lead_ins(texts) if LEAD_INS else texts     # list items read with their lead-in
+    _report_hits(out, model, judged, silent, sig)
+    _procedure_hits(out, model, judged, silent, sig)
+    if sig is not None and model.paraphrase is not None and (
+            signals is not None or model.reranker is None or PARAPHRASE_FEATURES[0] in model.reranker.features):
+        sig.paraphrase = model.paraphrase.features(judged, ~silent)
     for mention in explicit_ids(text):
         row = sentence_index(sents, mention.start)
         if row is not None and not never[row] and not negated_at(sents[row], mention.start):

@@ -53,6 +53,10 @@ FEATURES = (
 # No feature of the report's length or candidate count: a single clear statement counts in a two-line brief as in a
 # long report (with them, the figure on long training reports rose a little and every one-sentence text lost its
 # technique).
+# Paraphrase features (paraphrase.py), of the candidate's parent technique: the best cosine of a sentence with the
+# technique's prototype, and the best per-sentence z-score among all techniques. Used when the re-ranker's file
+# lists them (it was trained with them).
+PARAPHRASE_FEATURES = ("para_best", "para_z")
 FAMILY = ("report_margin", "single_margin", "proc_best", "tool", "phrase", "chosen", "explicit")
 CLIP = 4.0               # margins beyond this say nothing more
 REPORT_FLOOR = -1.5      # a TRAM class is a candidate when its report or single-sentence margin is over this
@@ -65,6 +69,13 @@ def _clip(value: float) -> float:
     return max(-CLIP, min(CLIP, value))
 
 
+def paraphrase_row(value: tuple[float, float, int] | None) -> dict[str, float]:
+    """The paraphrase features of a candidate from its parent's (best cosine, best z, row); zeros without one."""
+    if value is None:
+        return {"para_best": 0.0, "para_z": 0.0}
+    return {"para_best": value[0], "para_z": _clip(value[1])}
+
+
 @dataclass(slots=True)
 class Signals:
     """Per technique id (live ATT&CK id), what the first stage's sources saw in one document, and its best rows."""
@@ -73,6 +84,7 @@ class Signals:
     rows: dict[str, list[int]] = field(default_factory=dict)
     software: dict[str, set[str]] = field(default_factory=dict)
     classes: set[str] = field(default_factory=set)      # the report model's classes (live ids)
+    paraphrase: dict[str, tuple[float, float, int]] = field(default_factory=dict)   # parent -> paraphrase.py's
 
     def put(self, tid: str, rows: Iterable[int] = (), **values: float) -> None:
         """Record features of ``tid`` (the larger value wins: several labels can map to one id) and evidence."""
@@ -119,7 +131,7 @@ class Signals:
                 "sub": float("." in tid),
                 # not a model feature: the report model decides this technique (its class or its parent's)
                 "report_decides": float(tid in self.classes or tid.split(".")[0] in self.classes),
-            }
+            } | paraphrase_row(self.paraphrase.get(tid.split(".")[0]))
             for name in LOG_FEATURES:
                 row[name] = math.log1p(row[name])
             out[tid] = row
@@ -213,15 +225,19 @@ class Reranker:
 
 
 def fit_reranker(rows: Sequence[tuple[str, dict[str, float]]], labels: Sequence[bool], prior: dict[str, float],
-                 threshold: float, keep: float = 0.0, c: float = 1.0, info: dict[str, Any] | None = None) -> Reranker:
-    """Fit on candidate rows (technique id, raw features) and their labels (scikit-learn, training side only)."""
+                 threshold: float, keep: float = 0.0, c: float = 1.0, info: dict[str, Any] | None = None,
+                 features: Sequence[str] = FEATURES, weights: Sequence[float] | None = None) -> Reranker:
+    """Fit on candidate rows (technique id, raw features) and their labels (scikit-learn, training side only);
+    ``weights``: one per row (rows of two corpora weighted apart)."""
     from sklearn.linear_model import LogisticRegression
 
-    names = list(FEATURES)
+    names = list(features)
     empty = Reranker(names, np.zeros(len(names)), np.ones(len(names)), np.zeros(len(names)), 0.0, threshold, prior)
     x = empty.matrix(rows)
     mean, scale = x.mean(axis=0), np.maximum(x.std(axis=0), 1e-6)
-    clf = LogisticRegression(C=c, max_iter=2000).fit((x - mean) / scale, np.asarray(labels, dtype=bool))
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    clf = LogisticRegression(C=c, max_iter=2000).fit((x - mean) / scale, np.asarray(labels, dtype=bool),
+                                                      sample_weight=w)
     return Reranker(names, mean, scale, clf.coef_[0].astype(np.float64), float(clf.intercept_[0]), threshold,
                     prior, dict(info or {}), keep)
 

@@ -74,6 +74,26 @@ def is_reference(sentence: str) -> bool:
     return rest != text and len(rest.split()) <= 6
 
 
+_LEAD_IN_MAX_WORDS = 40
+LEAD_IN_ITEM_WORDS = 6     # longer items state their action themselves; the lead-in's words would only repeat
+
+
+def with_lead_ins(sentences: list[str]) -> list[str]:
+    """The sentences as the models judge them: a list item after a lead-in ("The malware can:" / "- take
+    screenshots") is read with its lead-in ("The malware can: take screenshots"); an item alone names no actor and
+    no action context. Every other sentence is itself. Evidence stays the item's own sentence (same rows)."""
+    out, lead = list(sentences), ""
+    for i, text in enumerate(sentences):
+        stripped = text.strip()
+        if _LIST_ITEM.match(stripped):
+            if lead and len(stripped.split()) <= LEAD_IN_ITEM_WORDS:
+                out[i] = f"{lead} {_LIST_ITEM.sub('', stripped, count=1)}"
+        else:
+            words = stripped.split()
+            lead = stripped if stripped.endswith(":") and len(words) <= _LEAD_IN_MAX_WORDS else ""
+    return out
+
+
 def never_evidence(sentences: list[str]) -> list[bool]:
     """Per sentence: a heading, a title, a reference entry or any line of a reference section. A text of one
     sentence is what the user wrote about a behaviour, punctuated or not: only a Markdown heading is one there."""
