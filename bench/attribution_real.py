@@ -434,7 +434,8 @@ def text_crossfit(cases: list[Case], kb: KnowledgeBase, predictions: dict[str, l
         if show:
             name = kb.by_attack_id[case.answer].name
             print(f"{case.source[:9]:9} {case.title[:44]:44} {'M' if o.masked else ' '} | {name[:16]:16} "
-                  f"| w {best:4.2f} | rank {o.rank or '-':>2} | top {o.top_name[:18]:18} {o.probability:4.0%} | {o.outcome[:12]:12}",
+                  f"| w {best:4.2f} | rank {o.rank or '-':>2} | top {o.top_name[:18]:18} {o.probability:4.0%} "
+                  f"| {o.outcome[:12]:12}",
                   flush=True)
     print(f"text weights chosen (leave one report out): {', '.join(f'{w:g} x{n}' for w, n in sorted(picks.items()))}")
     return chosen
