@@ -399,7 +399,7 @@ def run(cases: list[Case], kb: KnowledgeBase, predictions: dict[str, list[str]] 
     return outcomes
 
 
-TEXT_GRID = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
+TEXT_GRID = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 
 
 def mrr(outcomes: Iterable[Outcome]) -> float:
@@ -420,7 +420,8 @@ def text_crossfit(cases: list[Case], kb: KnowledgeBase, predictions: dict[str, l
         f = figures([o for o in outs if not o.masked])
         g = figures([o for o in outs if o.masked])
         print(f"  weight {w:4.2f}: as is top1 {f['top1']:.2f} top3 {f['top3']:.2f} top10 {f['top10']:.2f} "
-              f"MRR {f['mrr']:.3f} ECE {f['ece']:.3f} | masked top1 {g['top1']:.2f} top3 {g['top3']:.2f} "
+              f"MRR {f['mrr']:.3f} conf-wrong {f['confident_wrong']:.2f} ECE {f['ece']:.3f} "
+              f"| masked top1 {g['top1']:.2f} top3 {g['top3']:.2f} "
               f"top10 {g['top10']:.2f}")
     chosen: list[Outcome] = []
     picks: dict[float, int] = {}

@@ -34,7 +34,7 @@ from threadline.attribute.observations import Observations
 from threadline.attribute.profiles import GroupProfile, ProfileSet, build_profiles, sector_stems
 from threadline.attribute.ranker import Ranker, load_ranker
 from threadline.attribute.scoring import KNOWN_VIA, Contribution, GroupScore, Weights, level_of, score_groups
-from threadline.attribute.textual import TEXT_WEIGHT, TextMatch, text_matches
+from threadline.attribute.textual import TextMatch, configured_weight, text_matches
 from threadline.knowledge import KnowledgeBase
 
 TOP_CANDIDATES = 10
@@ -199,12 +199,14 @@ def attribute(observations: Observations, kb: KnowledgeBase, *, exclude_sources:
               text_weight: float | None = None) -> Attribution:
     """Rank ATT&CK groups for a case; ``exclude_sources`` drops knowledge-base evidence resting only on them;
     ``known`` adds links from outside ATT&CK (MISP galaxies, the user's stored analyses: known.py); ``text``, the
-    report's words, is compared with each group's ATT&CK dossier at ``text_weight`` (textual.py; off at 0)."""
+    report's words, is compared with each group's ATT&CK dossier at ``text_weight`` (textual.py; off at 0; None: the
+    setting text_weight, 0 by default)."""
     excluded = [s for s in dict.fromkeys(s.strip() for s in exclude_sources) if s]
     ps = build_profiles(kb, excluded, known=known)
     cal = calibration or load_calibration()
     scores = score_groups(observations, ps, weights, ranker or load_ranker())
-    matches = text_matches(text or "", kb, TEXT_WEIGHT if text_weight is None else text_weight, excluded)
+    matches = text_matches(text or "", kb, configured_weight() if text_weight is None and text else text_weight or 0.0,
+                           excluded)
     if matches:
         scores = _fuse(scores, matches)
     n_features = len(observations.techniques) + len(observations.software)

@@ -34,12 +34,14 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
+from threadline import settings
 from threadline.attribute.profiles import source_key
+from threadline.errors import InputError
 from threadline.knowledge import KnowledgeBase, derived
 
-# Off by default: on the 42 real reports, cross-fitted, the channel did not move top-3 (BENCHMARKS.md, issue 15).
-# ``attribute(..., text=..., text_weight=w)`` and ``bench/attribution_real.py --text`` turn it on.
-TEXT_WEIGHT = 0.0
+# Off by default (setting text_weight, 0): on the 42 real reports, cross-fitted, the channel moved top-3 by one case
+# (0.67 -> 0.69) and ECE the wrong way (BENCHMARKS.md, issue 15). ``attribute(..., text=..., text_weight=w)``, the
+# setting, and ``bench/attribution_real.py --text`` turn it on; 3 is the weight cross-fitting chose.
 TERMS_SHOWN = 6
 # Term weights are inverse *passage* frequencies (7,000 passages, not 170 dossiers: the large dossiers hold every
 # common word, so a dossier-level IDF let "this" and "operation" carry the match towards the best-documented
@@ -255,6 +257,19 @@ def without(d: Dossiers, excluded: Iterable[str]) -> sparse.csr_matrix:
         for j, c in zip(row.indices, row.data, strict=True):
             counts[g, j] = max(counts[g, j] - c, 0)
     return _weigh(counts.tocsr(), d.idf)
+
+
+def configured_weight() -> float:
+    """The text channel's weight from the setting ``text_weight`` (THREADLINE_TEXT_WEIGHT): a number >= 0."""
+    setting = next(s for s in settings.SETTINGS if s.name == "text_weight")
+    raw = setting.value()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InputError(f"expected a number, got {raw!r}", where=setting.source()) from None
+    if not 0 <= value < math.inf:
+        raise InputError(f"must be a number >= 0, got {raw!r}", where=setting.source())
+    return value
 
 
 @dataclass(frozen=True, slots=True)
