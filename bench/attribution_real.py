@@ -408,12 +408,12 @@ def mrr(outcomes: Iterable[Outcome]) -> float:
 
 
 def text_crossfit(cases: list[Case], kb: KnowledgeBase, predictions: dict[str, list[str]] | None, show: bool,
-                  cached: dict[str, dict[str, Any]], known: Callable[[Case, bool], Known | None] | None
-                  ) -> list[Outcome]:
+                  cached: dict[str, dict[str, Any]], known: Callable[[Case, bool], Known | None] | None,
+                  grid: tuple[float, ...] = TEXT_GRID) -> list[Outcome]:
     """The text channel's weight chosen by leave-one-report-out: each case (as is and masked) is attributed with
     the weight of TEXT_GRID that gives the best mean reciprocal rank on the other reports as is (its near-duplicates
     left out with it); no case tunes its own weight. Prints the in-sample curve and the weights chosen."""
-    by_weight = {w: run(cases, kb, predictions, False, None, None, cached, known, w) for w in TEXT_GRID}
+    by_weight = {w: run(cases, kb, predictions, False, None, None, cached, known, w) for w in grid}
     twins = near_duplicates(cases)
     print("text channel, every case at one weight (in-sample: read the shape, not the level):")
     for w, outs in by_weight.items():
@@ -425,9 +425,9 @@ def text_crossfit(cases: list[Case], kb: KnowledgeBase, predictions: dict[str, l
               f"top10 {g['top10']:.2f}")
     chosen: list[Outcome] = []
     picks: dict[float, int] = {}
-    for i, _ in enumerate(by_weight[TEXT_GRID[0]]):
-        case = by_weight[TEXT_GRID[0]][i].case
-        best = max(TEXT_GRID, key=lambda w: (mrr(o for o in by_weight[w] if not o.masked
+    for i, _ in enumerate(by_weight[grid[0]]):
+        case = by_weight[grid[0]][i].case
+        best = max(grid, key=lambda w: (mrr(o for o in by_weight[w] if not o.masked
                                                   and o.case.id not in twins[case.id]), -w))
         picks[best] = picks.get(best, 0) + 1
         o = by_weight[best][i]
@@ -458,6 +458,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--text", default="off",
                     help="the text channel (attribute/textual.py): off, a weight, or 'crossfit' (each report with the "
                          "weight that ranks the other reports best, from TEXT_GRID)")
+    ap.add_argument("--text-grid", default="",
+                    help="the weights --text crossfit chooses from (comma-separated; default TEXT_GRID)")
     ap.add_argument("--store-kinds", default=",".join(STORE_KINDS),
                     help="which of a stored report's observations link to its group (comma-separated)")
     args = ap.parse_args(argv)
@@ -482,7 +484,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{twins} cases have a near-duplicate, left out with them)")
     if args.text == "crossfit":
         cached = {} if cached is None else cached
-        outcomes = text_crossfit(cases, kb, predictions, args.list, cached, known)
+        grid = tuple(float(w) for w in args.text_grid.split(",")) if args.text_grid else TEXT_GRID
+        outcomes = text_crossfit(cases, kb, predictions, args.list, cached, known, grid)
     else:
         weight = None if args.text == "off" else float(args.text)
         outcomes = run(cases, kb, predictions, args.list, args.rows, seen, cached, known, weight)

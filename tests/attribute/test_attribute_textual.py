@@ -128,3 +128,23 @@ def test_the_setting_turns_the_channel_on_and_a_bad_value_is_one_line(kb: Knowle
         monkeypatch.setenv("THREADLINE_TEXT_WEIGHT", bad)
         with pytest.raises(InputError, match="THREADLINE_TEXT_WEIGHT"):
             configured_weight()
+
+
+def test_leaving_passages_out_reweighs_exactly_the_touched_groups(kb: KnowledgeBase) -> None:
+    """The fast path (only the touched rows weighed again) equals weighing the reduced counts from scratch."""
+    from threadline.attribute.textual import _weigh
+
+    d = dossiers(kb)
+    group = kb.by_attack_id["G0096"]
+    sources = sorted({c.source_name for r in kb.related(group.stix_id, "uses") for c in r.citations})[:5]
+    fast = without(d, sources)
+    keys = {s.casefold() for s in sources}
+    counts = d.counts.tolil(copy=True)
+    for i, cites in enumerate(d.cited_sources):
+        if all(c & keys for c in cites):
+            row = d.cited.getrow(i)
+            for j, c in zip(row.indices, row.data, strict=True):
+                counts[int(d.cited_group[i]), j] = max(counts[int(d.cited_group[i]), j] - c, 0)
+    slow = _weigh(counts.tocsr(), d.idf)
+    assert abs(fast - slow).max() < 1e-12
+    assert abs(fast - d.matrix).max() > 0

@@ -19,7 +19,8 @@ derived cache; a report then costs one tokenisation and one sparse product (benc
 
 Fusion (engine.py): a group's similarity, standardised across groups (z-score, clipped at zero: only a dossier
 clearly closer than the crowd adds), times one weight, is added to its score before calibration. The weight is chosen
-by leave-one-report-out cross-fitting on the real reports (bench/attribution_real.py --text crossfit).
+by leave-one-report-out cross-fitting on the real reports (bench/attribution_real.py --text crossfit), among the
+weights that keep ATT&CK's leave-one-out figures (bench/attribution_text_loo.py).
 """
 
 from __future__ import annotations
@@ -39,10 +40,11 @@ from threadline.attribute.profiles import source_key
 from threadline.errors import InputError
 from threadline.knowledge import KnowledgeBase, derived
 
-# Off by default (setting text_weight, 0): on the 42 real reports, cross-fitted, the channel moved top-3 by one case
-# (0.67 -> 0.69) and ECE the wrong way (BENCHMARKS.md, issue 15). ``attribute(..., text=..., text_weight=w)``, the
-# setting, and ``bench/attribution_real.py --text`` turn it on; 3 is the weight cross-fitting chose.
-TERMS_SHOWN = 6
+# Off by default (setting text_weight, 0). Measured (BENCHMARKS.md, issue 15): at weight 1, the largest ATT&CK's
+# leave-one-out cases tolerate (bench/attribution_text_loo.py: reports top-1 0.591, top-10 0.812; at 2 they fall to
+# 0.565 / 0.791) and the one cross-fitting picks on the 42 real reports from {0, 0.5, 1}, top-3 moved by one case
+# (0.67 -> 0.69), top-10 lost one, confident-wrong went 2 -> 1 and ECE 0.108 -> 0.079. One case is not a measured
+# gain in top-3, so the channel stays opt-in (THREADLINE_TEXT_WEIGHT=1).
 # Term weights are inverse *passage* frequencies (7,000 passages, not 170 dossiers: the large dossiers hold every
 # common word, so a dossier-level IDF let "this" and "operation" carry the match towards the best-documented
 # groups); a term in more than this share of the passages is common prose and leaves the vocabulary (no stop list).
@@ -173,6 +175,7 @@ class Dossiers:
     cited: sparse.csr_matrix              # cited passages x terms, raw counts
     cited_group: npt.NDArray[np.int64]    # the group of each cited passage
     cited_sources: list[tuple[frozenset[str], ...]]
+    by_source: dict[str, list[int]]       # source key -> the cited passages naming it
     matrix: sparse.csr_matrix             # groups x terms, sublinear TF-IDF, L2-normalised rows
     mask: NameMask
     terms: list[str]                      # column -> term
@@ -215,8 +218,12 @@ def build_dossiers(kb: KnowledgeBase) -> Dossiers:
     terms = list(vocabulary)
     counts_m, cited = counts_m[:, keep].tocsr(), _csr(cited_rows, len(vocabulary))[:, keep].tocsr()
     idf = np.log((1.0 + len(pieces)) / (1.0 + df_all[keep]))
+    by_source: dict[str, list[int]] = {}
+    for i, cites in enumerate(cited_sources):
+        for key in set().union(*cites):
+            by_source.setdefault(key, []).append(i)
     return Dossiers(groups, {terms[j]: i for i, j in enumerate(keep)}, idf, counts_m, cited,
-                    np.asarray(cited_group, dtype=np.int64), cited_sources, _weigh(counts_m, idf), mask,
+                    np.asarray(cited_group, dtype=np.int64), cited_sources, by_source, _weigh(counts_m, idf), mask,
                     [terms[j] for j in keep])
 
 
@@ -243,20 +250,26 @@ def dossiers(kb: KnowledgeBase) -> Dossiers:
     return held[1]
 
 
-def without(d: Dossiers, excluded: Iterable[str]) -> sparse.csr_matrix:
+def without(d: Dossiers, excluded: Iterable[str], strict: bool = False) -> sparse.csr_matrix:
     """The dossier matrix with the passages whose every citation is an ``excluded`` source left out (by its name or
-    its URL, as profiles.build_profiles drops a relationship)."""
+    its URL, as profiles.build_profiles drops a relationship; ``strict``: every passage citing one at all); only the
+    touched groups' rows are weighed again."""
     keys = frozenset(source_key(s) for s in excluded if s.strip())
-    drop = [i for i, cites in enumerate(d.cited_sources) if keys and all(c & keys for c in cites)]
+    near = sorted({i for k in keys for i in d.by_source.get(k, ())})
+    drop = near if strict else [i for i in near if all(c & keys for c in d.cited_sources[i])]
     if not drop:
         return d.matrix
-    counts = d.counts.tolil(copy=True)
-    for i in drop:
-        row = d.cited.getrow(i)
-        g = int(d.cited_group[i])
-        for j, c in zip(row.indices, row.data, strict=True):
-            counts[g, j] = max(counts[g, j] - c, 0)
-    return _weigh(counts.tocsr(), d.idf)
+    touched, inverse = np.unique(d.cited_group[drop], return_inverse=True)
+    n, k = len(d.groups), len(touched)
+    # the dropped passages' counts summed per touched group, taken from those groups' whole-dossier counts
+    per_group = sparse.csr_matrix((np.ones(len(drop)), (inverse, np.arange(len(drop)))), shape=(k, len(drop)))
+    left = sparse.csr_matrix(d.counts[touched] - per_group @ d.cited[drop])
+    left.data = np.maximum(left.data, 0.0)
+    left.eliminate_zeros()
+    keep = np.ones(n)
+    keep[touched] = 0.0
+    place = sparse.csr_matrix((np.ones(k), (touched, np.arange(k))), shape=(n, k))
+    return sparse.csr_matrix(sparse.diags(keep) @ d.matrix + place @ _weigh(left, d.idf))
 
 
 def configured_weight() -> float:
@@ -310,13 +323,19 @@ def report_vector(text: str, d: Dossiers) -> sparse.csr_matrix:
     return sparse.csr_matrix((values / norm, idx, np.asarray([0, len(cols)])), shape=(1, width))
 
 
-def text_matches(text: str, kb: KnowledgeBase, weight: float, excluded: Iterable[str] = ()) -> dict[str, TextMatch]:
+def text_matches(text: str, kb: KnowledgeBase, weight: float, excluded: Iterable[str] = (),
+                 strict: bool = True) -> dict[str, TextMatch]:
     """G-id -> the group's text match, for the groups whose dossier stands out (z > 0); empty when the report has no
-    word in common with any dossier or ``weight`` is zero."""
+    word in common with any dossier or ``weight`` is zero.
+
+    ``strict`` (the default): every passage citing an excluded source leaves the dossiers, even one another source
+    also supports. A structured relationship another report supports is still evidence; a passage that paraphrases
+    this very report is its own words (on ATT&CK's leave-one-out cases the lenient rule lifted top-1 from 0.59 to
+    0.77 at weight 3, the strict one 0.53: bench/attribution_text_loo.py)."""
     if not weight or not text.strip():
         return {}
     d = dossiers(kb)
-    matrix = without(d, excluded)
+    matrix = without(d, excluded, strict)
     vec = report_vector(text, d)
     if not vec.nnz:
         return {}
