@@ -69,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
             order = sorted(base, key=lambda g: (not base[g][1], base[g][0] + (matches[g].value if g in matches
                                                                               else 0.0), base[g][2]), reverse=True)
             ranks[w].append(order.index(case.answer) + 1)
+    rule = "lenient: those citing it alone" if args.lenient else "every passage citing it"
     print(f"ATT&CK leave-one-out report cases: {len(cases)} (each with ATT&CK's procedure examples citing it as its "
-          f"text, those passages out of the dossiers{' (lenient: those citing it alone)' if args.lenient else ' (every passage citing it)'}; shipped "
-          "ranker, not refitted)")
+          f"text, those passages out of the dossiers ({rule}); shipped ranker, not refitted)")
     for w in weights:
         r = ranks[w]
         n = max(len(r), 1)

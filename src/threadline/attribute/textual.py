@@ -45,6 +45,7 @@ from threadline.knowledge import KnowledgeBase, derived
 # 0.565 / 0.791) and the one cross-fitting picks on the 42 real reports from {0, 0.5, 1}, top-3 moved by one case
 # (0.67 -> 0.69), top-10 lost one, confident-wrong went 2 -> 1 and ECE 0.108 -> 0.079. One case is not a measured
 # gain in top-3, so the channel stays opt-in (THREADLINE_TEXT_WEIGHT=1).
+TERMS_SHOWN = 6
 # Term weights are inverse *passage* frequencies (7,000 passages, not 170 dossiers: the large dossiers hold every
 # common word, so a dossier-level IDF let "this" and "operation" carry the match towards the best-documented
 # groups); a term in more than this share of the passages is common prose and leaves the vocabulary (no stop list).
