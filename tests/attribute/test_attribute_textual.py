@@ -148,3 +148,25 @@ def test_leaving_passages_out_reweighs_exactly_the_touched_groups(kb: KnowledgeB
     slow = _weigh(counts.tocsr(), d.idf)
     assert abs(fast - slow).max() < 1e-12
     assert abs(fast - d.matrix).max() > 0
+
+
+def test_analyze_with_the_setting_on_files_the_text_evidence(kb: KnowledgeBase, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`analyze` passes the document's text: with THREADLINE_TEXT_WEIGHT set, candidates carry their text match and
+    the analysis still validates against the published schema; the default leaves no trace of the channel."""
+    import json
+
+    import jsonschema
+
+    from threadline.analysis import analyze_document
+    from threadline.ingest.text import text_document
+
+    schema = json.loads((ROOT / "src" / "threadline" / "data" / "schema" / "analysis.schema.json").read_text())
+    doc = text_document(GOV.read_bytes(), str(GOV), media_type="text/markdown")
+    monkeypatch.delenv("THREADLINE_TEXT_WEIGHT", raising=False)
+    off = analyze_document(doc, kb)
+    assert not any("text" in c["evidence"] for c in off["attribution"]["candidates"])
+    monkeypatch.setenv("THREADLINE_TEXT_WEIGHT", "1")
+    on = analyze_document(doc, kb)
+    jsonschema.validate(on, schema)
+    texts = [c["evidence"]["text"] for c in on["attribution"]["candidates"] if "text" in c["evidence"]]
+    assert texts and all(t["terms"] and t["weight"] > 0 for t in texts)
