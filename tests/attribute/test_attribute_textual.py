@@ -170,3 +170,24 @@ def test_analyze_with_the_setting_on_files_the_text_evidence(kb: KnowledgeBase, 
     jsonschema.validate(on, schema)
     texts = [c["evidence"]["text"] for c in on["attribution"]["candidates"] if "text" in c["evidence"]]
     assert texts and all(t["terms"] and t["weight"] > 0 for t in texts)
+
+
+def test_the_briefing_says_which_words_matched(kb: KnowledgeBase) -> None:
+    """A candidate with a text match is described with the terms its dossier shares (defanged); without one, the
+    sentence is as before."""
+    from threadline.publish.considered import _candidate_fact
+    from threadline.publish.facts import References
+    from threadline.publish.render import Defanger
+
+    attribution = attribute(Observations(software=("S0013",)), kb, text=_procedures(kb, "G0129") + " evil.example.com",
+                            text_weight=1.0).to_dict()
+    cand = next(c for c in attribution["candidates"] if c["attack_id"] == "G0129")
+    fact = _candidate_fact({"attribution": attribution, "countries": []}, cand, kb, References(Defanger([])), None,
+                           lead=True)
+    assert "closer to its ATT&CK dossier than to most groups'" in fact.text
+    assert cand["evidence"]["text"]["terms"][0] in fact.text
+    plain = attribute(Observations(software=("S0013",)), kb).to_dict()
+    cand = next(c for c in plain["candidates"] if c["attack_id"] == "G0129")
+    fact = _candidate_fact({"attribution": plain, "countries": []}, cand, kb, References(Defanger([])), None,
+                           lead=True)
+    assert "dossier" not in fact.text
