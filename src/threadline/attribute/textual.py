@@ -30,15 +30,18 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
 
 from threadline import settings
 from threadline.attribute.profiles import source_key
 from threadline.errors import InputError
 from threadline.knowledge import KnowledgeBase, derived
+
+if TYPE_CHECKING:   # SciPy is imported when the channel is used: `analyze` with it off never loads it (test_lazy.py)
+    from scipy import sparse
 
 # Off by default (setting text_weight, 0). Measured (BENCHMARKS.md, issue 15): at weight 1, the largest ATT&CK's
 # leave-one-out cases tolerate (bench/attribution_text_loo.py: reports top-1 0.591, top-10 0.812; at 2 they fall to
@@ -183,6 +186,8 @@ class Dossiers:
 
 
 def _weigh(counts: sparse.csr_matrix, idf: npt.NDArray[np.float64]) -> sparse.csr_matrix:
+    from scipy import sparse
+
     m = counts.astype(np.float64).tocsr(copy=True)
     m.data = (1.0 + np.log(np.maximum(m.data, 1.0)))
     m = (m @ sparse.diags(idf)).tocsr()
@@ -192,6 +197,7 @@ def _weigh(counts: sparse.csr_matrix, idf: npt.NDArray[np.float64]) -> sparse.cs
 
 
 def build_dossiers(kb: KnowledgeBase) -> Dossiers:
+
     groups, pieces = passages(kb)
     mask = NameMask(actor_names(kb))
     vocabulary: dict[str, int] = {}
@@ -229,6 +235,8 @@ def build_dossiers(kb: KnowledgeBase) -> Dossiers:
 
 
 def _csr(rows: list[dict[int, int]], width: int) -> sparse.csr_matrix:
+    from scipy import sparse
+
     indptr = [0]
     indices: list[int] = []
     data: list[int] = []
@@ -255,6 +263,8 @@ def without(d: Dossiers, excluded: Iterable[str], strict: bool = False) -> spars
     """The dossier matrix with the passages whose every citation is an ``excluded`` source left out (by its name or
     its URL, as profiles.build_profiles drops a relationship; ``strict``: every passage citing one at all); only the
     touched groups' rows are weighed again."""
+    from scipy import sparse
+
     keys = frozenset(source_key(s) for s in excluded if s.strip())
     near = sorted({i for k in keys for i in d.by_source.get(k, ())})
     drop = near if strict else [i for i in near if all(c & keys for c in d.cited_sources[i])]
@@ -312,6 +322,8 @@ class TextMatch:
 
 
 def report_vector(text: str, d: Dossiers) -> sparse.csr_matrix:
+    from scipy import sparse
+
     counts = terms_of(text, d.mask)
     cols = [(d.vocabulary[t], c) for t, c in counts.items() if t in d.vocabulary]
     width = len(d.vocabulary)
@@ -335,6 +347,8 @@ def text_matches(text: str, kb: KnowledgeBase, weight: float, excluded: Iterable
     0.77 at weight 3, the strict one 0.53: bench/attribution_text_loo.py)."""
     if not weight or not text.strip():
         return {}
+    from scipy import sparse
+
     d = dossiers(kb)
     matrix = without(d, excluded, strict)
     vec = report_vector(text, d)
