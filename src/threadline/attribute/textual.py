@@ -197,7 +197,6 @@ def _weigh(counts: sparse.csr_matrix, idf: npt.NDArray[np.float64]) -> sparse.cs
 
 
 def build_dossiers(kb: KnowledgeBase) -> Dossiers:
-
     groups, pieces = passages(kb)
     mask = NameMask(actor_names(kb))
     vocabulary: dict[str, int] = {}
