@@ -304,11 +304,14 @@ def save_analyses(path: Path, cached: dict[str, dict[str, Any]]) -> None:
             handle.write(json.dumps({"key": key, "analysis": analysis}) + "\n")
 
 
-def reattribute(analysis: dict[str, Any], kb: KnowledgeBase, known: Known | None) -> dict[str, Any]:
-    """The analysis with its attribution made again on the same observations (and what else is known)."""
+def reattribute(analysis: dict[str, Any], kb: KnowledgeBase, known: Known | None, text: str | None = None,
+                text_weight: float | None = None) -> dict[str, Any]:
+    """The analysis with its attribution made again on the same observations (and what else is known; the
+    report's words at ``text_weight``, attribute/textual.py)."""
     out = dict(analysis)
     out["attribution"] = attribute(observations_from_analysis(analysis, kb), kb, known=known,
-                                   exclude_sources=analysis["attribution"]["excluded_sources"]).to_dict()
+                                   exclude_sources=analysis["attribution"]["excluded_sources"], text=text,
+                                   text_weight=text_weight).to_dict()
     return out
 
 
@@ -359,7 +362,8 @@ def known_links(choice: str, kb: KnowledgeBase, cases: list[Case], cached: dict[
 
 def run(cases: list[Case], kb: KnowledgeBase, predictions: dict[str, list[str]] | None, show: bool,
         rows: Path | None, seen: list[Seen] | None = None, cached: dict[str, dict[str, Any]] | None = None,
-        known: Callable[[Case, bool], Known | None] | None = None) -> list[Outcome]:
+        known: Callable[[Case, bool], Known | None] | None = None, text_weight: float | None = None
+        ) -> list[Outcome]:
     outcomes = []
     dump = rows.open("w", encoding="utf-8") if rows else None
     for case in cases:
@@ -371,8 +375,11 @@ def run(cases: list[Case], kb: KnowledgeBase, predictions: dict[str, list[str]] 
                 analysis = analyse(case, kb, mask(case, kb) if masked else case.text, oof)
                 if cached is not None:
                     cached[key] = analysis
-            if known is not None:     # attributed again with what is known beyond ATT&CK's own sets
-                analysis = reattribute(analysis, kb, known(case, masked))
+            if known is not None or text_weight is not None:
+                # attributed again with what is known beyond ATT&CK's own sets, and/or the report's own words
+                analysis = reattribute(analysis, kb, known(case, masked) if known is not None else None,
+                                       (mask(case, kb) if masked else case.text) if text_weight else None,
+                                       text_weight)
             o = outcome_of(case, analysis, masked)
             outcomes.append(o)
             if seen is not None:
@@ -392,6 +399,49 @@ def run(cases: list[Case], kb: KnowledgeBase, predictions: dict[str, list[str]] 
     return outcomes
 
 
+TEXT_GRID = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+
+
+def mrr(outcomes: Iterable[Outcome]) -> float:
+    ranks = [1 / o.rank if o.rank else 0.0 for o in outcomes]
+    return sum(ranks) / max(len(ranks), 1)
+
+
+def text_crossfit(cases: list[Case], kb: KnowledgeBase, predictions: dict[str, list[str]] | None, show: bool,
+                  cached: dict[str, dict[str, Any]], known: Callable[[Case, bool], Known | None] | None,
+                  grid: tuple[float, ...] = TEXT_GRID) -> list[Outcome]:
+    """The text channel's weight chosen by leave-one-report-out: each case (as is and masked) is attributed with
+    the weight of TEXT_GRID that gives the best mean reciprocal rank on the other reports as is (its near-duplicates
+    left out with it); no case tunes its own weight. Prints the in-sample curve and the weights chosen."""
+    by_weight = {w: run(cases, kb, predictions, False, None, None, cached, known, w) for w in grid}
+    twins = near_duplicates(cases)
+    print("text channel, every case at one weight (in-sample: read the shape, not the level):")
+    for w, outs in by_weight.items():
+        f = figures([o for o in outs if not o.masked])
+        g = figures([o for o in outs if o.masked])
+        print(f"  weight {w:4.2f}: as is top1 {f['top1']:.2f} top3 {f['top3']:.2f} top10 {f['top10']:.2f} "
+              f"MRR {f['mrr']:.3f} conf-wrong {f['confident_wrong']:.2f} ECE {f['ece']:.3f} "
+              f"| masked top1 {g['top1']:.2f} top3 {g['top3']:.2f} "
+              f"top10 {g['top10']:.2f}")
+    chosen: list[Outcome] = []
+    picks: dict[float, int] = {}
+    for i, _ in enumerate(by_weight[grid[0]]):
+        case = by_weight[grid[0]][i].case
+        best = max(grid, key=lambda w: (mrr(o for o in by_weight[w] if not o.masked
+                                                  and o.case.id not in twins[case.id]), -w))
+        picks[best] = picks.get(best, 0) + 1
+        o = by_weight[best][i]
+        chosen.append(o)
+        if show:
+            name = kb.by_attack_id[case.answer].name
+            print(f"{case.source[:9]:9} {case.title[:44]:44} {'M' if o.masked else ' '} | {name[:16]:16} "
+                  f"| w {best:4.2f} | rank {o.rank or '-':>2} | top {o.top_name[:18]:18} {o.probability:4.0%} "
+                  f"| {o.outcome[:12]:12}",
+                  flush=True)
+    print(f"text weights chosen (leave one report out): {', '.join(f'{w:g} x{n}' for w, n in sorted(picks.items()))}")
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA, help="folder holding tram/ and annoctr/")
@@ -405,6 +455,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="cache of the extracted analyses (gzipped JSONL): read when present, else written")
     ap.add_argument("--known", choices=KNOWN, default="none",
                     help="also link evidence to groups from the MISP galaxies and/or the other reports (the store)")
+    ap.add_argument("--text", default="off",
+                    help="the text channel (attribute/textual.py): off, a weight, or 'crossfit' (each report with the "
+                         "weight that ranks the other reports best, from TEXT_GRID)")
+    ap.add_argument("--text-grid", default="",
+                    help="the weights --text crossfit chooses from (comma-separated; default TEXT_GRID)")
     ap.add_argument("--store-kinds", default=",".join(STORE_KINDS),
                     help="which of a stored report's observations link to its group (comma-separated)")
     args = ap.parse_args(argv)
@@ -427,7 +482,13 @@ def main(argv: list[str] | None = None) -> int:
         twins = sum(len(v) > 1 for v in near_duplicates(cases).values())
         print(f"known beyond ATT&CK: {args.known} (the store: the other reports' analyses, leave one report out; "
               f"{twins} cases have a near-duplicate, left out with them)")
-    outcomes = run(cases, kb, predictions, args.list, args.rows, seen, cached, known)
+    if args.text == "crossfit":
+        cached = {} if cached is None else cached
+        grid = tuple(float(w) for w in args.text_grid.split(",")) if args.text_grid else TEXT_GRID
+        outcomes = text_crossfit(cases, kb, predictions, args.list, cached, known, grid)
+    else:
+        weight = None if args.text == "off" else float(args.text)
+        outcomes = run(cases, kb, predictions, args.list, args.rows, seen, cached, known, weight)
     if args.analyses is not None and cached is not None and not args.analyses.is_file():
         save_analyses(args.analyses, cached)
     print(f"techniques: TRAM {'out-of-fold predictions' if args.predictions else 'shipped model (trained on them)'}; "

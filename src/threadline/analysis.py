@@ -109,7 +109,7 @@ def analyze_document(document: Document, kb: KnowledgeBase, *, exclude_sources: 
         observations = observations_from_analysis(result, kb)
         attribution = attribute(observations, kb, exclude_sources=excluded,
                                 known=known.for_document(document.sha256, result["document"].get("tlp"))
-                                if known else None).to_dict()
+                                if known else None, text=text).to_dict()   # text: off unless setting text_weight
     attribution["excluded_sources"] = excluded
     result["attribution"] = attribution
     _walk_evidence(result, document)

@@ -178,4 +178,6 @@ class GroupScore:
     def _make(self) -> None:
         if self._pending is not None:
             terms, values, ranker, coefficients = self._pending
+            score = self.score    # the deferred sum, plus what a channel outside the terms added (engine._fuse)
             self.rank(terms, values, ranker, coefficients)
+            self.score = score

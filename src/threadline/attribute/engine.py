@@ -34,6 +34,7 @@ from threadline.attribute.observations import Observations
 from threadline.attribute.profiles import GroupProfile, ProfileSet, build_profiles, sector_stems
 from threadline.attribute.ranker import Ranker, load_ranker
 from threadline.attribute.scoring import KNOWN_VIA, Contribution, GroupScore, Weights, level_of, score_groups
+from threadline.attribute.textual import TextMatch, configured_weight, text_matches
 from threadline.knowledge import KnowledgeBase
 
 TOP_CANDIDATES = 10
@@ -50,6 +51,7 @@ class Candidate:
     contributions: list[Contribution]
     missing: list[dict[str, Any]]
     capped: bool = False
+    text: TextMatch | None = None      # how close the group's ATT&CK dossier is to the report's words (textual.py)
 
     @property
     def distinctive(self) -> list[str]:
@@ -131,7 +133,7 @@ class Attribution:
         return {"attack_id": c.attack_id, "name": c.name, "probability": round(c.probability, 4),
                 "estimative": estimative(c.probability)["term"], "score": round(c.score, 3),
                 "evidence": {"shared": shared, "distinctive": c.distinctive, "missing": c.missing,
-                             "context": context},
+                             "context": context, **({"text": c.text.to_dict()} if c.text else {})},
                 "capped_at_likely": c.capped}
 
 
@@ -181,25 +183,43 @@ def _cap_generic(candidates: list[Candidate], unknown: float, *, victims_only: b
     return unknown
 
 
+def _fuse(scores: list[GroupScore], matches: dict[str, TextMatch]) -> list[GroupScore]:
+    """The text channel's value added to each matched group's score, best first again (a group with an empty
+    profile stays below any with evidence, as score_groups orders them)."""
+    for score in scores:
+        match = matches.get(score.attack_id)
+        if match is not None:
+            score.score += match.value
+    return sorted(scores, key=lambda s: (not s.empty, s.score, s.matched), reverse=True)
+
+
 def attribute(observations: Observations, kb: KnowledgeBase, *, exclude_sources: Sequence[str] = (),
               weights: Weights | None = None, calibration: Calibration | None = None,
-              ranker: Ranker | None = None, known: Known | None = None) -> Attribution:
+              ranker: Ranker | None = None, known: Known | None = None, text: str | None = None,
+              text_weight: float | None = None) -> Attribution:
     """Rank ATT&CK groups for a case; ``exclude_sources`` drops knowledge-base evidence resting only on them;
-    ``known`` adds links from outside ATT&CK (MISP galaxies, the user's stored analyses: known.py)."""
+    ``known`` adds links from outside ATT&CK (MISP galaxies, the user's stored analyses: known.py); ``text``, the
+    report's words, is compared with each group's ATT&CK dossier at ``text_weight`` (textual.py; off at 0; None: the
+    setting text_weight, 0 by default)."""
     excluded = [s for s in dict.fromkeys(s.strip() for s in exclude_sources) if s]
     ps = build_profiles(kb, excluded, known=known)
     cal = calibration or load_calibration()
     scores = score_groups(observations, ps, weights, ranker or load_ranker())
+    matches = text_matches(text or "", kb, configured_weight() if text_weight is None and text else text_weight or 0.0,
+                           excluded)
+    if matches:
+        scores = _fuse(scores, matches)
     n_features = len(observations.techniques) + len(observations.software)
     probs, unknown = probabilities([s.score for s in scores], n_features, cal)
     enough = sufficiency(observations, scores)
     candidates: list[Candidate] = []
     for score, probability in zip(scores, probs, strict=True):
-        if score.empty or not any(c.kind not in CONTEXT for c in score.contributions):
+        match = matches.get(score.attack_id)
+        if score.empty or not (match or any(c.kind not in CONTEXT for c in score.contributions)):
             continue   # shares nothing with the case: not a candidate
         profile = ps.profiles[score.attack_id]
         candidates.append(Candidate(score.attack_id, score.name, probability, score.score, score.contributions,
-                                    _missing(profile, observations, ps, kb)))
+                                    _missing(profile, observations, ps, kb), text=match))
         if len(candidates) == TOP_CANDIDATES:
             break
     if not candidates:

@@ -212,6 +212,12 @@ def _candidate_fact(a: dict[str, Any], cand: dict[str, Any], kb: KnowledgeBase |
     p = float(cand.get("probability") or 0.0)
     who = f"{cand.get('name')} ({aid})" if aid else str(cand.get("name"))
     basis = f", on shared {join_words(shared)}" if shared else ""
+    words_match = ev.get("text") if isinstance(ev, dict) else None
+    if isinstance(words_match, dict) and words_match.get("terms"):
+        # the opt-in text channel (attribute/textual.py): terms come defanged from the engine
+        terms = join_words([str(t) for t in list(words_match["terms"])[:4]])
+        basis += f"{';' if basis else ','} the report's words closer to its ATT&CK dossier than to most groups' " \
+                 f"({terms})"
     if lead:
         conf = f" with {words}" if words else ""
         text = f"Threadline's attribution engine assesses{conf} that {chance(p)} that the activity is the work " \
