@@ -124,3 +124,10 @@ def analyse(item: Item, exclude: tuple[str, ...] = (), allow_private: bool = Fal
         result.error = f"{item.source}: analysis failed ({exc.__class__.__name__}: {' '.join(str(exc).split())[:200]})"
     result.seconds = time.perf_counter() - start
     return result
+
+
+def analyse_many(items: list[Item], exclude: tuple[str, ...] = (), allow_private: bool = False,
+                 known: Known | None = None) -> list[Result]:
+    """:func:`analyse` of a few inputs in one task: the scheduler and the client spend ~4 ms of CPU per task
+    whatever it holds, as much as a twentieth of a report's analysis."""
+    return [analyse(item, exclude, allow_private, known) for item in items]
