@@ -2,10 +2,12 @@
 writer that commits whole inputs in batches (store/batches.py), so that a killed run, rerun, redoes only what was
 not committed.
 
-Tasks are submitted a window at a time (a few per worker), so the client holds little however long the batch,
-and a result is written at most a few seconds after it arrives. A worker that dies is replaced by the cluster and
-its task runs again elsewhere; an input that kills workers again and again (``KilledWorker``) fails alone, with
-that reason. Results arrive in completion order, not input order.
+Tasks are submitted a window at a time (a few inputs per worker), so the client holds little however long the
+batch, and a result is written at most a few seconds after it arrives. On a long batch a task holds a few inputs
+(``ITEMS_PER_TASK``): fewer round trips through the scheduler. A worker that dies is replaced by the cluster and
+its task runs again elsewhere; a task that kills workers again and again (``KilledWorker``) runs its inputs again
+one per task, and the input at fault fails alone, with that reason. Results arrive in completion order, not input
+order.
 """
 
 from __future__ import annotations
