@@ -147,7 +147,8 @@ def distributed(records: list[dict[str, Any]], workers: int, db: str | None) -> 
             writer_rate = len(results) / (time.perf_counter() - start)
     return {"workers": workers, "rate": summary.analysed / summary.seconds, "seconds": summary.seconds,
             "worker_cpu": worker_cpu / summary.analysed, "client_cpu": client_cpu / summary.analysed,
-            "failed": len(summary.failed), "write_share": summary.write_seconds / summary.seconds,
+            "failed": len(summary.failed), "tasks": summary.tasks,
+            "write_share": summary.write_seconds / summary.seconds,
             "peaks_mb": sorted(v / 1024 for v in peaks.values()), "writer_rate": writer_rate}
 
 
@@ -174,11 +175,11 @@ def main() -> None:
         return
     rows = [distributed(records, int(w), args.db) for w in args.workers.split(",")]
     base = rows[0]["rate"]
-    print("workers | reports/s (wall) | speed-up | peak RSS per worker (MB) | writer share of wall | failed")
+    print("workers | reports/s (wall) | speed-up | peak RSS per worker (MB) | writer share of wall | tasks | failed")
     for row in rows:
         peaks = ", ".join(f"{p:.0f}" for p in row["peaks_mb"])
         print(f"{row['workers']:>7} | {row['rate']:>16.2f} | {row['rate'] / base:>8.2f} | {peaks:>24} | "
-              f"{row['write_share']:>19.1%} | {row['failed']}")
+              f"{row['write_share']:>19.1%} | {row['tasks']:>5} | {row['failed']}")
     print("CPU per report, what the wall figures are on idle cores (workers: analysis + Dask; client: the writer,")
     print("  the scheduler's messages, results unpickled):")
     for row in rows:

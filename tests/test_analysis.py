@@ -91,7 +91,13 @@ def test_citations_found_with_the_folded_keys_are_those_the_plain_scan_finds(kb)
     docs = [Document(text="A short report.", source=(c.url or "x").upper() + "/", title=None) for c in sample]
     docs += [Document(text="A short report.", source="report.txt", title=" ".join((c.description or "").split()[:6]))
              for c in sample]
+    # a title at the end of a description (the joined text's borders), and titles that many descriptions hold
+    docs += [Document(text="A short report.", source="report.txt", title=" ".join((c.description or "").split()[-5:]))
+             for c in sample]
+    docs += [Document(text="A short report.", source="https://example.org/r", title=t)
+             for t in ("Retrieved November 17,", "Microsoft Threat Actor", "Retrieved September 12,")]
     assert sum(bool(plain(d)) for d in docs) > len(sample)        # the sample really finds citations both ways
+    assert max(len(plain(d)) for d in docs) > 20                  # one title in many descriptions
     assert all(sources_citing(d, kb) == plain(d) for d in docs)
 
 

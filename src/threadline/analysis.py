@@ -6,7 +6,10 @@ call; it never prints and never touches the store (see :mod:`threadline.store` f
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from threadline.knowledge.base import KnowledgeBase
@@ -22,7 +25,7 @@ SCHEMA_VERSION = 1
 def _walk_evidence(node: Any, document: Document) -> None:
     """Give every evidence item the page that holds it (for paginated sources) and the document's hash."""
     if isinstance(node, dict):
-        if {"text", "start", "end"} <= node.keys() and isinstance(node.get("start"), int):
+        if "start" in node and "text" in node and "end" in node and isinstance(node["start"], int):
             if document.pages and node.get("page") is None:
                 node["page"] = document.page_at(node["start"])
             node.setdefault("document", document.sha256)
@@ -33,31 +36,56 @@ def _walk_evidence(node: Any, document: Document) -> None:
             _walk_evidence(value, document)
 
 
-_citations: dict[int, tuple[KnowledgeBase, list[tuple[str, str | None, str]]]] = {}
+@dataclass(slots=True)
+class _Citations:
+    """Every citation's name; the citations by URL (without its trailing slash, lower case); and all descriptions,
+    lower-cased with their spaces folded, joined by newlines (which a folded text never holds) with where each one
+    starts: a title is looked for once in the joined text, not in ~10,000 descriptions one after another."""
+
+    names: list[str]
+    by_url: dict[str, list[int]]
+    joined: str
+    starts: list[int]
 
 
-def _citation_keys(kb: KnowledgeBase) -> list[tuple[str, str | None, str]]:
-    """(name, URL without its trailing slash in lower case, description lower-cased with its spaces folded) of every
-    citation, once per knowledge base: folding ~10,000 descriptions took 6 ms of every report's analysis."""
+_citations: dict[int, tuple[KnowledgeBase, _Citations]] = {}
+
+
+def _citation_keys(kb: KnowledgeBase) -> _Citations:
+    """The knowledge base's citations, prepared once per knowledge base: folding ~10,000 descriptions took 6 ms of
+    every report's analysis."""
     found = _citations.get(id(kb))
     if found is None or found[0] is not kb:
-        keys = [(c.source_name, c.url.rstrip("/").lower() if c.url else None,
-                 " ".join((c.description or "").lower().split())) for c in kb.attack.citations.values()]
-        found = _citations[id(kb)] = (kb, keys)
+        names: list[str] = []
+        by_url: dict[str, list[int]] = {}
+        described: list[str] = []
+        for n, c in enumerate(kb.attack.citations.values()):
+            names.append(c.source_name)
+            if c.url:
+                by_url.setdefault(c.url.rstrip("/").lower(), []).append(n)
+            described.append(" ".join((c.description or "").lower().split()))
+        starts = list(accumulate((len(d) + 1 for d in described[:-1]), initial=0)) if described else []
+        found = _citations[id(kb)] = (kb, _Citations(names, by_url, "\n".join(described), starts))
     return found[1]
 
 
 def sources_citing(document: Document, kb: KnowledgeBase) -> list[str]:
-    """Knowledge-base citations that are this very document (same URL or same title), to exclude them from its
-    own attribution: otherwise the report would confirm itself (circular reporting)."""
+    """Knowledge-base citations that are this very document (same URL, or its title, of more than 20 characters,
+    within the citation's description), in the knowledge base's order, to exclude them from its own attribution:
+    otherwise the report would confirm itself (circular reporting)."""
+    cited = _citation_keys(kb)
     url = document.source.rstrip("/").lower() if "://" in document.source else None
     title = " ".join((document.title or "").lower().split())
-    found = []
-    for name, cited_url, described in _citation_keys(kb):
-        same_url = bool(url and cited_url and cited_url == url)
-        if same_url or (len(title) > 20 and title in described):
-            found.append(name)
-    return found
+    found: set[int] = set(cited.by_url.get(url, ())) if url else set()
+    if len(title) > 20:
+        at = cited.joined.find(title)
+        while at >= 0:
+            n = bisect_right(cited.starts, at) - 1
+            found.add(n)
+            # on to the next description: one hit names its citation, whatever else is in it
+            after = cited.starts[n + 1] if n + 1 < len(cited.starts) else len(cited.joined)
+            at = cited.joined.find(title, after)
+    return [cited.names[n] for n in sorted(found)]
 
 
 def _document_part(document: Document, published: str, date_basis: str) -> dict[str, Any]:

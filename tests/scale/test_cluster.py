@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+from distributed import WorkerPlugin
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -24,6 +26,8 @@ from threadline.store.models import AnalysisRow, BatchInputRow, KnowledgeObjectR
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TRAM = Path(__file__).resolve().parents[2] / "src" / "threadline" / "data" / "tram" / "tram2-reports.jsonl.gz"
+# read at collection, before any cluster starts: Dask's nanny copies what it gives workers into its own process
+INHERITED_TRIM = "MALLOC_TRIM_THRESHOLD_" in os.environ
 
 
 def tram_records(n: int, size: int = 1500) -> list[dict[str, Any]]:
@@ -86,6 +90,79 @@ def test_a_killed_worker_loses_nothing_and_duplicates_nothing(client: Any, store
     assert (again.skipped, again.analysed, again.stored) == (len(items), 0, 0)
 
 
+def test_a_long_batch_runs_a_few_inputs_per_task_and_a_killed_worker_still_loses_nothing(
+        client: Any, store: Store) -> None:
+    """Several inputs per task (fewer scheduler round trips): each is still committed whole and once, with the same
+    analyses as one input per task, when a worker dies with a task of several inputs in flight."""
+    items = record_items(tram_records(40, size=600))
+    pids: dict[str, int] = client.run(os.getpid)
+    killed: list[int] = []
+    analyses: dict[str, Any] = {}
+
+    def kill_one(item: Item, result: Result) -> None:
+        analyses[item.key] = result.analyses
+        if not killed:
+            victim = sorted(pids.values())[0]
+            os.kill(victim, signal.SIGKILL)
+            killed.append(victim)
+
+    summary = run(items, store=store, client=client, on_result=kill_one)
+    assert killed and summary.failed == [] and summary.tasks < len(items)
+    assert summary.analysed == len(items) == summary.stored == len(analyses)
+    assert count(store, AnalysisRow) == len(items) == count(store, BatchInputRow)
+    client.wait_for_workers(2, timeout=120)
+    one_each: dict[str, Any] = {}
+    again = run(items[:8], store=None, client=client, on_result=lambda i, r: one_each.update({i.key: r.analyses}))
+    assert again.tasks == 8                                # a short batch: one input per task
+    assert all(one_each[k] == analyses[k] for k in one_each)
+
+
+class _Poison(WorkerPlugin):
+    """A worker plugin: the input whose source is ``poison`` kills the worker analysing it (as an input that
+    exhausts a worker's memory does), in every worker, including those started in place of a dead one."""
+
+    name = "threadline-test-poison"
+
+    def setup(self, worker: Any) -> None:
+        from threadline.scale import work
+
+        plain = work.analyse
+
+        def analyse(item: Item, *args: Any) -> Result:
+            if item.record.get("id") == "poison":
+                os._exit(1)
+            return plain(item, *args)
+
+        work.analyse = analyse      # type: ignore[assignment]   # analyse_many looks it up when called
+
+
+def test_a_task_of_several_inputs_that_kills_its_workers_fails_only_the_input_that_does(
+        client: Any, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task of several inputs that kills its worker (twice: Dask's allowed failures, set to 1 here) is run again one
+    input per task: the input at fault fails alone with the reason, the others are stored. One task in flight per
+    worker, so that no innocent task waits on the worker the poison kills."""
+    from threadline.scale import runner
+
+    monkeypatch.setattr(runner, "WINDOW_PER_WORKER", 1)     # 8 inputs on 2 workers: 2 per task, 2 tasks in flight
+    records = tram_records(8, size=300)
+    records[3] = {"id": "poison", "text": records[3]["text"]}
+    items = record_items(records)
+    before = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures)
+    client.run_on_scheduler(lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", 1))
+    client.register_plugin(_Poison())
+    try:
+        summary = run(items, store=store, client=client)
+    finally:
+        client.unregister_worker_plugin(_Poison.name)
+        client.run_on_scheduler(lambda dask_scheduler, n=before: setattr(dask_scheduler, "allowed_failures", n))
+        client.wait_for_workers(2, timeout=120)
+    assert summary.tasks == 4 + 2                  # 4 tasks of 2 inputs, then the failed one's inputs one by one
+    assert summary.failed == [("batch.jsonl:4", "batch.jsonl:4: the worker analysing it died, again on a second "
+                                                "worker (out of memory?)")]
+    assert summary.analysed == len(items) and summary.stored == len(items) - 1
+    assert committed_keys(store, [i.key for i in items]) == {i.key for n, i in enumerate(items) if n != 3}
+
+
 def test_workers_attribute_with_the_store_links_the_client_ships(client: Any, store: Store, kb: Any,
                                                                  analyse: Callable[[Path], dict[str, Any]]) -> None:
     """`analyze --workers` attributes with the store's group links as `analyze` in one process does (issue 15):
@@ -117,3 +194,20 @@ def test_workers_attribute_with_the_store_links_the_client_ships(client: Any, st
     with Session(store.engine) as session:
         rows = sorted(session.scalars(select(GroupLinkRow.id)))
     assert results[1].links and rows == sorted(r["id"] for r in [*(results[0].links or []), *results[1].links])
+
+
+def test_workers_keep_the_allocator_thresholds_and_freeze_what_they_load(client: Any) -> None:
+    """A local cluster's workers run the analysis at one process's CPU cost: Dask's MALLOC_TRIM_THRESHOLD_ (which
+    pinned glibc's mmap threshold and cost ~0.03 s of page faults per report) is not set for them, and the warm-up
+    moves the loaded knowledge base and models out of the garbage collector's full collections."""
+    import gc
+
+    from threadline.scale.work import WarmUp
+
+    if INHERITED_TRIM:
+        pytest.skip("MALLOC_TRIM_THRESHOLD_ is set in this environment: the workers inherit it")
+    assert set(client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_")).values()) == {None}
+    client.wait_for_workers(2, timeout=120)      # one may still be starting in place of a killed one
+    client.register_plugin(WarmUp())
+    frozen = client.run(gc.get_freeze_count)
+    assert len(frozen) == 2 and min(frozen.values()) > 100_000

@@ -64,3 +64,24 @@ def test_a_pathological_input_stops_in_its_stage_on_a_worker_and_the_batch_goes_
     assert huge.documents == [] and huge.analyses == [] and huge.findings == []
     assert all(results[f"batch.jsonl:{n}"].error is None for n in (1, 3))
     assert count(store, AnalysisRow) == count(store, BatchInputRow) == 2     # nothing half-written of the huge one
+
+
+def test_a_feed_s_entry_past_its_limit_is_left_out_and_its_other_entries_are_stored(limited: Any, store: Store,
+                                                                                     tmp_path: Any) -> None:
+    """On a worker as from the command line (tests/test_feed_entries.py): the feed is one input; its hostile entry
+    is left out with its one-line reason and counted as a failure, its other entries are analysed and stored."""
+    from tests.test_feed_entries import GOOD, _feed
+    from threadline.scale.items import source_item
+
+    path = tmp_path / "feed.rss"
+    path.write_bytes(_feed([("Lanternfish returns", GOOD), ("Everything at once", " ".join([SENTENCE] * 22_000)),
+                            ("Phishing kit", "A phishing kit served from login-verify.portal-docs[.]com.")]))
+    results: list[Result] = []
+    summary = run([source_item(str(path), ship=True)], store=store, client=limited,
+                  on_result=lambda _, result: results.append(result))
+    [result] = results
+    assert result.error is None and len(result.documents) == len(result.analyses) == 2
+    assert [d.title for d in result.documents] == ["Lanternfish returns", "Phishing kit"]
+    assert len(result.left_out) == 1 and "setting stage_timeout" in result.left_out[0]
+    assert summary.failed == [(str(path), result.left_out[0])]
+    assert count(store, AnalysisRow) == 2

@@ -87,6 +87,9 @@ def analyze_distributed(*, sources: Sequence[str], jsonl: str | None, json_out: 
             if fail_fast:
                 raise InputError(result.error)
             return
+        for line in result.left_out:
+            bar.console.print(f"threadline: {line} (left out; the input's other documents go on)", markup=False,
+                              highlight=False, soft_wrap=True)
         for analysis in result.analyses:
             if item.kind == RECORD:
                 sys.stdout.write(json.dumps({"id": item.record["id"], **analysis}, ensure_ascii=False,

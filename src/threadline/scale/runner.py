@@ -2,10 +2,12 @@
 writer that commits whole inputs in batches (store/batches.py), so that a killed run, rerun, redoes only what was
 not committed.
 
-Tasks are submitted a window at a time (a few per worker), so the client holds little however long the batch,
-and a result is written at most a few seconds after it arrives. A worker that dies is replaced by the cluster and
-its task runs again elsewhere; an input that kills workers again and again (``KilledWorker``) fails alone, with
-that reason. Results arrive in completion order, not input order.
+Tasks are submitted a window at a time (a few inputs per worker), so the client holds little however long the
+batch, and a result is written at most a few seconds after it arrives. On a long batch a task holds a few inputs
+(``ITEMS_PER_TASK``): fewer round trips through the scheduler. A worker that dies is replaced by the cluster and
+its task runs again elsewhere; a task that kills workers again and again (``KilledWorker``) runs its inputs again
+one per task, and the input at fault fails alone, with that reason. Results arrive in completion order, not input
+order.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from threadline import settings
 from threadline.errors import InputError, ThreadlineError
 from threadline.scale.items import Item
-from threadline.scale.work import Result, WarmUp, analyse
+from threadline.scale.work import Result, WarmUp, analyse_many
 from threadline.store.batches import Entry, committed_keys, save_batch
 from threadline.store.repository import Store
 
@@ -28,7 +30,10 @@ if TYPE_CHECKING:
 
 BATCH_SECONDS = 2.0        # at most this long between a result's arrival and its commit (setting batch_commit:
                            # at most that many inputs per commit)
-WINDOW_PER_WORKER = 4      # tasks in flight per worker: enough to keep each busy, little to redo after a kill
+WINDOW_PER_WORKER = 4      # inputs in flight per worker: enough to keep each busy, little to redo after a kill
+ITEMS_PER_TASK = 4         # at most this many inputs per task: the scheduler and this client spend ~4 ms of CPU per
+                           # task (on a 2-core machine, CPU the workers need); fewer when the batch is short, so
+                           # that the last tasks do not leave a worker idle
 
 
 @dataclass(slots=True)
@@ -45,6 +50,7 @@ class Summary:
     write_seconds: float = 0.0  # time the single writer spent committing
     seconds: float = 0.0
     workers: int = 0
+    tasks: int = 0              # Dask tasks submitted (a few inputs each on a long batch)
     dashboard: str | None = None
 
 
@@ -66,8 +72,13 @@ def connect(workers: int | None, scheduler: str | None) -> Iterator[Any]:
         raise _missing_scale() from None
     _quiet(logging.CRITICAL)
     # Dask's statistical profiler samples every worker thread 100 times a second, for the dashboard's profile
-    # page: a few percent of each worker's CPU that the analysis needs more
-    importlib.import_module("dask").config.set({"distributed.worker.profile.enabled": False})
+    # page: a few percent of each worker's CPU that the analysis needs more. And the workers it starts keep
+    # glibc's own memory thresholds: Dask sets MALLOC_TRIM_THRESHOLD_=65536 in a new worker's environment, which
+    # also pins the mmap threshold at 128 KB, so every large buffer of an analysis was mapped and unmapped again
+    # (ten times the page faults; ~0.03 s of system CPU per TRAM2 report, a quarter of the analysis), for ~10 MB
+    # less resident memory per worker. A cluster of your own: see README ("Batches on Dask").
+    importlib.import_module("dask").config.set({"distributed.worker.profile.enabled": False,
+                                                "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
     if scheduler:
         try:
             client = dask.Client(scheduler, timeout="20s")
@@ -200,44 +211,59 @@ def run(items: Sequence[Item], *, store: Store | None, client: Any, exclude: Seq
     summary.workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
     summary.dashboard = dashboard_of(client)
     writer = Writer(store, summary)
-    window = max(2, WINDOW_PER_WORKER * summary.workers)
+    per_task = max(1, min(ITEMS_PER_TASK, len(queue) // (2 * WINDOW_PER_WORKER * summary.workers)))
+    window = max(2, WINDOW_PER_WORKER * summary.workers // per_task)
     futures: Any = as_completed()
-    by_key: dict[str, Item] = {}
+    by_key: dict[str, list[Item]] = {}
     position = 0
+    alone: list[Item] = []           # inputs of a task that failed as a whole, to run again one per task
     # one copy per worker, not one per task (a Known of a large store is a few MB)
     shipped = client.scatter(known, broadcast=True, hash=False) if known else None
 
     def submit() -> None:
         nonlocal position
-        while position < len(queue) and futures.count() < window:
-            next_item = queue[position]
-            position += 1
-            by_key[next_item.key] = next_item
-            futures.add(client.submit(analyse, next_item, tuple(exclude), allow_private, shipped,
-                                      key=f"threadline-{next_item.key}", pure=False))
+        while (alone or position < len(queue)) and futures.count() < window:
+            if alone:
+                group = [alone.pop(0)]
+            else:
+                group = queue[position:position + per_task]
+                position += len(group)
+            key = f"threadline-{group[0].key}" + (f"-{len(group)}" if len(group) > 1 else "")
+            by_key[key] = group
+            summary.tasks += 1
+            futures.add(client.submit(analyse_many, group, tuple(exclude), allow_private, shipped, key=key,
+                                      pure=False))
+
+    def finish(item: Item, result: Result) -> None:
+        summary.analysed += 1
+        if result.error is not None:
+            summary.failed.append((item.source, result.error))
+        else:
+            summary.documents += len(result.documents)
+            summary.failed.extend((item.source, line) for line in result.left_out)
+            writer.add(result)
+        if on_result is not None:
+            on_result(item, result)
 
     submit()
     try:
         for future in futures:
-            found = by_key.pop(str(future.key).removeprefix("threadline-"), None)
-            if found is None:
+            group = by_key.pop(str(future.key), None)
+            if group is None:
                 continue
-            item = found
             try:
-                result: Result = future.result()
-            except Exception as exc:   # a dead worker twice (KilledWorker): this input alone fails
+                results: list[Result] = future.result()
+            except Exception as exc:   # a dead worker twice (KilledWorker)
                 if _connection_lost(exc):
                     raise SchedulerLost(summary) from None
-                result = Result(item.key, item.source, error=_reason(exc, item))
+                if len(group) > 1:     # which input killed it is not known: each runs again alone
+                    alone.extend(group)
+                    results = []
+                else:                  # this input alone fails
+                    results = [Result(group[0].key, group[0].source, error=_reason(exc, group[0]))]
             future.release()
-            summary.analysed += 1
-            if result.error is not None:
-                summary.failed.append((item.source, result.error))
-            else:
-                summary.documents += len(result.documents)
-                writer.add(result)
-            if on_result is not None:
-                on_result(item, result)
+            for item, result in zip(group, results, strict=False):
+                finish(item, result)
             writer.tick()
             submit()
             if on_progress is not None:

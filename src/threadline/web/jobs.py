@@ -183,7 +183,8 @@ class Runner:
                       error=f"{item.label}: no report text to analyse (a STIX bundle or MISP event is imported as "
                             "knowledge, not analysed)")
         else:
-            self._set(job_id, state="done", step="finished", progress=100, document_id=result.documents[0].sha256)
+            self._set(job_id, state="done", step=_finished(len(result.documents), result.left_out), progress=100,
+                      document_id=result.documents[0].sha256)
 
 
 def _finished(analysed: int, skipped: list[str]) -> str:
