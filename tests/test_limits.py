@@ -242,3 +242,22 @@ def test_running_out_of_memory_inside_a_stage_is_a_one_line_error() -> None:
 def _stage_raising(error: type[BaseException]) -> None:
     with stage("iocs", "a.txt", seconds=30):
         raise error
+
+
+def test_a_tick_while_the_stage_exits_raises_nothing_after_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a loaded machine the process can be held between a stop and the timer's disarming: a tick landing there
+    must not raise again, or a bare stop escapes the stage with the timer still ticking into the code after it (a
+    whole test session ended in INTERNALERROR that way)."""
+    import threadline.limits as limits
+
+    real = limits._disarm
+    late: list[None] = []
+
+    def disarm_after_a_late_tick() -> None:
+        late.append(limits._on_alarm(signal.SIGALRM, None))      # the timer fired just before it was disarmed
+        real()
+
+    monkeypatch.setattr(limits, "_disarm", disarm_after_a_late_tick)
+    with pytest.raises(LimitError, match=r"^slow\.txt: stage iocs stopped"), stage("iocs", "slow.txt", seconds=0.2):
+        time.sleep(5)
+    assert late and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)

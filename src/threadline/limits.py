@@ -55,6 +55,7 @@ class _Stage:
     baseline: int
     max_growth: int
     next_memory_check: float = 0.0
+    running: bool = True      # False from the first statement of the stage's exit: the alarm never raises after
 
     def over(self) -> str | None:
         """Why the stage must stop now (time, then memory), or None."""
@@ -97,7 +98,9 @@ def check() -> None:
 
 def _on_alarm(signum: int, frame: FrameType | None) -> None:
     stage = _active
-    if stage is None:
+    if stage is None or not stage.running:
+        # The stage is on its way out: a tick between its exit and the timer's disarming (a loaded machine can hold
+        # the process that long) must not raise into the code after it, nor leave the timer ticking there.
         return
     reason = stage.over()
     if reason is not None:
@@ -152,8 +155,9 @@ def stage(name: str, where: str, *, seconds: float | None = None, max_memory: in
                 signal.setitimer(signal.ITIMER_REAL, min(_TICK, limit), _TICK)
             yield
         finally:
+            current.running = False      # first thing: from here on a tick is a no-op, whatever else runs
             if alarm:
-                _disarm()    # first thing: a stop landing before it is caught below like any other
+                _disarm()    # a stop that landed before the line above is caught below like any other
                 signal.signal(signal.SIGALRM, previous)
             _local.stage = None
     except _Stop as stop:
