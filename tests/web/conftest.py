@@ -125,3 +125,17 @@ def live_server(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def analyst_api(store: Store, kb: Any) -> Iterator[tuple[Any, TestClient]]:
+    """An app over ``store`` whose submissions run as background jobs, and a client calling its API as an analyst
+    (bearer token, JSON answers): what the job tests submit through."""
+    from threadline.web import create_app
+    from threadline.web.auth import add_user, create_token
+
+    add_user(store, "analyst", "analyst", PASSWORD)
+    token = create_token(store, "analyst")
+    app = create_app(store, kb=kb, secret="test-secret", background=True)
+    with TestClient(app, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"}) as client:
+        yield app, client

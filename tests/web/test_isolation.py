@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.web.conftest import PASSWORD
+from tests.web.conftest import analyst_api
 from threadline.store import open_store
 
 SENTENCE = "APT28 sent spearphishing attachments; the implant beaconed to 45.137.21.9 and used Mimikatz."
@@ -67,16 +67,10 @@ def _wait_for(client: TestClient, job: str, until: tuple[str, ...] = ("done", "f
 
 def test_a_dead_analysis_process_fails_its_job_alone_and_is_replaced(kb: Any, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from threadline.web import create_app
-    from threadline.web.auth import add_user, create_token
 
     monkeypatch.setenv("THREADLINE_JOB_ISOLATION", "process")
     with open_store(tmp_path / "web.db") as store:
-        add_user(store, "analyst", "analyst", PASSWORD)
-        token = create_token(store, "analyst")
-        app = create_app(store, kb=kb, secret="test-secret", background=True)
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        with TestClient(app, headers=headers) as client:
+        with analyst_api(store, kb) as (app, client):
             def submit(name: str, text: str) -> str:
                 response = client.post("/submit", data={"tlp": "clear"},
                                        files={"file": (name, text.encode(), "text/plain")})

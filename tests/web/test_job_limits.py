@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.web.conftest import PASSWORD
+from tests.web.conftest import analyst_api
 from threadline.store import open_store
 
 SENTENCE = "APT28 sent spearphishing attachments; the implant beaconed to 45.137.21.9 and used Mimikatz."
@@ -34,19 +34,12 @@ def test_a_pathological_submission_stops_in_its_stage_and_the_next_job_runs(
         kb: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolation: str) -> None:
     """In a child process (the default: the stage alarm works there, under a memory cap) and in the server's job
     thread (setting job_isolation: thread; the cooperative checks stop it)."""
-    from threadline.web import create_app
-    from threadline.web.auth import add_user, create_token
-
     # 2 MB of dense report text: entities and techniques take several seconds each without the limit.
     hostile = " ".join([SENTENCE] * 22_000)
+    monkeypatch.setenv("THREADLINE_STAGE_TIMEOUT", str(LIMIT))
+    monkeypatch.setenv("THREADLINE_JOB_ISOLATION", isolation)
     with open_store(tmp_path / "web.db") as store:
-        add_user(store, "analyst", "analyst", PASSWORD)
-        token = create_token(store, "analyst")
-        monkeypatch.setenv("THREADLINE_STAGE_TIMEOUT", str(LIMIT))
-        monkeypatch.setenv("THREADLINE_JOB_ISOLATION", isolation)
-        app = create_app(store, kb=kb, secret="test-secret", background=True)
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        with TestClient(app, headers=headers) as client:
+        with analyst_api(store, kb) as (_, client):
             def submit(**fields: Any) -> str:
                 response = client.post("/submit", data={"tlp": "clear"}, **fields)
                 assert response.status_code == 202, response.text
