@@ -251,10 +251,11 @@ def test_a_tick_while_the_stage_exits_raises_nothing_after_it(monkeypatch: pytes
     import threadline.limits as limits
 
     real = limits._disarm
-    late: list[None] = []
+    late: list[int] = []
 
     def disarm_after_a_late_tick() -> None:
-        late.append(limits._on_alarm(signal.SIGALRM, None))      # the timer fired just before it was disarmed
+        limits._on_alarm(signal.SIGALRM, None)                   # the timer fired just before it was disarmed
+        late.append(1)
         real()
 
     monkeypatch.setattr(limits, "_disarm", disarm_after_a_late_tick)
