@@ -262,3 +262,29 @@ def test_a_tick_while_the_stage_exits_raises_nothing_after_it(monkeypatch: pytes
     with pytest.raises(LimitError, match=r"^slow\.txt: stage iocs stopped"), stage("iocs", "slow.txt", seconds=0.2):
         time.sleep(5)
     assert late and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_a_tick_while_a_stop_is_being_handled_adds_no_second_stop() -> None:
+    """A cooperative check's stop is on its way out when the timer fires, in the ``with`` statement's exit before
+    the stage's own exit has run: a second stop raised there skipped that exit, and the stage stayed running with
+    its timer ticking into the code after it (found on a loaded machine: a test session ended in INTERNALERROR)."""
+    import threadline.limits as limits
+
+    previous = signal.getsignal(signal.SIGALRM)
+    manager = stage("iocs", "slow.txt", seconds=60)
+    manager.__enter__()
+    try:
+        active = limits._active
+        assert active is not None
+        active.deadline = 0.0                            # past its deadline: a tick has every reason to stop it
+        try:
+            check()
+        except limits._Stop as stop:
+            limits._on_alarm(signal.SIGALRM, None)       # the timer fires as the with statement begins its exit
+            with pytest.raises(LimitError, match=r"^slow\.txt: stage iocs stopped"):
+                manager.__exit__(type(stop), stop, stop.__traceback__)
+        assert limits._active is None and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    finally:                                             # never leave a stage behind for the tests after this one
+        limits._disarm()
+        limits._local.stage = None
+        signal.signal(signal.SIGALRM, previous)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -98,9 +99,11 @@ def check() -> None:
 
 def _on_alarm(signum: int, frame: FrameType | None) -> None:
     stage = _active
-    if stage is None or not stage.running:
-        # The stage is on its way out: a tick between its exit and the timer's disarming (a loaded machine can hold
-        # the process that long) must not raise into the code after it, nor leave the timer ticking there.
+    if stage is None or not stage.running or isinstance(sys.exc_info()[1], _Stop):
+        # A stop is already on its way out (being handled: in an except or finally block, or in the ``with``
+        # statement's exit before the stage's own code runs), or the stage is exiting. A second stop raised there
+        # would skip the stage's exit: the stage stayed "running" with its timer ticking into the code after it
+        # (a test session ended in INTERNALERROR that way, on a loaded machine).
         return
     reason = stage.over()
     if reason is not None:
