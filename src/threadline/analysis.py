@@ -144,6 +144,9 @@ def analyze_document(document: Document, kb: KnowledgeBase, *, exclude_sources: 
     return result
 
 
+LEFT_OUT = "left out; the input's other documents go on"   # said after each line analyze_each leaves out
+
+
 def analyze_each(documents: list[Document], kb: KnowledgeBase, *, exclude_sources: Iterable[str] = (),
                  known: Known | None = None, progress: Callable[[int, int], None] | None = None
                  ) -> tuple[list[Document], list[dict[str, Any]], list[str]]:

@@ -180,7 +180,7 @@ def analyze(
     ] = False,
 ) -> None:
     """Everything about a report: indicators, techniques, actors, victims, dates, claims, attribution."""
-    from threadline.analysis import analyze_document, analyze_each
+    from threadline.analysis import LEFT_OUT, analyze_document, analyze_each
     from threadline.attribute.known import known_links
     from threadline.attribute.observations import exclude_sources_of
     from threadline.export.common import normalise_tlp
@@ -248,7 +248,7 @@ def analyze(
                     _, analysed, skipped = analyze_each(docs, kb, exclude_sources=excluded, known=known)
                     for line in skipped:
                         failures += 1
-                        print(f"threadline: {line} (left out; the input's other documents go on)", file=sys.stderr)
+                        print(f"threadline: {line} ({LEFT_OUT})", file=sys.stderr)
                     for result in analysed:
                         if store is not None:
                             _save_analysis(store, result)

@@ -67,6 +67,7 @@ def analyze_distributed(*, sources: Sequence[str], jsonl: str | None, json_out: 
     group links, read once here (as `analyze` without a cluster does)."""
     import dataclasses
 
+    from threadline.analysis import LEFT_OUT
     from threadline.cli.ingest import expand_sources
 
     bad: list[str] = []
@@ -88,7 +89,7 @@ def analyze_distributed(*, sources: Sequence[str], jsonl: str | None, json_out: 
                 raise InputError(result.error)
             return
         for line in result.left_out:
-            bar.console.print(f"threadline: {line} (left out; the input's other documents go on)", markup=False,
+            bar.console.print(f"threadline: {line} ({LEFT_OUT})", markup=False,
                               highlight=False, soft_wrap=True)
         for analysis in result.analyses:
             if item.kind == RECORD:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -189,8 +189,8 @@ def relink_analyses(store: Store, kb: KnowledgeBase, batch: int = 200) -> tuple[
                             select(AnalysisRow.document_id, AnalysisRow.data)
                             .where(AnalysisRow.document_id.in_(part)))
                         for row in link_rows(document_id, dict(data), kb)]
-                session.add_all(GroupLinkRow(**row) for row in rows)
-                session.flush()
+                if rows:                                 # many rows per INSERT, as the batch writer does
+                    session.execute(insert(GroupLinkRow), rows)
                 written += len(rows)
     except SQLAlchemyError as exc:
         raise StoreError(f"database error: {exc.__class__.__name__}", where=store.url) from None

@@ -72,7 +72,6 @@ _SILENT = -1e3                # decision value of a negated sentence
 # Fitted on AnnoCTR train (68 real reports the model never saw; never on dev) by bench/techniques_single.py:
 # parent-level micro F1 of the text view 0.600 at margin 0 (0.582 without the rule, 0.595 at 0.1, 0.583 at 1.0).
 SINGLE_MARGIN = 0.0
-LEAD_INS = True
 
 
 @dataclass(slots=True)
@@ -432,7 +431,7 @@ def extract_techniques(text: str, *, sentences: list[Sentence] | None = None, kb
     never = np.array(never_evidence(texts), dtype=bool)
     silent = np.array([is_negated(t) for t in texts], dtype=bool) | never
     sig = Signals() if model.reranker is not None or signals is not None else None
-    judged = with_lead_ins(texts) if LEAD_INS else texts     # list items read with their lead-in
+    judged = with_lead_ins(texts)     # short list items read with their lead-in; evidence stays the item
     _report_hits(out, model, judged, silent, sig)
     _procedure_hits(out, model, judged, silent, sig)
     if sig is not None and model.paraphrase is not None and (
