@@ -287,6 +287,28 @@ def markdown(result: dict[str, Any], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_section(path: Path, section: str) -> None:
+    """Put the generated section into `path`, keeping every other section.
+
+    The results file also carries hand-written history (what each session tried and measured); rewriting the whole
+    file used to erase it. The generated section is found by its heading line and replaced up to the next `## `
+    heading; a file without it gets the section appended.
+    """
+    heading = section.splitlines()[0]
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    lines = old.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip("\n") == heading), None)
+    if start is None:
+        text = old + ("\n" if old and not old.endswith("\n\n") else "") + section
+    else:
+        end = next((j for j in range(start + 1, len(lines)) if lines[j].startswith("## ")), len(lines))
+        tail = "".join(lines[end:])
+        text = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
 def table(result: dict[str, Any]) -> str:
     """A plain-text summary for the terminal."""
     out = [f"AnnoCTR {result['split']}: {result['reports']} reports, {result['words']:,} words",
@@ -324,7 +346,7 @@ def main() -> int:
     result = run(args.split, limit=args.limit, data=args.data)
     if args.markdown:
         command = " ".join([".venv/bin/python bench/techniques_real.py", *sys.argv[1:]])
-        args.markdown.write_text(markdown(result, command), encoding="utf-8")
+        write_section(args.markdown, markdown(result, command))
     print(json.dumps(result, indent=1) if args.json else table(result))
     return 0
 

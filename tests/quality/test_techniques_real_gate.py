@@ -76,3 +76,17 @@ def test_scores_count_each_parent_once_per_document(bench: ModuleType) -> None:
     assert (scores["tp"], scores["fp"], scores["fn"]) == (1, 1, 2)
     assert scores["micro_p"] == pytest.approx(0.5) and scores["micro_r"] == pytest.approx(1 / 3)
     assert scores["macro_p"] == pytest.approx(0.25) and scores["macro_r"] == pytest.approx(0.25)
+
+
+def test_markdown_keeps_the_history_sections(tmp_path: Path) -> None:
+    """--markdown replaces its own section only: the hand-written history around it survives a re-run."""
+    bench = _bench()
+    heading = "## ATT&CK techniques on real reports: AnnoCTR dev (issue 14)"
+    results = tmp_path / "techniques-real.md"
+    results.write_text(f"# Title\n\nFifth session: tried X.\n\n{heading}\n\nold figures\n\n## Second session\n\nY\n")
+    bench.write_section(results, f"{heading}\n\nnew figures\n")
+    text = results.read_text()
+    assert "Fifth session: tried X." in text and "## Second session\n\nY" in text
+    assert "new figures" in text and "old figures" not in text
+    bench.write_section(results, "## ATT&CK techniques on real reports: AnnoCTR train (issue 14)\n\ntrain\n")
+    assert results.read_text().startswith(text) and results.read_text().endswith("train\n")
