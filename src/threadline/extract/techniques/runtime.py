@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, pairwise
+from itertools import chain, pairwise, repeat
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,9 +32,11 @@ Ints = npt.NDArray[np.int64]
 FORMAT = 1                  # model.FORMAT (a test keeps them equal); this module must not import model.py
 BLOCK = 4096                # sentences scored at a time, as model.BLOCK (see there)
 WORD_CACHE = 50_000         # distinct words whose n-grams a featurizer keeps (about 25 MB)
-_CELLS = 4_000_000           # float32 products of features x labels held at once in Bank.decision
+_CELLS = 65_536              # float32 products of features x labels held at once in Bank.decision (256 kB)
+_GROUP = 1.25               # Bank.decision pads rows to the longest of a group at most this times the shortest
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")      # scikit-learn's default token_pattern
 _ABSENT, _SILENT = -10.0, -1e3             # as in blend.py
+SKIPPED = _SILENT                          # decisions_by_block's value of a row it was told to skip
 
 
 class SpecLike(Protocol):
@@ -122,16 +124,15 @@ class Featurizer:
         return len(self.word) + (len(self.char) if self.char is not None else 0)
 
     def _words(self, texts: Sequence[str]) -> tuple[Ints, Ints]:
-        rows: list[int] = []
-        cols: list[int] = []
+        """Word 1-2-grams: each sentence's (:func:`_sentence_grams`) looked up in the vocabulary, all at once."""
         vocabulary = self.word
-        for i, text in enumerate(texts):
-            tokens = _TOKEN.findall(text.lower())
-            found = [j for j in map(vocabulary.get, [*tokens, *map(" ".join, pairwise(tokens))])
-                     if j is not None]
-            rows.extend([i] * len(found))
-            cols.extend(found)
-        return np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+        lists = [_sentence_grams(text) for text in texts]
+        sizes = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        cols = np.fromiter(map(vocabulary.get, chain.from_iterable(lists), repeat(-1)), dtype=np.int64,
+                           count=int(sizes.sum()))
+        rows = np.repeat(np.arange(len(lists), dtype=np.int64), sizes)
+        known = cols >= 0
+        return rows[known], cols[known]
 
     def _chars(self, texts: Sequence[str], grams: dict[str, list[int]]) -> tuple[Ints, Ints]:
         """``char_wb`` n-grams never cross a word boundary: each distinct word's n-grams are looked up once (in
@@ -177,6 +178,22 @@ class Featurizer:
                     np.concatenate([block.data, chars.data])[order], (n, self.width))
 
 
+_grams: dict[str, list[str]] = {}     # sentence -> its word 1-2-grams: see _sentence_grams
+
+
+def _sentence_grams(text: str) -> list[str]:
+    """A sentence's word unigrams and bigrams, as scikit-learn's analyzer gives them. Three featurizers (report,
+    procedure, blend) read the same sentences of a document: the sentence is tokenised once, for the three (the
+    last sentences are kept, at most :data:`BLOCK` of them)."""
+    found = _grams.get(text)
+    if found is None:
+        if len(_grams) >= BLOCK:
+            _grams.clear()
+        tokens = _TOKEN.findall(text.lower())
+        found = _grams[text] = [*tokens, *map(" ".join, pairwise(tokens))]
+    return found
+
+
 def _char_wb(word: str) -> list[str]:
     """scikit-learn's ``_char_wb_ngrams`` (2-5) of one lower-cased word, after its preprocessing."""
     out: list[str] = []
@@ -205,32 +222,41 @@ class Bank:
     def decision(self, x: Rows) -> FloatArray:
         """``x @ coef`` + intercept: float32 products summed in float32 in SciPy's order (each row's features in
         column order), so the values are SciPy's to the bit. The weight rows the block uses are made dense (plus
-        a zero row for padding); rows of similar length are padded to one (rows, features, labels) array whose
-        sum over axis 1 adds one feature after another (a pairwise sum would differ in the last bits)."""
+        a zero row for padding); rows of about the same length (the longest at most :data:`_GROUP` times the
+        shortest) are padded to one (rows, features, labels) array whose sum over axis 1 adds one feature after
+        another (a pairwise sum would differ in the last bits). Groups of close lengths waste little on padding
+        (lengths rounded up to a power of two wasted a third of the products), and parts of at most :data:`_CELLS`
+        products stay in the processor's cache (parts of 16 MB were fetched from memory three times)."""
         n_labels = len(self.labels)
-        used, local = np.unique(x.indices, return_inverse=True)
+        mask = np.zeros(self.indptr.size - 1, dtype=bool)       # the features the block uses, without a sort
+        mask[x.indices] = True
+        used = np.flatnonzero(mask)
+        local = np.append((np.cumsum(mask) - 1)[x.indices], used.size)     # last: the padding's zero row
         starts = self.indptr[used]
         lengths = self.indptr[used + 1] - starts
         entry = np.repeat(np.arange(used.size), lengths)
-        position = starts[entry] + (np.arange(entry.size) - np.repeat(np.cumsum(lengths) - lengths, lengths))
-        dense = np.zeros((used.size + 1, n_labels), dtype=np.float32)      # last row: padding
+        position = np.arange(entry.size) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        dense = np.zeros((used.size + 1, n_labels), dtype=np.float32)
         dense[entry, self.indices[position]] = self.weights[position]
+        data = np.append(x.data, np.float32(0.0))                          # last: the padding's zero value
         out = np.zeros((x.shape[0], n_labels), dtype=np.float32)
         indptr = x.indptr
         sizes = np.diff(indptr)
-        bucket = np.ceil(np.log2(np.maximum(sizes, 1))).astype(np.int64)   # padding wastes at most half
-        for b in np.unique(bucket[sizes > 0]).tolist():
-            rows = np.flatnonzero((bucket == b) & (sizes > 0))
-            width = int(sizes[rows].max())
+        order = np.argsort(sizes, kind="stable")
+        order = order[sizes[order] > 0]
+        ordered = sizes[order]
+        first = 0
+        while first < order.size:
+            shortest = int(ordered[first])
+            end = int(np.searchsorted(ordered, max(shortest * _GROUP, shortest + 3), side="right"))
+            width = int(ordered[end - 1])
             step = max(1, _CELLS // (width * n_labels))
-            for first in range(0, rows.size, step):
-                part = rows[first:first + step]
-                at = indptr[part][:, None] + np.arange(width)[None, :]
-                pad = np.arange(width)[None, :] >= sizes[part][:, None]
-                at[pad] = 0
-                values = np.where(pad, np.float32(0.0), x.data[at])
-                weights = dense[np.where(pad, used.size, local[at])]
-                out[part] = (values[:, :, None] * weights).sum(axis=1)
+            columns = np.arange(width)[None, :]
+            for part_start in range(first, end, step):
+                part = order[part_start:min(part_start + step, end)]
+                at = np.where(columns >= sizes[part][:, None], data.size - 1, indptr[part][:, None] + columns)
+                out[part] = (data[at][:, :, None] * dense[local[at]]).sum(axis=1)
+            first = end
         return out.astype(np.float64) + self.intercept
 
     def probability(self, value: float | FloatArray, index: int | slice) -> Any:
@@ -238,17 +264,29 @@ class Bank:
         return 1.0 / (1.0 + np.exp(-self.scale * (np.asarray(value) - self.thresholds[index])))
 
 
-def decisions_by_block(feat: FeaturizerLike, bank: BankLike,
-                       texts: Sequence[str]) -> Iterator[tuple[int, FloatArray]]:
+def decisions_by_block(feat: FeaturizerLike, bank: BankLike, texts: Sequence[str],
+                       skip: npt.NDArray[np.bool_] | None = None) -> Iterator[tuple[int, FloatArray]]:
     """``bank.decision(feat.transform(texts))`` a block of rows at a time, as (first row, decision values), for
-    either implementation (model.decisions_by_block, the same loop)."""
+    either implementation (model.decisions_by_block, the same loop). ``skip``: rows whose values the caller throws
+    away (negated sentences, headings, references: about a tenth of a report's features); they are neither
+    featurised nor scored and hold :data:`SKIPPED`. A row's features and decision values depend on that row alone,
+    so the other rows get the very values they would get with the skipped ones."""
     if feat.spec.context:        # neighbouring sentences would cross block borders
         yield 0, bank.decision(feat.transform(texts, [0] * len(texts)))
         return
     grams: dict[str, list[int]] = feat.word_grams if isinstance(feat, Featurizer) else {}
     for start in range(0, len(texts) or 1, BLOCK):      # an empty list still gets its (empty) decision matrix
         check()      # bounded work per document in any thread (threadline.limits)
-        yield start, bank.decision(feat.transform(texts[start:start + BLOCK], grams=grams))
+        part = texts[start:start + BLOCK]
+        skipped = None if skip is None else skip[start:start + len(part)]
+        if skipped is None or not skipped.any():
+            yield start, bank.decision(feat.transform(part, grams=grams))
+            continue
+        block = np.full((len(part), len(bank.labels)), SKIPPED)
+        kept = np.flatnonzero(~skipped)
+        if kept.size:
+            block[kept] = bank.decision(feat.transform([part[i] for i in kept.tolist()], grams=grams))
+        yield start, block
 
 
 @dataclass(slots=True)
@@ -266,7 +304,7 @@ class Blend:
 
     def class_scores(self, texts: Sequence[str], silent: npt.NDArray[np.bool_], n_classes: int) -> FloatArray:
         blocks = []
-        for start, dec in decisions_by_block(self.feat, self.bank, list(texts)):
+        for start, dec in decisions_by_block(self.feat, self.bank, list(texts), silent):
             out = np.full((dec.shape[0], n_classes), _ABSENT)
             for j, c in enumerate(self.columns):
                 out[:, c] = np.maximum(out[:, c], dec[:, j])
