@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, pairwise, repeat
@@ -49,8 +50,7 @@ class FeaturizerLike(Protocol):
     @property
     def spec(self) -> SpecLike: ...
 
-    def transform(self, texts: Sequence[str], doc_ids: Sequence[int] | None = None,
-                  grams: dict[str, list[int]] | None = None) -> Any: ...
+    def transform(self, texts: Sequence[str], doc_ids: Sequence[int] | None = None, grams: Any = None) -> Any: ...
 
 
 class BankLike(Protocol):
@@ -106,6 +106,48 @@ def _tfidf(rows: Ints, cols: Ints, n_rows: int, idf: FloatArray) -> Rows:
     return Rows(row, col, data, (n_rows, width))
 
 
+class CharPool:
+    """Words' ``char_wb`` n-gram columns, all in one array: word -> its slot, a slot's columns at
+    ``columns[starts[slot]:starts[slot] + lengths[slot]]``. A report's words expand to their columns in a few array
+    operations (a list of columns per word cost a Python step per column at every call); at most
+    :data:`WORD_CACHE` words, then it starts again. ``lock``: one thread at a time adds and reads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._clear()
+
+    def _clear(self) -> None:
+        self.slot: dict[str, int] = {}
+        self.columns = np.zeros(0, dtype=np.int32)
+        self.starts = np.zeros(0, dtype=np.int64)
+        self.lengths = np.zeros(0, dtype=np.int64)
+        self._used = 0                   # columns[:_used] hold the slots' columns
+
+    def add(self, words: list[str], vocabulary: dict[str, int]) -> None:
+        """Give each new word (lower case, without spaces) a slot with its n-grams' columns."""
+        if not words:
+            return
+        if len(self.slot) + len(words) > WORD_CACHE:
+            self._clear()                # full: start again (the caller then reads only its own words)
+        grams = [_char_wb(word) for word in words]
+        sizes = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
+        found = np.fromiter(map(vocabulary.get, chain.from_iterable(grams), repeat(-1)), dtype=np.int64,
+                            count=int(sizes.sum()))
+        known = found >= 0
+        lengths = np.bincount(np.repeat(np.arange(len(words)), sizes)[known], minlength=len(words))
+        kept = found[known].astype(np.int32)
+        if self._used + kept.size > self.columns.size:
+            grown = np.zeros(max(2 * self.columns.size, self._used + kept.size, 4096), dtype=np.int32)
+            grown[:self._used] = self.columns[:self._used]
+            self.columns = grown
+        self.columns[self._used:self._used + kept.size] = kept
+        base = len(self.slot)
+        self.starts = np.concatenate([self.starts, self._used + np.cumsum(lengths) - lengths])
+        self.lengths = np.concatenate([self.lengths, lengths])
+        self._used += kept.size
+        self.slot.update(zip(words, range(base, base + len(words)), strict=True))
+
+
 @dataclass(slots=True)
 class Featurizer:
     """Word (1-2)-gram and ``char_wb`` (2-5)-gram TF-IDF, as model.Featurizer with the stored vocabularies."""
@@ -115,9 +157,10 @@ class Featurizer:
     word_idf: FloatArray
     char: dict[str, int] | None = None
     char_idf: FloatArray | None = None
-    # word -> its char_wb n-gram columns, kept across calls: a worker analysing report after report meets the same
-    # words again and again (looking them up was a third of technique extraction); bounded by WORD_CACHE
-    word_grams: dict[str, list[int]] = field(default_factory=dict)
+    # each word's char_wb n-gram columns, kept across calls (``transform(..., grams=...)``): a worker analysing
+    # report after report meets the same words again and again (looking them up was a third of technique
+    # extraction); bounded by WORD_CACHE
+    word_grams: CharPool = field(default_factory=lambda: CharPool())
 
     @property
     def width(self) -> int:
@@ -134,44 +177,32 @@ class Featurizer:
         known = cols >= 0
         return rows[known], cols[known]
 
-    def _chars(self, texts: Sequence[str], grams: dict[str, list[int]]) -> tuple[Ints, Ints]:
+    def _chars(self, texts: Sequence[str], pool: CharPool) -> tuple[Ints, Ints]:
         """``char_wb`` n-grams never cross a word boundary: each distinct word's n-grams are looked up once (in
-        ``grams``, kept across blocks), then every word occurrence expands to its n-grams in one array operation."""
+        ``pool``, kept across calls), then every word occurrence expands to its n-grams in one array operation."""
         assert self.char is not None
-        vocabulary = self.char
-        ids: dict[str, int] = {}                 # word -> its number in this call
-        occurrences: list[int] = []
-        sentence: list[int] = []
-        for i, text in enumerate(texts):
-            words = text.lower().split()
-            occurrences.extend(ids.setdefault(word, len(ids)) for word in words)
-            sentence.extend([i] * len(words))
-        lists = []
-        for word in ids:
-            found = grams.get(word)
-            if found is None:
-                found = grams[word] = [j for j in map(vocabulary.get, _char_wb(word)) if j is not None]
-            lists.append(found)
-        if len(grams) > WORD_CACHE:
-            grams.clear()
-        lengths = np.array([len(found) for found in lists], dtype=np.int64)
-        flat = np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=int(lengths.sum()))
-        occ = np.asarray(occurrences, dtype=np.int64)
-        per = lengths[occ]
-        starts = (np.cumsum(lengths) - lengths)[occ]
-        cols = flat[np.repeat(starts, per) + (np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per))]
-        return np.repeat(np.asarray(sentence, dtype=np.int64), per), cols
+        split = [text.lower().split() for text in texts]
+        occurrences = list(chain.from_iterable(split))
+        with pool.lock:
+            pool.add([word for word in dict.fromkeys(occurrences) if word not in pool.slot], self.char)
+            slots = np.fromiter(map(pool.slot.__getitem__, occurrences), dtype=np.int64, count=len(occurrences))
+            per, starts = pool.lengths[slots], pool.starts[slots]
+            offsets = np.repeat(starts - (np.cumsum(per) - per), per)
+            cols = pool.columns[np.arange(offsets.size) + offsets].astype(np.int64)
+        sentence = np.repeat(np.arange(len(split), dtype=np.int64), [len(words) for words in split])
+        return np.repeat(sentence, per), cols
 
-    def transform(self, texts: Sequence[str], doc_ids: Sequence[int] | None = None,
-                  grams: dict[str, list[int]] | None = None) -> Rows:
-        """Rows of sentence features (word block, then char block), as model.Featurizer.transform's matrix."""
+    def transform(self, texts: Sequence[str], doc_ids: Sequence[int] | None = None, grams: Any = None) -> Rows:
+        """Rows of sentence features (word block, then char block), as model.Featurizer.transform's matrix;
+        ``grams``: a :class:`CharPool` kept across calls (``word_grams``), else the words are looked up afresh."""
         if self.spec.context:
             raise ThreadlineError("a model with neighbouring-sentence context needs scikit-learn to apply")
         n = len(texts)
         block = _tfidf(*self._words(texts), n, self.word_idf)
         if self.char is None or self.char_idf is None:
             return block
-        chars = _tfidf(*self._chars(texts, {} if grams is None else grams), n, self.char_idf)
+        chars = _tfidf(*self._chars(texts, grams if isinstance(grams, CharPool) else CharPool()), n,
+                       self.char_idf)
         rows = np.concatenate([block.rows, chars.rows])
         order = np.argsort(rows, kind="stable")           # per row: word columns, then char columns
         return Rows(rows[order], np.concatenate([block.indices, chars.indices + len(self.word)])[order],
@@ -199,10 +230,12 @@ def _char_wb(word: str) -> list[str]:
     out: list[str] = []
     for w in word.lower().split():
         w = f" {w} "
-        for n in range(2, 6):
-            out.extend(w[i:i + n] for i in range(max(1, len(w) - n + 1)))
-            if len(w) <= n:
-                break                     # a word shorter than n counts once, then no longer n-grams
+        size = len(w)
+        for n in (2, 3, 4, 5):
+            if size <= n:
+                out.append(w)             # a word shorter than n counts once, then no longer n-grams
+                break
+            out += [w[i:i + n] for i in range(size - n + 1)]
     return out
 
 
@@ -274,7 +307,7 @@ def decisions_by_block(feat: FeaturizerLike, bank: BankLike, texts: Sequence[str
     if feat.spec.context:        # neighbouring sentences would cross block borders
         yield 0, bank.decision(feat.transform(texts, [0] * len(texts)))
         return
-    grams: dict[str, list[int]] = feat.word_grams if isinstance(feat, Featurizer) else {}
+    grams: Any = feat.word_grams if isinstance(feat, Featurizer) else {}
     for start in range(0, len(texts) or 1, BLOCK):      # an empty list still gets its (empty) decision matrix
         check()      # bounded work per document in any thread (threadline.limits)
         part = texts[start:start + BLOCK]
