@@ -274,7 +274,7 @@ class Bank:
         entry = np.repeat(np.arange(used.size), lengths)
         position = np.arange(entry.size) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
         dense = np.zeros((used.size + 1, n_labels), dtype=np.float32)
-        dense[entry, self.indices[position]] = self.weights[position]
+        dense.ravel()[entry * n_labels + self.indices[position]] = self.weights[position]
         data = np.append(x.data, np.float32(0.0))                          # last: the padding's zero value
         out = np.zeros((x.shape[0], n_labels), dtype=np.float32)
         indptr = x.indptr

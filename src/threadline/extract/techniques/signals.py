@@ -31,7 +31,23 @@ _NEGATION = re.compile(
 
 def is_negated(sentence: str) -> bool:
     """True when the sentence denies, doubts or only imagines what it describes."""
+    if sentence.isascii() and not _may_negate(sentence.lower()):
+        return False
     return _NEGATION.search(sentence) is not None
+
+
+def _may_negate(low: str) -> bool:
+    """Whether a lower-cased ASCII sentence holds the words some branch of :data:`_NEGATION` needs: a sentence
+    without them cannot match, and most sentences have none (the search tried every branch at every position). In
+    ASCII text the pattern's letters match only their own two cases, so lower case and substrings decide; other
+    text goes straight to the search (a Kelvin sign matches "k" there)."""
+    return ("not" in low or "n't" in low or "never" in low or "without" in low                  # first two branches
+            or ("no" in low and ("evidence" in low or "indication" in low or "sign" in low))
+            or (("could" in low or "might" in low or "may" in low or "would" in low)             # could be used...
+                and ("used" in low or "allow" in low or "enable" in low or "let" in low))
+            or ("can" in low and ("used" in low or "leveraged" in low))                           # can be (ab)used
+            or (("if" in low or "should" in low) and ("attacker" in low or "adversar" in low or "threat actor" in low))
+            or "hypothetical" in low or "theor" in low)
 
 
 # Headings, titles and reference lists name a subject; they never state that something happened. A heading is a
