@@ -40,7 +40,7 @@ def cases(analyse: Callable[..., dict[str, Any]], kb: KnowledgeBase) -> list[Obs
 
 def _cold(ps: ProfileSet) -> ProfileSet:
     """The same profiles with empty memos."""
-    return replace(ps, idf_memo={}, shape_memo={}, column_memo={}, holder_memo={})
+    return replace(ps, idf_memo={}, shape_memo={}, column_memo={})
 
 
 def _plain_idf(ps: ProfileSet, kind: str, key: str) -> float:
@@ -72,11 +72,6 @@ def test_memoised_helpers_equal_their_definitions(kb: KnowledgeBase, cases: list
     live = [p for p in ps.profiles.values() if not p.empty]
     for key, column in ps.column_memo.items():
         assert column == [1.0 if direct(p, key) else 0.0 for p in live]
-    assert ps.holder_memo
-    for key, holders in ps.holder_memo.items():
-        table = "software" if key.startswith("S") else "techniques"
-        assert holders == [(n, getattr(p, table)[key]) for n, p in enumerate(ps.profiles.values())
-                           if key in getattr(p, table) and (table == "software" or getattr(p, table)[key])]
     for gid, (length, n_sources, size) in ps.shape_memo.items():
         profile = ps.profiles[gid]
         assert (length, n_sources) == (profile.length, profile.n_sources)

@@ -142,7 +142,6 @@ class ProfileSet:
     idf_memo: dict[tuple[str, str], float] = field(default_factory=dict, repr=False, compare=False)
     shape_memo: dict[str, tuple[float, int, int]] = field(default_factory=dict, repr=False, compare=False)
     column_memo: dict[str, list[float]] = field(default_factory=dict, repr=False, compare=False)
-    holder_memo: dict[str, list[tuple[int, float]]] = field(default_factory=dict, repr=False, compare=False)
 
     def shape(self, profile: GroupProfile) -> tuple[float, int, int]:
         """(length, n_sources, techniques seen directly + software) of a profile of this set, memoised: scoring
@@ -166,19 +165,6 @@ class ProfileSet:
             else:
                 found = [1.0 if p.techniques.get(key, 0.0) >= 1.0 else 0.0 for p in live]
             self.column_memo[key] = found
-        return found
-
-    def holders(self, key: str) -> list[tuple[int, float]]:
-        """(position in ``profiles``, weight) of each group whose profile holds the technique (a non-zero weight)
-        or the software, memoised: scoring goes through a case's keys once instead of looking each one up in all
-        ~170 profiles, most of which hold few of them."""
-        found = self.holder_memo.get(key)
-        if found is None:
-            if key.startswith("S"):
-                found = [(n, p.software[key]) for n, p in enumerate(self.profiles.values()) if key in p.software]
-            else:
-                found = [(n, tf) for n, p in enumerate(self.profiles.values()) if (tf := p.techniques.get(key))]
-            self.holder_memo[key] = found
         return found
 
     def techniques_of_software(self, sid: str) -> list[str]:

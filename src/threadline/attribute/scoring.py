@@ -207,10 +207,11 @@ def _case(obs: Observations, ps: ProfileSet, w: Weights, query: list[tuple[str, 
     return out
 
 
-def _case_features(profile: GroupProfile, ps: ProfileSet, case: _Case, pairs: tuple[float, float],
-                   shared: list[tuple[str, float, tuple[str, ...]]]) -> dict[str, float]:
-    """:func:`profile_features` with the case's side precomputed (same values, same order of keys); ``shared``: the
-    case's keys the profile holds (software, or a technique seen directly), in the case's order (_Case.shared)."""
+def _case_features(profile: GroupProfile, ps: ProfileSet, case: _Case, pairs: tuple[float, float]) -> dict[str, float]:
+    """:func:`profile_features` with the case's side precomputed (same values, same order of keys)."""
+    techniques, software = profile.techniques, profile.software
+    shared = [(k, idf, bumps) for k, tool, idf, bumps in case.keys
+              if (k in software if tool else techniques.get(k, 0.0) >= 1.0)]
     length, _, size = ps.shape(profile)
     counts = dict.fromkeys(_RARITY, 0)
     for _, _, bumps in shared:
@@ -233,15 +234,18 @@ def _case_features(profile: GroupProfile, ps: ProfileSet, case: _Case, pairs: tu
 
 
 def _case_terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Weights, obs_sectors: frozenset[str],
-                case: _Case, holding: list[tuple[tuple[str, float, float, float, int, str], float]]) -> list[Term]:
+                case: _Case) -> list[Term]:
     """:func:`_terms` with the case's side precomputed, for the default weights' form (no parent credit, no
-    support terms: score_groups uses _terms otherwise). Same terms, in the same order, with the same values.
-    ``holding``: the case's techniques the profile holds, with the profile's weight, in the case's order."""
+    support terms: score_groups uses _terms otherwise). Same terms, in the same order, with the same values."""
     out: list[Term] = []
     length, n_sources, _ = ps.shape(profile)
     norm = 1 - w.b + w.b * (length / ps.avg_length if ps.avg_length else 1.0)
     k1_plus, k1_norm = w.k1 + 1, w.k1 * norm
-    for (tid, q, idf, powered, groups, level), tf in holding:
+    techniques = profile.techniques
+    for tid, q, idf, powered, groups, level in case.techniques:
+        tf = techniques.get(tid)
+        if not tf:
+            continue
         via = "direct"
         if tf < 1.0:
             known = _known_via(profile, tid) if profile.known else None
@@ -407,26 +411,14 @@ def score_groups(obs: Observations, ps: ProfileSet, w: Weights | None = None,
     pairs = pair_rarity([*obs.techniques, *obs.software], ps)
     case = _case(obs, ps, w, query, levels)
     general = bool(w.parent or w.support or w.support_share)     # weights _case_terms does not cover
-    # Per group, the case's techniques it holds and the keys it shares, in the case's order: each key's holders
-    # once (ProfileSet.holders) instead of every key looked up in every profile.
-    held: list[list[tuple[tuple[str, float, float, float, int, str], float]]] = [[] for _ in ps.profiles]
-    for item in case.techniques:
-        for n, tf in ps.holders(item[0]):
-            held[n].append((item, tf))
-    shared: list[list[tuple[str, float, tuple[str, ...]]]] = [[] for _ in ps.profiles]
-    for k, tool, idf, bumps in case.keys:
-        for n, tf in ps.holders(k):
-            if tool or tf >= 1.0:
-                shared[n].append((k, idf, bumps))
     scores = []
-    for n, profile in enumerate(ps.profiles.values()):
+    for profile in ps.profiles.values():
         # score_group and apply_ranker in one: the contributions are made once, scaled (same values)
         terms = _terms(obs, profile, ps, w, sectors, query, levels) if general else \
-            _case_terms(obs, profile, ps, w, sectors, case, held[n])
+            _case_terms(obs, profile, ps, w, sectors, case)
         score = GroupScore(profile.attack_id, profile.name, 0.0, profile.empty)
         # Profile features only for a group that shares evidence: a group with none stays at zero.
-        values = _case_features(profile, ps, case, pairs.get(profile.attack_id, (0.0, 0.0)), shared[n]) \
-            if terms else {}
+        values = _case_features(profile, ps, case, pairs.get(profile.attack_id, (0.0, 0.0))) if terms else {}
         # The score now; the contributions and features when read (the explanation reads ten groups' of ~170).
         score.defer(terms, values, ranker, case.coefficients)
         scores.append(score)
