@@ -17,7 +17,7 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, pairwise, repeat
+from itertools import chain, compress, pairwise, repeat
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,7 +32,7 @@ F32 = npt.NDArray[np.float32]
 Ints = npt.NDArray[np.int64]
 FORMAT = 1                  # model.FORMAT (a test keeps them equal); this module must not import model.py
 BLOCK = 4096                # sentences scored at a time, as model.BLOCK (see there)
-WORD_CACHE = 50_000         # distinct words whose n-grams a featurizer keeps (about 25 MB)
+WORD_CACHE = 50_000         # distinct words whose n-gram columns a featurizer keeps (CharPool: about 8 MB)
 _CELLS = 65_536              # float32 products of features x labels held at once in Bank.decision (256 kB)
 _GROUP = 1.25               # Bank.decision pads rows to the longest of a group at most this times the shortest
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")      # scikit-learn's default token_pattern
@@ -118,9 +118,9 @@ class CharPool:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self._clear()
+        self.clear()
 
-    def _clear(self) -> None:
+    def clear(self) -> None:
         self.slot: dict[str, int] = {}
         self.columns = np.zeros(0, dtype=np.int32)
         self.starts = np.zeros(0, dtype=np.int64)
@@ -128,18 +128,27 @@ class CharPool:
         self._used = 0                   # columns[:_used] hold the slots' columns
 
     def add(self, words: list[str], vocabulary: dict[str, int]) -> None:
-        """Give each new word (lower case, without spaces) a slot with its n-grams' columns."""
+        """Give each new word (lower case, without spaces) a slot with its n-grams' columns: ASCII words all at
+        once in arrays (:func:`_ascii_columns`), the others through :func:`_char_wb`."""
         if not words:
             return
-        if len(self.slot) + len(words) > WORD_CACHE:
-            self._clear()                # full: start again (the caller then reads only its own words)
-        grams = [_char_wb(word) for word in words]
-        sizes = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
-        found = np.fromiter(map(vocabulary.get, chain.from_iterable(grams), repeat(-1)), dtype=np.int64,
-                            count=int(sizes.sum()))
-        known = found >= 0
-        lengths = np.bincount(np.repeat(np.arange(len(words)), sizes)[known], minlength=len(words))
-        kept = found[known].astype(np.int32)
+        # in arrays from the second call on: a one-report run (the cold start) does not pay for the packed table
+        plain = [word for word in words if word.isascii()] if self.slot else []
+        if plain:
+            self._put(plain, *_ascii_columns(plain, vocabulary))
+        other = [word for word in words if not word.isascii()] if plain else words
+        if other:
+            grams = [_char_wb(word) for word in other]
+            sizes = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
+            found = np.fromiter(map(vocabulary.get, chain.from_iterable(grams), repeat(-1)), dtype=np.int64,
+                                count=int(sizes.sum()))
+            known = found >= 0
+            self._put(other, np.bincount(np.repeat(np.arange(len(other)), sizes)[known], minlength=len(other)),
+                      found[known])
+
+    def _put(self, words: list[str], lengths: Ints, columns: Ints) -> None:
+        """Slots for ``words``, whose columns follow one another in ``columns`` (``lengths`` of them each)."""
+        kept = columns.astype(np.int32)
         if self._used + kept.size > self.columns.size:
             grown = np.zeros(max(2 * self.columns.size, self._used + kept.size, 4096), dtype=np.int32)
             grown[:self._used] = self.columns[:self._used]
@@ -150,6 +159,67 @@ class CharPool:
         self.lengths = np.concatenate([self.lengths, lengths])
         self._used += kept.size
         self.slot.update(zip(words, range(base, base + len(words)), strict=True))
+
+
+_PACKED: dict[int, tuple[dict[str, int], Ints, Ints]] = {}    # id(vocabulary) -> (it, sorted keys, their columns)
+
+
+def _key_of(codes: Ints, length: int) -> Ints:
+    """One integer per n-gram of ASCII characters: its length, then its characters' codes (7 bits each), so two
+    n-grams of at most 5 characters have the same key only when they are the same string."""
+    key = np.full(codes.shape[0], length << 35, dtype=np.int64)
+    for j in range(length):
+        key += codes[:, j] << (7 * j)
+    return key
+
+
+def _packed(vocabulary: dict[str, int]) -> tuple[Ints, Ints]:
+    """The vocabulary's ASCII n-grams as sorted keys (:func:`_key_of`) with their columns, made once per vocabulary
+    (kept with it, so its id is not reused) with a few passes in C over its ~100,000 n-grams."""
+    found = _PACKED.get(id(vocabulary))
+    if found is None or found[0] is not vocabulary:
+        grams = list(vocabulary)
+        count = len(grams)
+        usable = (np.fromiter(map(str.isascii, grams), dtype=bool, count=count)
+                  & (np.fromiter(map(len, grams), dtype=np.int64, count=count) <= 5))
+        chosen = list(compress(grams, usable.tolist()))
+        lengths = np.fromiter(map(len, chosen), dtype=np.int64, count=len(chosen))
+        codes = np.frombuffer("".join(chosen).encode("ascii"), dtype=np.uint8).astype(np.int64)
+        firsts = np.cumsum(lengths) - lengths
+        offset = np.arange(codes.size) - np.repeat(firsts, lengths)       # place of each character in its n-gram
+        keys = np.zeros(len(chosen), dtype=np.int64)
+        nonempty = lengths > 0
+        keys[nonempty] = np.add.reduceat(codes << (7 * offset), firsts[nonempty]) if codes.size else 0
+        keys += lengths << 35
+        columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=count)[usable]
+        order = np.argsort(keys)         # distinct n-grams, distinct keys
+        found = _PACKED[id(vocabulary)] = (vocabulary, keys[order], columns[order])
+    return found[1], found[2]
+
+
+def _ascii_columns(words: list[str], vocabulary: dict[str, int]) -> tuple[Ints, Ints]:
+    """:func:`_char_wb` of each ASCII word looked up in ``vocabulary``, in arrays: (how many columns each word has,
+    the columns one word after another). A padded word of ``s`` characters has its n-grams for n from 2 to
+    min(5, s) (one n-gram of its whole length when s <= 5, as _char_wb's break); making them one string at a time
+    was most of the work on a report's new words (hashes, paths, long names)."""
+    keys, columns = _packed(vocabulary)
+    padded = [f" {word} " for word in words]
+    sizes = np.fromiter(map(len, padded), dtype=np.int64, count=len(padded))
+    text = np.frombuffer("".join(padded).encode("ascii"), dtype=np.uint8).astype(np.int64)
+    firsts = np.cumsum(sizes) - sizes
+    owners, found = [], []
+    for n in range(2, 6):
+        counts = np.where(sizes >= n, sizes - n + 1, 0)
+        owner = np.repeat(np.arange(len(words)), counts)
+        position = np.arange(owner.size) + np.repeat(firsts - (np.cumsum(counts) - counts), counts)
+        key = _key_of(text[position[:, None] + np.arange(n)[None, :]], n)
+        at = np.minimum(np.searchsorted(keys, key), max(keys.size - 1, 0))
+        hit = keys[at] == key if keys.size else np.zeros(key.size, dtype=bool)
+        owners.append(owner[hit])
+        found.append(columns[at[hit]])
+    owner_all, found_all = np.concatenate(owners), np.concatenate(found)
+    order = np.argsort(owner_all, kind="stable")         # each word's columns together, in word order
+    return np.bincount(owner_all, minlength=len(words)), found_all[order]
 
 
 @dataclass(slots=True)
@@ -188,7 +258,12 @@ class Featurizer:
         split = [text.lower().split() for text in texts]
         occurrences = list(chain.from_iterable(split))
         with pool.lock:
-            pool.add([word for word in dict.fromkeys(occurrences) if word not in pool.slot], self.char)
+            distinct = list(dict.fromkeys(occurrences))
+            new = [word for word in distinct if word not in pool.slot]
+            if new and len(pool.slot) + len(new) > WORD_CACHE:
+                pool.clear()             # full: start again with this call's words
+                new = distinct
+            pool.add(new, self.char)
             slots = np.fromiter(map(pool.slot.__getitem__, occurrences), dtype=np.int64, count=len(occurrences))
             per, starts = pool.lengths[slots], pool.starts[slots]
             offsets = np.repeat(starts - (np.cumsum(per) - per), per)
