@@ -120,6 +120,9 @@ class CharPool:
         self.lock = threading.Lock()
         self.clear()
 
+    def __reduce__(self) -> tuple[type[CharPool], tuple[()]]:
+        return CharPool, ()              # a cache: a copy (pickled to a worker, deep-copied) starts empty
+
     def clear(self) -> None:
         self.slot: dict[str, int] = {}
         self.columns = np.zeros(0, dtype=np.int32)
@@ -234,7 +237,7 @@ class Featurizer:
     # each word's char_wb n-gram columns, kept across calls (``transform(..., grams=...)``): a worker analysing
     # report after report meets the same words again and again (looking them up was a third of technique
     # extraction); bounded by WORD_CACHE
-    word_grams: CharPool = field(default_factory=lambda: CharPool())
+    word_grams: CharPool = field(default_factory=lambda: CharPool(), compare=False, repr=False)
 
     @property
     def width(self) -> int:
