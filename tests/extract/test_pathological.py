@@ -211,7 +211,8 @@ def test_best_rows_keep_ties_in_sentence_order(monkeypatch: pytest.MonkeyPatch) 
     silent[[2, 11]] = True
     bank = LinearBank(list("abcde"), sp.csr_matrix((1, 5)), np.zeros(5), np.array([1.0, 2.0, 3.0, 9.0, 0.0]))
 
-    def blocks(_feat: object, _bank: object, texts: list[str]) -> Iterator[tuple[int, FloatArray]]:
+    def blocks(_feat: object, _bank: object, texts: list[str],
+               _skip: object = None) -> Iterator[tuple[int, FloatArray]]:
         for start in range(0, len(texts), 4):
             yield start, scores[start:start + 4].copy()
 

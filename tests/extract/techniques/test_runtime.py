@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import pickle
 import subprocess
 import sys
+from copy import deepcopy
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +122,28 @@ def test_weights_stored_out_of_order_give_the_same_decisions(tmp_path: Path, sen
     assert not np.array_equal(order, np.arange(order.size))
     assert np.array_equal(shuffled.decision(shuffled_feat.transform(sentences)),
                           bank.decision(feat.transform(sentences)))
+
+
+def _same_rows(a: runtime.Rows, b: runtime.Rows) -> bool:
+    return a.shape == b.shape and all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("rows", "indices", "data"))
+
+
+def test_a_kept_char_pool_gives_the_features_of_a_fresh_one(monkeypatch: pytest.MonkeyPatch,
+                                                              sentences: list[str]) -> None:
+    """Words kept across calls (ASCII ones looked up in arrays once the pool holds words), and a pool that fills
+    up and starts again in the middle of a call, give the features a fresh pool gives (one word at a time)."""
+    feat, _, _ = runtime.load(MODEL_DIR / REPORT_MODEL)
+    monkeypatch.setattr(runtime, "WORD_CACHE", 300)
+    pool = runtime.CharPool()
+    for part in (sentences[:5], sentences[3:60], sentences, [*ODD, "\x00\x7f ab x", "x"], sentences[::-1]):
+        assert _same_rows(feat.transform(part, grams=pool), feat.transform(part))
+    assert 0 < len(pool.slot) <= max(300, len(set(" ".join(sentences).lower().split())))
+
+
+def test_a_featurizer_pickles_with_an_empty_pool(sentences: list[str]) -> None:
+    """A featurizer can still be pickled (to a worker) or deep-copied: its pool, a cache with a lock, starts empty."""
+    feat, _, _ = runtime.load(MODEL_DIR / REPORT_MODEL)
+    expected = feat.transform(sentences[:20], grams=feat.word_grams)
+    for copy in (pickle.loads(pickle.dumps(feat)), deepcopy(feat)):
+        assert not copy.word_grams.slot
+        assert _same_rows(copy.transform(sentences[:20], grams=copy.word_grams), expected)

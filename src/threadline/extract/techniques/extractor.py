@@ -217,7 +217,7 @@ class _Collector:
 
 
 def _decisions(feat: FeaturizerLike, bank: BankLike, texts: list[str], silent: np.ndarray) -> FloatArray:
-    scores = np.vstack([block for _, block in decisions_by_block(feat, bank, texts)])
+    scores = np.vstack([block for _, block in decisions_by_block(feat, bank, texts, silent)])
     scores[silent] = _SILENT
     return scores
 
@@ -255,7 +255,7 @@ def _best_rows(feat: FeaturizerLike, bank: BankLike, texts: list[str], silent: n
     give them. Only a block of the matrix (691 labels per sentence) is held at a time. ``stats`` gathers every
     label's figures on the way."""
     kept: dict[int, list[tuple[float, int]]] = {}
-    for start, block in decisions_by_block(feat, bank, texts):
+    for start, block in decisions_by_block(feat, bank, texts, silent):
         block[silent[start:start + block.shape[0]]] = _SILENT
         if stats is not None:
             stats.update(block, start, bank.thresholds)

@@ -14,9 +14,10 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, pairwise
+from itertools import chain, compress, pairwise, repeat
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,10 +32,12 @@ F32 = npt.NDArray[np.float32]
 Ints = npt.NDArray[np.int64]
 FORMAT = 1                  # model.FORMAT (a test keeps them equal); this module must not import model.py
 BLOCK = 4096                # sentences scored at a time, as model.BLOCK (see there)
-WORD_CACHE = 50_000         # distinct words whose n-grams a featurizer keeps (about 25 MB)
-_CELLS = 4_000_000           # float32 products of features x labels held at once in Bank.decision
+WORD_CACHE = 50_000         # distinct words whose n-gram columns a featurizer keeps (CharPool: about 8 MB)
+_CELLS = 65_536              # float32 products of features x labels held at once in Bank.decision (256 kB)
+_GROUP = 1.25               # Bank.decision pads rows to the longest of a group at most this times the shortest
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")      # scikit-learn's default token_pattern
 _ABSENT, _SILENT = -10.0, -1e3             # as in blend.py
+SKIPPED = _SILENT                          # decisions_by_block's value of a row it was told to skip
 
 
 class SpecLike(Protocol):
@@ -47,8 +50,7 @@ class FeaturizerLike(Protocol):
     @property
     def spec(self) -> SpecLike: ...
 
-    def transform(self, texts: Sequence[str], doc_ids: Sequence[int] | None = None,
-                  grams: dict[str, list[int]] | None = None) -> Any: ...
+    def transform(self, texts: Sequence[str], doc_ids: Sequence[int] | None = None, grams: Any = None) -> Any: ...
 
 
 class BankLike(Protocol):
@@ -89,7 +91,11 @@ def _tfidf(rows: Ints, cols: Ints, n_rows: int, idf: FloatArray) -> Rows:
     """Counts of (row, column) occurrences -> sublinear TF x IDF, rows L2-normalised: scikit-learn's
     TfidfTransformer.transform on float32 counts, operation for operation."""
     width = idf.size
-    keys, counts = np.unique(rows * width + cols, return_counts=True)     # sorted by row, then column
+    keys = rows * width + cols
+    if n_rows * width < 2**31:
+        keys = keys.astype(np.int32)                  # the same keys, sorted faster in 32 bits
+    keys, counts = np.unique(keys, return_counts=True)     # sorted by row, then column
+    keys = keys.astype(np.int64)
     data = counts.astype(np.float32)
     np.log(data, out=data)
     data += np.float32(1.0)
@@ -104,6 +110,121 @@ def _tfidf(rows: Ints, cols: Ints, n_rows: int, idf: FloatArray) -> Rows:
     return Rows(row, col, data, (n_rows, width))
 
 
+class CharPool:
+    """Words' ``char_wb`` n-gram columns, all in one array: word -> its slot, a slot's columns at
+    ``columns[starts[slot]:starts[slot] + lengths[slot]]``. A report's words expand to their columns in a few array
+    operations (a list of columns per word cost a Python step per column at every call); at most
+    :data:`WORD_CACHE` words, then it starts again. ``lock``: one thread at a time adds and reads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.clear()
+
+    def __reduce__(self) -> tuple[type[CharPool], tuple[()]]:
+        return CharPool, ()              # a cache: a copy (pickled to a worker, deep-copied) starts empty
+
+    def clear(self) -> None:
+        self.slot: dict[str, int] = {}
+        self.columns = np.zeros(0, dtype=np.int32)
+        self.starts = np.zeros(0, dtype=np.int64)
+        self.lengths = np.zeros(0, dtype=np.int64)
+        self._used = 0                   # columns[:_used] hold the slots' columns
+
+    def add(self, words: list[str], vocabulary: dict[str, int]) -> None:
+        """Give each new word (lower case, without spaces) a slot with its n-grams' columns: ASCII words all at
+        once in arrays (:func:`_ascii_columns`), the others through :func:`_char_wb`."""
+        if not words:
+            return
+        # in arrays from the second call on: a one-report run (the cold start) does not pay for the packed table
+        plain = [word for word in words if word.isascii()] if self.slot else []
+        if plain:
+            self._put(plain, *_ascii_columns(plain, vocabulary))
+        other = [word for word in words if not word.isascii()] if plain else words
+        if other:
+            grams = [_char_wb(word) for word in other]
+            sizes = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
+            found = np.fromiter(map(vocabulary.get, chain.from_iterable(grams), repeat(-1)), dtype=np.int64,
+                                count=int(sizes.sum()))
+            known = found >= 0
+            self._put(other, np.bincount(np.repeat(np.arange(len(other)), sizes)[known], minlength=len(other)),
+                      found[known])
+
+    def _put(self, words: list[str], lengths: Ints, columns: Ints) -> None:
+        """Slots for ``words``, whose columns follow one another in ``columns`` (``lengths`` of them each)."""
+        kept = columns.astype(np.int32)
+        if self._used + kept.size > self.columns.size:
+            grown = np.zeros(max(2 * self.columns.size, self._used + kept.size, 4096), dtype=np.int32)
+            grown[:self._used] = self.columns[:self._used]
+            self.columns = grown
+        self.columns[self._used:self._used + kept.size] = kept
+        base = len(self.slot)
+        self.starts = np.concatenate([self.starts, self._used + np.cumsum(lengths) - lengths])
+        self.lengths = np.concatenate([self.lengths, lengths])
+        self._used += kept.size
+        self.slot.update(zip(words, range(base, base + len(words)), strict=True))
+
+
+_PACKED: dict[int, tuple[dict[str, int], Ints, Ints]] = {}    # id(vocabulary) -> (it, sorted keys, their columns)
+
+
+def _key_of(codes: Ints, length: int) -> Ints:
+    """One integer per n-gram of ASCII characters: its length, then its characters' codes (7 bits each), so two
+    n-grams of at most 5 characters have the same key only when they are the same string."""
+    key = np.full(codes.shape[0], length << 35, dtype=np.int64)
+    for j in range(length):
+        key += codes[:, j] << (7 * j)
+    return key
+
+
+def _packed(vocabulary: dict[str, int]) -> tuple[Ints, Ints]:
+    """The vocabulary's ASCII n-grams as sorted keys (:func:`_key_of`) with their columns, made once per vocabulary
+    (kept with it, so its id is not reused) with a few passes in C over its ~100,000 n-grams."""
+    found = _PACKED.get(id(vocabulary))
+    if found is None or found[0] is not vocabulary:
+        grams = list(vocabulary)
+        count = len(grams)
+        usable = (np.fromiter(map(str.isascii, grams), dtype=bool, count=count)
+                  & (np.fromiter(map(len, grams), dtype=np.int64, count=count) <= 5))
+        chosen = list(compress(grams, usable.tolist()))
+        lengths = np.fromiter(map(len, chosen), dtype=np.int64, count=len(chosen))
+        codes = np.frombuffer("".join(chosen).encode("ascii"), dtype=np.uint8).astype(np.int64)
+        firsts = np.cumsum(lengths) - lengths
+        offset = np.arange(codes.size) - np.repeat(firsts, lengths)       # place of each character in its n-gram
+        keys = np.zeros(len(chosen), dtype=np.int64)
+        nonempty = lengths > 0
+        keys[nonempty] = np.add.reduceat(codes << (7 * offset), firsts[nonempty]) if codes.size else 0
+        keys += lengths << 35
+        columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=count)[usable]
+        order = np.argsort(keys)         # distinct n-grams, distinct keys
+        found = _PACKED[id(vocabulary)] = (vocabulary, keys[order], columns[order])
+    return found[1], found[2]
+
+
+def _ascii_columns(words: list[str], vocabulary: dict[str, int]) -> tuple[Ints, Ints]:
+    """:func:`_char_wb` of each ASCII word looked up in ``vocabulary``, in arrays: (how many columns each word has,
+    the columns one word after another). A padded word of ``s`` characters has its n-grams for n from 2 to
+    min(5, s) (one n-gram of its whole length when s <= 5, as _char_wb's break); making them one string at a time
+    was most of the work on a report's new words (hashes, paths, long names)."""
+    keys, columns = _packed(vocabulary)
+    padded = [f" {word} " for word in words]
+    sizes = np.fromiter(map(len, padded), dtype=np.int64, count=len(padded))
+    text = np.frombuffer("".join(padded).encode("ascii"), dtype=np.uint8).astype(np.int64)
+    firsts = np.cumsum(sizes) - sizes
+    owners, found = [], []
+    for n in range(2, 6):
+        counts = np.where(sizes >= n, sizes - n + 1, 0)
+        owner = np.repeat(np.arange(len(words)), counts)
+        position = np.arange(owner.size) + np.repeat(firsts - (np.cumsum(counts) - counts), counts)
+        key = _key_of(text[position[:, None] + np.arange(n)[None, :]], n)
+        at = np.minimum(np.searchsorted(keys, key), max(keys.size - 1, 0))
+        hit = keys[at] == key if keys.size else np.zeros(key.size, dtype=bool)
+        owners.append(owner[hit])
+        found.append(columns[at[hit]])
+    owner_all, found_all = np.concatenate(owners), np.concatenate(found)
+    order = np.argsort(owner_all, kind="stable")         # each word's columns together, in word order
+    return np.bincount(owner_all, minlength=len(words)), found_all[order]
+
+
 @dataclass(slots=True)
 class Featurizer:
     """Word (1-2)-gram and ``char_wb`` (2-5)-gram TF-IDF, as model.Featurizer with the stored vocabularies."""
@@ -113,68 +234,77 @@ class Featurizer:
     word_idf: FloatArray
     char: dict[str, int] | None = None
     char_idf: FloatArray | None = None
-    # word -> its char_wb n-gram columns, kept across calls: a worker analysing report after report meets the same
-    # words again and again (looking them up was a third of technique extraction); bounded by WORD_CACHE
-    word_grams: dict[str, list[int]] = field(default_factory=dict)
+    # each word's char_wb n-gram columns, kept across calls (``transform(..., grams=...)``): a worker analysing
+    # report after report meets the same words again and again (looking them up was a third of technique
+    # extraction); bounded by WORD_CACHE
+    word_grams: CharPool = field(default_factory=lambda: CharPool(), compare=False, repr=False)
 
     @property
     def width(self) -> int:
         return len(self.word) + (len(self.char) if self.char is not None else 0)
 
     def _words(self, texts: Sequence[str]) -> tuple[Ints, Ints]:
-        rows: list[int] = []
-        cols: list[int] = []
+        """Word 1-2-grams: each sentence's (:func:`_sentence_grams`) looked up in the vocabulary, all at once."""
         vocabulary = self.word
-        for i, text in enumerate(texts):
-            tokens = _TOKEN.findall(text.lower())
-            found = [j for j in map(vocabulary.get, [*tokens, *map(" ".join, pairwise(tokens))])
-                     if j is not None]
-            rows.extend([i] * len(found))
-            cols.extend(found)
-        return np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+        lists = [_sentence_grams(text) for text in texts]
+        sizes = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        cols = np.fromiter(map(vocabulary.get, chain.from_iterable(lists), repeat(-1)), dtype=np.int64,
+                           count=int(sizes.sum()))
+        rows = np.repeat(np.arange(len(lists), dtype=np.int64), sizes)
+        known = cols >= 0
+        return rows[known], cols[known]
 
-    def _chars(self, texts: Sequence[str], grams: dict[str, list[int]]) -> tuple[Ints, Ints]:
+    def _chars(self, texts: Sequence[str], pool: CharPool) -> tuple[Ints, Ints]:
         """``char_wb`` n-grams never cross a word boundary: each distinct word's n-grams are looked up once (in
-        ``grams``, kept across blocks), then every word occurrence expands to its n-grams in one array operation."""
+        ``pool``, kept across calls), then every word occurrence expands to its n-grams in one array operation."""
         assert self.char is not None
-        vocabulary = self.char
-        ids: dict[str, int] = {}                 # word -> its number in this call
-        occurrences: list[int] = []
-        sentence: list[int] = []
-        for i, text in enumerate(texts):
-            words = text.lower().split()
-            occurrences.extend(ids.setdefault(word, len(ids)) for word in words)
-            sentence.extend([i] * len(words))
-        lists = []
-        for word in ids:
-            found = grams.get(word)
-            if found is None:
-                found = grams[word] = [j for j in map(vocabulary.get, _char_wb(word)) if j is not None]
-            lists.append(found)
-        if len(grams) > WORD_CACHE:
-            grams.clear()
-        lengths = np.array([len(found) for found in lists], dtype=np.int64)
-        flat = np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=int(lengths.sum()))
-        occ = np.asarray(occurrences, dtype=np.int64)
-        per = lengths[occ]
-        starts = (np.cumsum(lengths) - lengths)[occ]
-        cols = flat[np.repeat(starts, per) + (np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per))]
-        return np.repeat(np.asarray(sentence, dtype=np.int64), per), cols
+        split = [text.lower().split() for text in texts]
+        occurrences = list(chain.from_iterable(split))
+        with pool.lock:
+            distinct = list(dict.fromkeys(occurrences))
+            new = [word for word in distinct if word not in pool.slot]
+            if new and len(pool.slot) + len(new) > WORD_CACHE:
+                pool.clear()             # full: start again with this call's words
+                new = distinct
+            pool.add(new, self.char)
+            slots = np.fromiter(map(pool.slot.__getitem__, occurrences), dtype=np.int64, count=len(occurrences))
+            per, starts = pool.lengths[slots], pool.starts[slots]
+            offsets = np.repeat(starts - (np.cumsum(per) - per), per)
+            cols = pool.columns[np.arange(offsets.size) + offsets].astype(np.int64)
+        sentence = np.repeat(np.arange(len(split), dtype=np.int64), [len(words) for words in split])
+        return np.repeat(sentence, per), cols
 
-    def transform(self, texts: Sequence[str], doc_ids: Sequence[int] | None = None,
-                  grams: dict[str, list[int]] | None = None) -> Rows:
-        """Rows of sentence features (word block, then char block), as model.Featurizer.transform's matrix."""
+    def transform(self, texts: Sequence[str], doc_ids: Sequence[int] | None = None, grams: Any = None) -> Rows:
+        """Rows of sentence features (word block, then char block), as model.Featurizer.transform's matrix;
+        ``grams``: a :class:`CharPool` kept across calls (``word_grams``), else the words are looked up afresh."""
         if self.spec.context:
             raise ThreadlineError("a model with neighbouring-sentence context needs scikit-learn to apply")
         n = len(texts)
         block = _tfidf(*self._words(texts), n, self.word_idf)
         if self.char is None or self.char_idf is None:
             return block
-        chars = _tfidf(*self._chars(texts, {} if grams is None else grams), n, self.char_idf)
+        chars = _tfidf(*self._chars(texts, grams if isinstance(grams, CharPool) else CharPool()), n,
+                       self.char_idf)
         rows = np.concatenate([block.rows, chars.rows])
         order = np.argsort(rows, kind="stable")           # per row: word columns, then char columns
         return Rows(rows[order], np.concatenate([block.indices, chars.indices + len(self.word)])[order],
                     np.concatenate([block.data, chars.data])[order], (n, self.width))
+
+
+_grams: dict[str, list[str]] = {}     # sentence -> its word 1-2-grams: see _sentence_grams
+
+
+def _sentence_grams(text: str) -> list[str]:
+    """A sentence's word unigrams and bigrams, as scikit-learn's analyzer gives them. Three featurizers (report,
+    procedure, blend) read the same sentences of a document: the sentence is tokenised once, for the three (the
+    last sentences are kept, at most :data:`BLOCK` of them)."""
+    found = _grams.get(text)
+    if found is None:
+        if len(_grams) >= BLOCK:
+            _grams.clear()
+        tokens = _TOKEN.findall(text.lower())
+        found = _grams[text] = [*tokens, *map(" ".join, pairwise(tokens))]
+    return found
 
 
 def _char_wb(word: str) -> list[str]:
@@ -182,10 +312,12 @@ def _char_wb(word: str) -> list[str]:
     out: list[str] = []
     for w in word.lower().split():
         w = f" {w} "
-        for n in range(2, 6):
-            out.extend(w[i:i + n] for i in range(max(1, len(w) - n + 1)))
-            if len(w) <= n:
-                break                     # a word shorter than n counts once, then no longer n-grams
+        size = len(w)
+        for n in (2, 3, 4, 5):
+            if size <= n:
+                out.append(w)             # a word shorter than n counts once, then no longer n-grams
+                break
+            out += [w[i:i + n] for i in range(size - n + 1)]
     return out
 
 
@@ -205,32 +337,41 @@ class Bank:
     def decision(self, x: Rows) -> FloatArray:
         """``x @ coef`` + intercept: float32 products summed in float32 in SciPy's order (each row's features in
         column order), so the values are SciPy's to the bit. The weight rows the block uses are made dense (plus
-        a zero row for padding); rows of similar length are padded to one (rows, features, labels) array whose
-        sum over axis 1 adds one feature after another (a pairwise sum would differ in the last bits)."""
+        a zero row for padding); rows of about the same length (the longest at most :data:`_GROUP` times the
+        shortest) are padded to one (rows, features, labels) array whose sum over axis 1 adds one feature after
+        another (a pairwise sum would differ in the last bits). Groups of close lengths waste little on padding
+        (lengths rounded up to a power of two wasted a third of the products), and parts of at most :data:`_CELLS`
+        products stay in the processor's cache (parts of 16 MB were fetched from memory three times)."""
         n_labels = len(self.labels)
-        used, local = np.unique(x.indices, return_inverse=True)
+        mask = np.zeros(self.indptr.size - 1, dtype=bool)       # the features the block uses, without a sort
+        mask[x.indices] = True
+        used = np.flatnonzero(mask)
+        local = np.append((np.cumsum(mask) - 1)[x.indices], used.size)     # last: the padding's zero row
         starts = self.indptr[used]
         lengths = self.indptr[used + 1] - starts
         entry = np.repeat(np.arange(used.size), lengths)
-        position = starts[entry] + (np.arange(entry.size) - np.repeat(np.cumsum(lengths) - lengths, lengths))
-        dense = np.zeros((used.size + 1, n_labels), dtype=np.float32)      # last row: padding
-        dense[entry, self.indices[position]] = self.weights[position]
+        position = np.arange(entry.size) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        dense = np.zeros((used.size + 1, n_labels), dtype=np.float32)
+        dense.ravel()[entry * n_labels + self.indices[position]] = self.weights[position]
+        data = np.append(x.data, np.float32(0.0))                          # last: the padding's zero value
         out = np.zeros((x.shape[0], n_labels), dtype=np.float32)
         indptr = x.indptr
         sizes = np.diff(indptr)
-        bucket = np.ceil(np.log2(np.maximum(sizes, 1))).astype(np.int64)   # padding wastes at most half
-        for b in np.unique(bucket[sizes > 0]).tolist():
-            rows = np.flatnonzero((bucket == b) & (sizes > 0))
-            width = int(sizes[rows].max())
+        order = np.argsort(sizes, kind="stable")
+        order = order[sizes[order] > 0]
+        ordered = sizes[order]
+        first = 0
+        while first < order.size:
+            shortest = int(ordered[first])
+            end = int(np.searchsorted(ordered, max(shortest * _GROUP, shortest + 3), side="right"))
+            width = int(ordered[end - 1])
             step = max(1, _CELLS // (width * n_labels))
-            for first in range(0, rows.size, step):
-                part = rows[first:first + step]
-                at = indptr[part][:, None] + np.arange(width)[None, :]
-                pad = np.arange(width)[None, :] >= sizes[part][:, None]
-                at[pad] = 0
-                values = np.where(pad, np.float32(0.0), x.data[at])
-                weights = dense[np.where(pad, used.size, local[at])]
-                out[part] = (values[:, :, None] * weights).sum(axis=1)
+            columns = np.arange(width)[None, :]
+            for part_start in range(first, end, step):
+                part = order[part_start:min(part_start + step, end)]
+                at = np.where(columns >= sizes[part][:, None], data.size - 1, indptr[part][:, None] + columns)
+                out[part] = (data[at][:, :, None] * dense[local[at]]).sum(axis=1)
+            first = end
         return out.astype(np.float64) + self.intercept
 
     def probability(self, value: float | FloatArray, index: int | slice) -> Any:
@@ -238,17 +379,29 @@ class Bank:
         return 1.0 / (1.0 + np.exp(-self.scale * (np.asarray(value) - self.thresholds[index])))
 
 
-def decisions_by_block(feat: FeaturizerLike, bank: BankLike,
-                       texts: Sequence[str]) -> Iterator[tuple[int, FloatArray]]:
+def decisions_by_block(feat: FeaturizerLike, bank: BankLike, texts: Sequence[str],
+                       skip: npt.NDArray[np.bool_] | None = None) -> Iterator[tuple[int, FloatArray]]:
     """``bank.decision(feat.transform(texts))`` a block of rows at a time, as (first row, decision values), for
-    either implementation (model.decisions_by_block, the same loop)."""
+    either implementation (model.decisions_by_block, the same loop). ``skip``: rows whose values the caller throws
+    away (negated sentences, headings, references: about a tenth of a report's features); they are neither
+    featurised nor scored and hold :data:`SKIPPED`. A row's features and decision values depend on that row alone,
+    so the other rows get the very values they would get with the skipped ones."""
     if feat.spec.context:        # neighbouring sentences would cross block borders
         yield 0, bank.decision(feat.transform(texts, [0] * len(texts)))
         return
-    grams: dict[str, list[int]] = feat.word_grams if isinstance(feat, Featurizer) else {}
+    grams: Any = feat.word_grams if isinstance(feat, Featurizer) else {}
     for start in range(0, len(texts) or 1, BLOCK):      # an empty list still gets its (empty) decision matrix
         check()      # bounded work per document in any thread (threadline.limits)
-        yield start, bank.decision(feat.transform(texts[start:start + BLOCK], grams=grams))
+        part = texts[start:start + BLOCK]
+        skipped = None if skip is None else skip[start:start + len(part)]
+        if skipped is None or not skipped.any():
+            yield start, bank.decision(feat.transform(part, grams=grams))
+            continue
+        block = np.full((len(part), len(bank.labels)), SKIPPED)
+        kept = np.flatnonzero(~skipped)
+        if kept.size:
+            block[kept] = bank.decision(feat.transform([part[i] for i in kept.tolist()], grams=grams))
+        yield start, block
 
 
 @dataclass(slots=True)
@@ -266,7 +419,7 @@ class Blend:
 
     def class_scores(self, texts: Sequence[str], silent: npt.NDArray[np.bool_], n_classes: int) -> FloatArray:
         blocks = []
-        for start, dec in decisions_by_block(self.feat, self.bank, list(texts)):
+        for start, dec in decisions_by_block(self.feat, self.bank, list(texts), silent):
             out = np.full((dec.shape[0], n_classes), _ABSENT)
             for j, c in enumerate(self.columns):
                 out[:, c] = np.maximum(out[:, c], dec[:, j])

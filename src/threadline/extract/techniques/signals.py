@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import accumulate
 
 from threadline.knowledge import derived
 from threadline.knowledge.base import KnowledgeBase
 from threadline.model import Sentence
 
 _WORD = re.compile(r"\w+")
+_WORD_SPLIT = re.compile(r"(\w+)")      # _WORD, kept by re.split
 _EXPLICIT_ID = re.compile(r"(?<![\w.])T(1\d{3})(?:[./](\d{3})(?!\w))?(?!\w|[./]\d)")
 
 # A sentence that denies or only imagines a behaviour does not support it: "did not use", "no evidence of",
@@ -29,7 +31,23 @@ _NEGATION = re.compile(
 
 def is_negated(sentence: str) -> bool:
     """True when the sentence denies, doubts or only imagines what it describes."""
+    if sentence.isascii() and not _may_negate(sentence.lower()):
+        return False
     return _NEGATION.search(sentence) is not None
+
+
+def _may_negate(low: str) -> bool:
+    """Whether a lower-cased ASCII sentence holds the words some branch of :data:`_NEGATION` needs: a sentence
+    without them cannot match, and most sentences have none (the search tried every branch at every position). In
+    ASCII text the pattern's letters match only their own two cases, so lower case and substrings decide; other
+    text goes straight to the search (a Kelvin sign matches "k" there)."""
+    return ("not" in low or "n't" in low or "never" in low or "without" in low                  # first two branches
+            or ("no" in low and ("evidence" in low or "indication" in low or "sign" in low))
+            or (("could" in low or "might" in low or "may" in low or "would" in low)             # could be used...
+                and ("used" in low or "allow" in low or "enable" in low or "let" in low))
+            or ("can" in low and ("used" in low or "leveraged" in low))                           # can be (ab)used
+            or (("if" in low or "should" in low) and ("attacker" in low or "adversar" in low or "threat actor" in low))
+            or "hypothetical" in low or "theor" in low)
 
 
 # Headings, titles and reference lists name a subject; they never state that something happened. A heading is a
@@ -159,11 +177,20 @@ class SoftwareMatcher:
         return pattern
 
     def find(self, text: str) -> Iterator[SoftwareMention]:
-        for word in _WORD.finditer(text):
-            pattern = self._pattern(word.group(0))
-            if pattern is None or (word.start() > 0 and text[word.start() - 1] in "-_"):
+        # The words split once in C (re.split, a running sum of the pieces' lengths for where each starts); only
+        # those that start a name are looked at (a dictionary look-up per word was most of the time here).
+        pieces = _WORD_SPLIT.split(text)          # separator, word, separator, word, ..., separator
+        words = pieces[1::2]
+        hits = self._alternatives.keys() & set(words)
+        if not hits:
+            return
+        bounds = list(accumulate(map(len, pieces)))
+        for k in [k for k, word in enumerate(words) if word in hits]:
+            pattern = self._pattern(words[k])
+            start = bounds[2 * k]
+            if pattern is None or (start > 0 and text[start - 1] in "-_"):
                 continue
-            match = pattern.match(text, word.start())
+            match = pattern.match(text, start)
             if match is None:
                 continue
             sid = self._kb.software_names.resolve(match.group(0)).unique

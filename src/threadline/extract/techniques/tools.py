@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,7 @@ class ToolMention:
 
 
 _TOKEN = re.compile(r"[^\W_]+")
+_SPLIT = re.compile(r"([^\W_]+)")       # _TOKEN, kept by re.split
 _TECHNIQUE_LINK = re.compile(r"\[([^\]]+)\]\(https?://attack\.mitre\.org/techniques/(T\d{4})(?:/(\d{3}))?/?\)")
 _GAP = re.compile(r"[\s\-_]+")
 _EXE_TAIL = re.compile(r"\.exe", re.IGNORECASE)
@@ -178,45 +180,93 @@ class NameIndex:
             self._first.setdefault(words[0], []).append(words)
         self._known = set(names)
         self._after_dot = after_dot      # ".NET" holds the phrase "net"; "x.wmic" is no utility
+        # words that can start a name: a first word, or its plural ("s", "es"): what _stems takes back to it
+        self._starts = frozenset(self._first) | {f"{w}{e}" for w in self._first for e in ("s", "es")}
+        # per first word, its names (longest first) with the forms each word may take (itself or a plural), and
+        # per form of a second word the names that may go on with it (the one-word names kept, in their place):
+        # "system" starts 40 technique names, and the next word rules out all but one or two of them
+        self._forms: dict[str, list[_Name]] = {}
+        self._by_next: dict[str, dict[str, list[_Name]]] = {}
+        for first, group in self._first.items():
+            forms: list[_Name] = [(parts, [(w, w + "s", w + "es") for w in parts]) for parts in group]
+            seconds = {form for parts, each in forms if len(parts) > 1 for form in each[1]}
+            self._by_next[first] = {second: [(parts, each) for parts, each in forms
+                                              if len(parts) == 1 or second in each[1]] for second in seconds}
+            self._forms[first] = [(parts, each) for parts, each in forms if len(parts) == 1]
 
     def find(self, text: str) -> Iterator[tuple[str, int, int]]:
-        tokens = list(_TOKEN.finditer(text))
-        first, i = self._first, 0
-        while i < len(tokens):
-            word = tokens[i].group(0).lower()
-            if word not in first and not (word.endswith("s") and (word[:-1] in first or word[:-2] in first)):
-                i += 1          # most words start no name: one dictionary look-up each
-                continue
-            found = self._match(text, tokens, i)
-            if found is None:
-                i += 1
-                continue
-            name, used, end = found
-            yield name, tokens[i].start(), end
-            i += used
+        words = _words(text)
+        hits = self._starts.intersection(words.lowered)
+        if not hits:
+            return          # most texts hold few names: the words are looked at once, in one set operation
+        after = 0
+        for i in [i for i, word in enumerate(words.lowered) if word in hits]:
+            if i < after:
+                continue    # inside the name found last
+            found = self._match(text, words, i)
+            if found is not None:
+                name, used, end = found
+                yield name, words.starts[i], end
+                after = i + used
 
-    def _match(self, text: str, tokens: list[re.Match[str]], i: int) -> tuple[str, int, int] | None:
-        start = tokens[i].start()
+    def _match(self, text: str, words: _Words, i: int) -> tuple[str, int, int] | None:
+        start = words.starts[i]
         before = text[start - 1] if start else " "
         if before.isalnum() or before in "-_" or (before == "." and not self._after_dot):
             return None
-        first = tokens[i].group(0).lower()
-        for words in [w for stem in _stems(first) for w in self._first.get(stem, [])]:
-            if i + len(words) > len(tokens):
+        lowered, starts, ends = words.lowered, words.starts, words.ends
+        following = lowered[i + 1] if i + 1 < len(lowered) else ""
+        for stem in _stems(lowered[i]):
+            if stem not in self._forms:
                 continue
-            ok = all(_GAP.fullmatch(text, tokens[i + k - 1].end(), tokens[i + k].start())
-                     and tokens[i + k].group(0).lower() in (words[k], words[k] + "s", words[k] + "es")
-                     for k in range(1, len(words)))
-            last = tokens[i + len(words) - 1]
-            if not ok or last.group(0).lower() not in (words[-1], words[-1] + "s", words[-1] + "es"):
-                continue
-            end = last.end()
-            if len(words) == 1 and (tail := _EXE_TAIL.match(text, end)) is not None:
-                end = tail.end()
-            after = text[end] if end < len(text) else " "
-            if not (after.isalnum() or after in "-_"):
-                return " ".join(words), len(words), end
+            for name, forms in self._by_next[stem].get(following, self._forms[stem]):
+                size = len(name)
+                if i + size > len(lowered):
+                    continue
+                # the words first (a dictionary-cheap test that rules out most names), then what lies between them
+                if size > 1 and not (all(lowered[i + k] in forms[k] for k in range(1, size))
+                                     and all(_GAP.fullmatch(text, ends[i + k - 1], starts[i + k])
+                                             for k in range(1, size))):
+                    continue
+                last = i + size - 1
+                if lowered[last] not in forms[-1]:
+                    continue
+                end = ends[last]
+                if size == 1 and (tail := _EXE_TAIL.match(text, end)) is not None:
+                    end = tail.end()
+                after = text[end] if end < len(text) else " "
+                if not (after.isalnum() or after in "-_"):
+                    return " ".join(name), size, end
         return None
+
+
+_Name = tuple[list[str], list[tuple[str, str, str]]]     # a name's words, and the forms each may take
+
+
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """A text's words (:data:`_TOKEN`), lower-cased, with where each starts and ends."""
+
+    text: str
+    lowered: list[str]
+    starts: list[int]
+    ends: list[int]
+
+
+_last_words: list[_Words] = []     # the last text's words: the tool and the phrase tables read the same text
+
+
+def _words(text: str) -> _Words:
+    """The words of ``text``, split once in C (one split, one lower-casing, one running sum of the pieces'
+    lengths: a Python step per word was most of the look-up of both tables)."""
+    last = _last_words[0] if _last_words else None
+    if last is not None and last.text is text:
+        return last
+    pieces = _SPLIT.split(text)                 # separator, word, separator, word, ..., separator
+    bounds = list(accumulate(map(len, pieces)))
+    found = _Words(text, list(map(str.lower, pieces[1::2])), bounds[0:-1:2], bounds[1::2])
+    _last_words[:] = [found]
+    return found
 
 
 def _stems(word: str) -> list[str]:
