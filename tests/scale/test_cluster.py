@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from threadline.scale.items import Item, record_item, source_item
 from threadline.scale.runner import run
 from threadline.scale.work import Result
+from threadline.store.records import LINK_COLUMNS
 from threadline.store import Store
 from threadline.store.analyses import get_analysis
 from threadline.store.batches import committed_keys
@@ -193,7 +194,8 @@ def test_workers_attribute_with_the_store_links_the_client_ships(client: Any, st
     assert again["attribution"] == analyze_document(ingest(str(heron))[0], kb, known=known)["attribution"]
     with Session(store.engine) as session:
         rows = sorted(session.scalars(select(GroupLinkRow.id)))
-    assert results[1].links and rows == sorted(r["id"] for r in [*(results[0].links or []), *results[1].links])
+    made = [dict(zip(LINK_COLUMNS, link, strict=True)) for r in results for p in r.prepared for link in p.links]
+    assert results[1].prepared[0].links and rows == sorted(r["id"] for r in made)
 
 
 def test_workers_keep_the_allocator_thresholds_and_freeze_what_they_load(client: Any) -> None:
