@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 from threadline.scale.items import Item, record_item, source_item
 from threadline.scale.runner import run
 from threadline.scale.work import Result
-from threadline.store.records import LINK_COLUMNS
 from threadline.store import Store
 from threadline.store.analyses import get_analysis
 from threadline.store.batches import committed_keys
 from threadline.store.models import AnalysisRow, BatchInputRow, KnowledgeObjectRow
+from threadline.store.records import LINK_COLUMNS
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TRAM = Path(__file__).resolve().parents[2] / "src" / "threadline" / "data" / "tram" / "tram2-reports.jsonl.gz"

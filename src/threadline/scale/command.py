@@ -55,7 +55,10 @@ def _progress(total: int) -> tuple[Any, Any]:
 
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TimeElapsedColumn(),
-                   console=err_console, transient=True, disable=not err_console.is_terminal)
+                   console=err_console, transient=True, disable=not err_console.is_terminal,
+                   # redrawn twice a second, not ten times: each redraw is ~1 ms of the client's CPU (1.9% of a
+                   # core at 10 a second, 0.5% at 2), on the cores the workers need
+                   refresh_per_second=2)
     return bar, bar.add_task("analysing", total=total, rate="")
 
 
