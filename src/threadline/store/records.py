@@ -55,7 +55,8 @@ class ImportResult:
 @dataclass(slots=True)
 class Entry:
     """One input of a batch, analysed, as :func:`threadline.store.batches.save_batch` stores it: what it was
-    (``key``, ``source``), its documents and their analyses (a Dask worker's ``scale.work.Result`` is one)."""
+    (``key``, ``source``), its documents and their analyses (as dicts, or ``prepared`` by a Dask worker: a
+    ``scale.work.Result``'s ``entry()``)."""
 
     key: str
     source: str
