@@ -10,7 +10,10 @@ Usage: bench/scale.py [--reports 60] [--workers 1,2] [--db URL] [--profile] [--o
 2. The same reports through `run()` on a local cluster of N worker processes (one thread each) and the single
    writer committing to a fresh SQLite file (or --db): wall reports/s, speed-up over 1 worker, peak RSS of each
    worker, the writer's share of the wall time.
+   The client's CPU per report is split by thread (Linux): the main thread (results taken in, the single
+   writer) and the event loop's (a local cluster's scheduler and nannies share it with the client's messages).
 3. The writer alone: the results committed again in batches to a fresh database: reports/s one writer sustains.
+Also: the bytes a task returns per report (a worker's Result, pickled).
 On a shared machine other processes slow every figure: the load average is printed with them.
 """
 
@@ -69,6 +72,34 @@ def one_process(records: list[dict[str, Any]], profile: bool) -> float:
     return per
 
 
+def result_bytes(records: list[dict[str, Any]]) -> float:
+    """The mean size of what a Dask task returns per report (scale.work.Result, pickled as Dask does)."""
+    import pickle
+
+    from threadline.scale.work import analyse
+
+    sample = items_of(records[:10])
+    return sum(len(pickle.dumps(analyse(item), protocol=5)) for item in sample) / len(sample)
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of this process's threads by role, from the kernel's run time of each (Linux; else empty):
+    "main" (results, the writer), "loop" (Dask's event loop thread: the client's messages and, on a local
+    cluster, the scheduler and the nannies), "other"."""
+    import threading
+
+    roles = {t.native_id: ("main" if t is threading.main_thread() else "loop" if t.name == "IO loop" else "other")
+             for t in threading.enumerate()}
+    out = {"main": 0.0, "loop": 0.0, "other": 0.0}
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/schedstat") as fh:
+                out[roles.get(int(tid), "other")] += int(fh.read().split()[0]) / 1e9
+    except OSError:
+        return {}
+    return out
+
+
 def check_scores(records: list[dict[str, Any]]) -> int:
     """score_groups against the per-group reference (score_group + profile_features + apply_ranker) on the
     reports' cases: the same groups in the same order with the same floats; returns how many cases were compared."""
@@ -124,9 +155,10 @@ def distributed(records: list[dict[str, Any]], workers: int, db: str | None) -> 
             return usage.ru_utime + usage.ru_stime
 
         before: dict[str, float] = client.run(cpu)
-        mine = cpu()
+        mine, threads = cpu(), thread_cpu()
         summary = run(items_of(records), store=store, client=client)
         client_cpu = cpu() - mine
+        split = {k: (v - threads[k]) / summary.analysed for k, v in thread_cpu().items()}
         worker_cpu = sum(client.run(cpu).values()) - sum(before.values())
         peaks: dict[str, int] = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         results: list[Any] = []
@@ -147,6 +179,7 @@ def distributed(records: list[dict[str, Any]], workers: int, db: str | None) -> 
             writer_rate = len(results) / (time.perf_counter() - start)
     return {"workers": workers, "rate": summary.analysed / summary.seconds, "seconds": summary.seconds,
             "worker_cpu": worker_cpu / summary.analysed, "client_cpu": client_cpu / summary.analysed,
+            "split": split, "commits": summary.commits,
             "failed": len(summary.failed), "tasks": summary.tasks,
             "write_share": summary.write_seconds / summary.seconds,
             "peaks_mb": sorted(v / 1024 for v in peaks.values()), "writer_rate": writer_rate}
@@ -170,6 +203,7 @@ def main() -> None:
           f"other processes inflate it only through shared caches)")
     print(f"check: score_groups gives the per-group reference's floats exactly on {check_scores(records)} of these "
           "reports' cases")
+    print(f"a task returns {result_bytes(records) / 1024:.0f} KB per report (scale.work.Result, pickled)")
     if args.one_process:
         print(f"load average at the end: {os.getloadavg()[0]:.2f}")
         return
@@ -184,8 +218,11 @@ def main() -> None:
     print("  the scheduler's messages, results unpickled):")
     for row in rows:
         ideal = min(row["workers"] / row["worker_cpu"], 1 / max(1e-9, row["client_cpu"]))
-        print(f"  {row['workers']} worker(s): workers {row['worker_cpu']:.3f} s, client {row['client_cpu']:.3f} s "
-              f"-> {ideal:.1f} reports/s with a free core per worker")
+        split = row["split"]
+        parts = (f" (main thread {split['main'] * 1000:.1f} ms, event loop {split['loop'] * 1000:.1f} ms; "
+                 f"{row['commits']} commits)") if split else ""
+        print(f"  {row['workers']} worker(s): workers {row['worker_cpu']:.3f} s, client {row['client_cpu']:.3f} s"
+              f"{parts} -> {ideal:.1f} reports/s with a free core per worker")
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
         ideal_speedup = (last["workers"] / last["worker_cpu"]) / (first["workers"] / first["worker_cpu"])
