@@ -108,7 +108,7 @@ def _briefing_extras(request: Request, data: dict[str, Any]) -> dict[str, Any]:
 def report(request: Request, who: Who, ref: str) -> dict[str, Any]:
     state = state_of(request)
     row = queries.analysis_row(state.store, who, ref)
-    analysis, reviews = reviewed_analysis(state.store, row, state.kb)
+    analysis, reviews = reviewed_analysis(state.store, row, who, state.kb)
     return {"id": row.document_id, "tlp": row.tlp, "title": row.title, "published": row.published,
             "exports": {name: f"/reports/{row.document_id}/export/{name}" for name in FORMATS},
             "reviews": reviews, "analysis": analysis}
@@ -121,7 +121,7 @@ def export(request: Request, who: Who, ref: str, fmt: str) -> Response:
     if fmt not in FORMATS:
         raise NotFoundError(f"unknown export format (expected one of {', '.join(FORMATS)})", where=fmt)
     row = queries.analysis_row(state.store, who, ref)
-    analysis, _ = reviewed_analysis(state.store, row, state.kb)
+    analysis, _ = reviewed_analysis(state.store, row, who, state.kb)
     spec = FORMATS[fmt]
     body = spec.exporter()(analysis, state.kb if spec.uses_kb else None, tlp=row.tlp)
     name = f"threadline-{row.document_id[:12]}-{fmt}{spec.extension}"
