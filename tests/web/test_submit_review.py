@@ -264,3 +264,42 @@ def test_each_kind_of_item_is_corrected_everywhere(kb: Any, tmp_path: Path) -> N
         # a country correction is a role or a code, nothing else
         assert _review(client, ref, kind="country", key="VA", action="correct", value="victim").status_code == 400
     store.close()
+
+
+def test_a_url_on_a_private_address_is_fetched_only_when_the_server_allows_it(kb: Any, tmp_path: Path,
+                                                                              monkeypatch: Any) -> None:
+    """A submitted URL is read by the job (SSRF-safe: refused on loopback, as above); a server set to read an
+    intranet's reports (setting web_allow_private) fetches it, analyses it at the marking asked, and links the
+    briefing."""
+    import functools
+    import http.server
+    import threading
+
+    from threadline.store import open_store
+    from threadline.web import create_app
+    from threadline.web.auth import add_user
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "report.md").write_bytes((REPO / "examples" / "operation-dianxun.md").read_bytes())
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "site"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/report.md"
+    store = open_store(tmp_path / "web.db")
+    add_user(store, "analyst", "analyst", PASSWORD)
+    try:
+        for allowed in ("no", "yes"):
+            monkeypatch.setenv("THREADLINE_WEB_ALLOW_PRIVATE", allowed)
+            with TestClient(create_app(store, kb=kb, secret="test-secret", background=False)) as client:
+                login(client, "analyst")
+                job = client.get(_submit(client, url=url, tlp="green").headers["location"] + ".json").json()
+                if allowed == "no":
+                    assert job["state"] == "failed" and "127.0.0.1" in job["error"], job
+                    continue
+                assert job["state"] == "done", job
+                report = client.get(job["report"] + ".json").json()
+                assert report["tlp"] == "green" and "Diànxùn" in report["title"]
+                assert report["analysis"]["document"]["source"] == url
+    finally:
+        server.shutdown()
+        store.close()
