@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 from typing import Any
@@ -129,6 +130,11 @@ def test_actor_page(client: TestClient, site: Site) -> None:
     assert any(e["report"] for e in data["timeline"]) and any(not e["report"] for e in data["timeline"])
     page = client.get("/actors/G0129.html")                           # the briefing template's link form
     assert page.status_code == 200 and "RedDelta" in page.text
+    # who asserts each name, in words (it showed each source as a Python dict)
+    ta416 = next(a for a in data["aliases"] if a["name"] == "TA416")
+    said = f"{ta416['sources'][0]['source']} (citing {'; '.join(ta416['sources'][0]['citations'])})"
+    assert html.escape(f"TA416: {said}", quote=False) in page.text
+    assert "{&#39;" not in page.text and "{'" not in page.text
     assert client.get("/actors/G9999.json").status_code == 404
 
 
