@@ -186,3 +186,24 @@ def test_hostile_text_is_escaped_and_bidi_controls_shown(client: TestClient, sit
         assert "\u202e" not in page
     page = client.get(f"/reports/{site.hostile}").text
     assert "&lt;script&gt;alert(&#39;title&#39;)&lt;/script&gt;" in page and "[U+202E]" in page
+
+
+def test_every_page_has_its_json_twin(app: Any, client: TestClient) -> None:
+    """Every GET route that answers with a page (read from app.routes) is also served as JSON at its path +
+    .json, and that JSON is what the page shows (the same keys a JSON client needs)."""
+    from tests.web.test_tlp import routes_of
+
+    routes = {path for path, method in routes_of(app) if method == "GET"}
+    pages = {p for p in routes if not p.endswith((".json", ".jsonl")) and not p.startswith(("/taxii2", "/openapi"))
+             and "/export/" not in p}
+    assert {"/", "/login", "/submit", "/reports/{ref}", "/jobs/{job_id}"} <= pages
+    missing = [p for p in sorted(pages) if ("/.json" if p == "/" else p + ".json") not in routes]
+    assert not missing, f"pages without a .json twin: {missing}"
+    assert client.get("/login.json").json() == {"user": None, "role": "anonymous", "levels": ["clear"],
+                                                "can_submit": False, "can_review": False}
+    assert client.get("/submit.json").status_code == 401
+    login(client, "analyst")
+    me = client.get("/login.json").json()
+    assert me["user"] == "analyst" and me["can_submit"] and "amber" in me["levels"]
+    form = client.get("/submit.json").json()
+    assert form["levels"] == me["levels"] and {"text", "url", "file", "tlp", "title"} <= set(form["fields"])

@@ -203,6 +203,19 @@ def _can_submit(who: Principal) -> None:
         raise HTTPException(status_code=403, detail="submitting reports needs an analyst or admin account")
 
 
+@router.get("/submit.json", summary="What a submission takes: its fields and the markings you may submit at (JSON)")
+def submit_json(who: Who) -> JSONResponse:
+    if who.name is None:
+        raise HTTPException(status_code=401, detail="log in (or send an API token) to submit reports")
+    _can_submit(who)
+    return JSONResponse({"levels": list(who.levels), "paste_max_bytes": PASTE_MAX_BYTES,
+                         "file_max_bytes": settings.get_int("max_input_bytes"),
+                         "fields": {"text": "the report, pasted", "url": "an http(s) URL to fetch",
+                                    "file": "the report as a file (multipart)", "title": "optional title",
+                                    "tlp": "its TLP 2.0 marking (default clear)",
+                                    "csrf": "the session's token (not with an API token)"}})
+
+
 @router.get("/submit", response_class=HTMLResponse, summary="The form to submit a report")
 def submit_form(request: Request, who: Who) -> HTMLResponse:
     if who.name is None:
