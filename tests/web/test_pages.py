@@ -207,3 +207,37 @@ def test_every_page_has_its_json_twin(app: Any, client: TestClient) -> None:
     assert me["user"] == "analyst" and me["can_submit"] and "amber" in me["levels"]
     form = client.get("/submit.json").json()
     assert form["levels"] == me["levels"] and {"text", "url", "file", "tlp", "title"} <= set(form["fields"])
+
+
+def test_actor_technique_and_indicator_pages_count_the_whole_store(client: TestClient, site: Site,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Their reports are paged (a store of 10,000 reports showed the newest 500 and said nothing of the rest), every
+    page says how many there are in all, and the heatmap and the technique's actors count every readable report,
+    not one page's."""
+    from threadline.web import queries
+
+    headers = {"Authorization": f"Bearer {site.tokens['admin']}"}
+    technique = client.get(f"/reports/{site.ids['red']}.json", headers=headers).json()["analysis"]["techniques"][0]
+    urls = ["/actors/G0129.json", f"/techniques/{technique['id']}.json", "/indicators.json?q=203.0.113.77"]
+    whole = {url: client.get(url, headers=headers).json() for url in urls}
+    assert whole["/actors/G0129.json"]["total_reports"] >= 2
+    monkeypatch.setattr(queries, "REPORTS_PER_PAGE", 1)
+    for url in urls:
+        first = client.get(url, headers=headers).json()
+        assert first["total_reports"] == whole[url]["total_reports"] == len(whole[url]["reports"])
+        seen, page = [], first
+        while True:
+            assert len(page["reports"]) <= 1
+            seen += [r["id"] for r in page["reports"]]
+            if not page["next"]:
+                break
+            page = client.get(page["next"].replace("?", ".json?", 1) if ".json" not in page["next"] else page["next"],
+                              headers=headers).json()
+        assert seen == [r["id"] for r in whole[url]["reports"]], url            # every report, once, in order
+    paged = client.get("/actors/G0129.json", headers=headers).json()
+    assert paged["techniques"] == whole["/actors/G0129.json"]["techniques"]     # the heatmap: the whole store
+    assert paged["listing"] == "/?actor=G0129"
+    assert client.get(f"/techniques/{technique['id']}.json", headers=headers).json()["actors"] == \
+        whole[f"/techniques/{technique['id']}.json"]["actors"]
+    page = client.get("/actors/G0129", headers=headers).text
+    assert f"{paged['total_reports']} reports you may read; this page lists 1" in page and 'rel="next"' in page
