@@ -241,3 +241,19 @@ def test_actor_technique_and_indicator_pages_count_the_whole_store(client: TestC
         whole[f"/techniques/{technique['id']}.json"]["actors"]
     page = client.get("/actors/G0129", headers=headers).text
     assert f"{paged['total_reports']} reports you may read; this page lists 1" in page and 'rel="next"' in page
+
+
+def test_each_item_is_reviewed_with_its_evidence_beside_it(client: TestClient, site: Site) -> None:
+    """The review table shows each item's evidence sentence in its row (not only a link into the document), and a
+    country with its role, the thing an analyst corrects."""
+    import re
+
+    analysis = client.get(f"/reports/{site.ids['clear']}.json").json()["analysis"]
+    country = analysis["countries"][0]
+    page = client.get(f"/reports/{site.ids['clear']}").text
+    table = page.split('id="items"', 1)[1].split("</table>", 1)[0]
+    row = next(r for r in table.split("<tr>") if "<td>country</td>" in r and html.escape(country["name"]) in r)
+    assert f"{html.escape(country['name'])} ({country['role']})" in row
+    sentence = " ".join(country["evidence"][0]["text"].split())
+    shown = re.search(r"<q>(.*?)</q>", row, re.S)
+    assert shown and " ".join(html.unescape(shown.group(1)).split()) == sentence
