@@ -90,7 +90,8 @@ def measure(db: Path, requests: int, seconds: float) -> dict[str, list[float]]:
     server = subprocess.Popen([str(Path(sys.executable).parent / "threadline"), "serve", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
-    timings: dict[str, list[float]] = {"listing": [], "listing filtered": [], "search": [], "briefing": []}
+    timings: dict[str, list[float]] = {"listing": [], "listing filtered": [], "search": [], "briefing": [],
+                                       "actor or technique page": []}
     try:
         with httpx.Client(base_url=base, timeout=30) as client:
             for _ in range(300):
@@ -106,7 +107,9 @@ def measure(db: Path, requests: int, seconds: float) -> dict[str, list[float]]:
                      ("listing filtered", lambda: rng.choice(["/?actor=G0129", "/?technique=T1566", "/?tlp=green",
                                                               "/?country=US&page=2"])),
                      ("search", lambda: rng.choice(["/?q=huawei", "/?q=volt typhoon", "/?q=plugx loader"])),
-                     ("briefing", lambda: f"/reports/{rng.choice(ids)}")]
+                     ("briefing", lambda: f"/reports/{rng.choice(ids)}"),
+                     ("actor or technique page", lambda: rng.choice(["/actors/G0129", "/actors/G0096",
+                                                                    "/techniques/T1566", "/techniques/T1059"]))]
             started = time.monotonic()
             for n in range(requests):
                 if time.monotonic() - started > seconds:
@@ -125,7 +128,7 @@ def measure(db: Path, requests: int, seconds: float) -> dict[str, list[float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--briefings", type=int, default=10_000)
-    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--requests", type=int, default=500, help="in all, shared by the five kinds of page")
     parser.add_argument("--seconds", type=float, default=900.0, help="bound on building and on measuring, each")
     parser.add_argument("--db", type=Path, default=None, help="reuse (and top up) this SQLite file")
     args = parser.parse_args()
@@ -135,12 +138,16 @@ def main() -> None:
     print(f"web load test: {stored} briefings in {db}, one client on loopback, latency at the client (ms)")
     print("| page | requests | p50 | p95 | max | target |")
     print("|---|---|---|---|---|---|")
-    targets = {"listing": 100, "listing filtered": 100, "search": 100, "briefing": 150}
+    targets: dict[str, int | None] = {"listing": 100, "listing filtered": 100, "search": 100, "briefing": 150,
+                                      "actor or technique page": None}
     for name, values in timings.items():
         if values:
             p95 = _percentile(values, 0.95)
+            target = targets[name]
+            verdict = "none (whole-store counts, every report paged)" if target is None else \
+                f"< {target} {'met' if p95 < target else 'MISSED'}"
             print(f"| {name} | {len(values)} | {statistics.median(values):.1f} | {p95:.1f} | {max(values):.1f} | "
-                  f"< {targets[name]} {'met' if p95 < targets[name] else 'MISSED'} |")
+                  f"{verdict} |")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,9 @@ SETTINGS: Final[tuple[Setting, ...]] = (
             "Bearer token sent to TAXII servers by `ingest taxii+https://…/collections/ID/` (none by default)."),
     Setting("web_page_size", "THREADLINE_WEB_PAGE_SIZE", "25", "Briefings per page of the web listing.",
             number=True),
+    Setting("web_allow_private", "THREADLINE_WEB_ALLOW_PRIVATE", "no",
+            "Whether `threadline serve` fetches a submitted URL whose host is a private, loopback or link-local "
+            "address (yes for a server reading an intranet's reports; as `--allow-private` does for the CLI)."),
     Setting("stage_timeout", "THREADLINE_STAGE_TIMEOUT", "300",
             "Seconds one stage (reading a format, entities, techniques, indicators, ...) may spend on a document "
             "before it stops with an error and a batch goes on.", number=True),
@@ -114,13 +117,27 @@ def get_int(name: str, explicit: str | None = None) -> int:
     return max(1, int(get_number(name, explicit)))
 
 
+_FLAGS = frozenset({"web_allow_private"})
+
+
+def get_flag(name: str, explicit: str | None = None) -> bool:
+    """A yes/no setting (yes, true, on, 1 / no, false, off, 0); anything else is a one-line error."""
+    setting = _BY_NAME[name]
+    raw = setting.value(explicit).strip().lower()
+    if raw in ("yes", "true", "on", "1"):
+        return True
+    if raw in ("no", "false", "off", "0", ""):
+        return False
+    raise InputError(f"expected yes or no, got {raw!r}", where=setting.source(explicit))
+
+
 def problems() -> dict[str, str]:
     """Settings whose current value is unusable: name -> one-line error (``threadline settings`` shows them)."""
     out = {}
     for setting in SETTINGS:
-        if setting.number:
+        if setting.number or setting.name in _FLAGS:
             try:
-                get_number(setting.name)
+                get_flag(setting.name) if setting.name in _FLAGS else get_number(setting.name)
             except InputError as exc:
                 out[setting.name] = str(exc)
     return out

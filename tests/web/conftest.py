@@ -22,21 +22,27 @@ PASSWORD = "correct horse battery staple"
 REPORTS = ((REPO / "examples" / "operation-dianxun.md", None), (DATA / "hostile.md", None),
            (REPO / "tests" / "data" / "reports" / "gov-advisory.md", "green"),
            (DATA / "amber-report.md", None), (DATA / "red-report.md", None))
-# Strings only the TLP:RED report holds (its campaign, indicators and title words).
+# A report stored first as TLP:CLEAR, so that the reports analysed after it cite it as attribution evidence (its
+# claims name APT41), then analysed again at TLP:RED: the older analyses still hold its title.
+RAISED = REPO / "tests" / "data" / "reports" / "silent-heron.html"
+# Strings only the TLP:RED reports hold (the campaign, indicators and title words of the red one, the title of the
+# raised one).
 RED_CANARIES = ("Crimson Lantern", "crimson", "lantern-crimson-cdn", "203.0.113.77", "203[.]0[.]113[.]77",
-                "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "shipping ministries")
+                "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "shipping ministries",
+                "SILENT HERON", "aimed at European energy")
 
 
 @dataclass
 class Site:
     store: Store
-    ids: dict[str, str]                 # TLP level -> document id (clear: the Diànxùn example)
+    ids: dict[str, str]                 # TLP level -> document id (clear: the Diànxùn example; raised: see RAISED)
     tokens: dict[str, str]              # role -> API token
     hostile: str                        # id of the hostile report
 
 
 def _store_with_reports(kb: Any) -> Site:
     from threadline.analysis import analyze_document
+    from threadline.attribute.known import known_links
     from threadline.ingest import ingest_into
     from threadline.store.analyses import save_analysis
     from threadline.web.auth import add_user, create_token
@@ -45,15 +51,21 @@ def _store_with_reports(kb: Any) -> Site:
     store = open_store(folder / "web.db")
     ids: dict[str, str] = {}
     hostile = ""
+
+    def analyse(path: Path, tlp: str | None) -> Any:
+        """As `threadline analyze --tlp` does: the store's earlier analyses are attribution evidence."""
+        doc = ingest_into(store, str(path), tlp=tlp).documents[0]
+        save_analysis(store, analyze_document(doc, kb, known=known_links(kb, store)))
+        return doc
+
+    analyse(RAISED, None)
     for path, tlp in REPORTS:
-        outcome = ingest_into(store, str(path), tlp=tlp)
-        doc = outcome.documents[0]
-        analysis = analyze_document(doc, kb)
-        save_analysis(store, analysis)
+        doc = analyse(path, tlp)
         if path.name == "hostile.md":
             hostile = doc.sha256
         else:
             ids[str(doc.metadata.get("tlp") or "clear")] = doc.sha256
+    ids["raised"] = analyse(RAISED, "red").sha256
     tokens = {}
     for role in ("viewer", "analyst", "admin"):
         add_user(store, role, role, PASSWORD)

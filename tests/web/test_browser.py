@@ -139,15 +139,41 @@ def test_submit_watch_correct_and_see_it_everywhere(page: Any, base_url: str) ->
     assert "Umber Reef" not in page.inner_text("body")
 
 
-@pytest.mark.parametrize(("path", "expected"), [("/", "Briefings"), ("/actors/G0129", "Mustang Panda"),
-                                                ("/reports/{clear}", "What You Need to Know About")])
-def test_screenshots_show_the_pages(page: Any, base_url: str, site: Site, path: str, expected: str,
-                                    tmp_path: Path) -> None:
+def _painted(page: Any, selector: str) -> str:
+    """The element's text, after checking that the screenshot shows it: the element's area of a screenshot
+    changes when its text is hidden (the pixels are the text, not a blank or a covered box)."""
+    element = page.locator(selector).first
+    element.scroll_into_view_if_needed()
+    box = element.bounding_box()
+    assert box is not None and box["width"] > 20 and box["height"] > 5, selector
+    shown = page.screenshot(clip=box)
+    element.evaluate("e => { e.dataset.was = e.style.visibility; e.style.visibility = 'hidden'; }")
+    hidden = page.screenshot(clip=box)
+    element.evaluate("e => { e.style.visibility = e.dataset.was; }")
+    assert shown != hidden, f"{selector} is not painted in the screenshot"
+    return str(element.inner_text())
+
+
+# (page, element: what it must show) for the listing, the briefing and the actor page
+SHOWN = {
+    "/": {"h1": "Briefings", "#briefings li h2": "What You Need to Know About", "#briefings": "TLP:CLEAR"},
+    "/reports/{clear}": {"h1": "What You Need to Know About", "ul.glance": "Who", "#items ~ table": "actor",
+                         "mark": "Operation"},
+    "/actors/G0129": {"h1": "Mustang Panda", "main ul": "RedDelta: MITRE ATT&CK G0129",
+                      "main table": "T1", "ol.timeline": "Operation"},
+}
+
+
+@pytest.mark.parametrize("path", sorted(SHOWN))
+def test_screenshots_show_the_pages(page: Any, base_url: str, site: Site, path: str, tmp_path: Path) -> None:
     page.goto(base_url + path.format(clear=site.ids["clear"]))
     heading = page.locator("h1").first
-    assert expected in heading.inner_text()
     box = heading.bounding_box()
     assert box is not None and box["y"] < 900 and box["width"] > 50          # the heading is in the screenshot
     shot = page.screenshot(path=str(tmp_path / "page.png"))
     width, height = _png_size(shot)
     assert (width, height) == (1280, 900) and len(shot) > 20_000             # a rendered page, not a blank one
+    for selector, expected in SHOWN[path].items():
+        text = _painted(page, selector)
+        assert expected in text, (selector, text[:300])
+        assert "{'" not in text and "None" not in text.split(), (selector, text[:300])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 from typing import Any
@@ -129,6 +130,11 @@ def test_actor_page(client: TestClient, site: Site) -> None:
     assert any(e["report"] for e in data["timeline"]) and any(not e["report"] for e in data["timeline"])
     page = client.get("/actors/G0129.html")                           # the briefing template's link form
     assert page.status_code == 200 and "RedDelta" in page.text
+    # who asserts each name, in words (it showed each source as a Python dict)
+    ta416 = next(a for a in data["aliases"] if a["name"] == "TA416")
+    said = f"{ta416['sources'][0]['source']} (citing {'; '.join(ta416['sources'][0]['citations'])})"
+    assert html.escape(f"TA416: {said}", quote=False) in page.text
+    assert "{&#39;" not in page.text and "{'" not in page.text
     assert client.get("/actors/G9999.json").status_code == 404
 
 
@@ -180,3 +186,74 @@ def test_hostile_text_is_escaped_and_bidi_controls_shown(client: TestClient, sit
         assert "\u202e" not in page
     page = client.get(f"/reports/{site.hostile}").text
     assert "&lt;script&gt;alert(&#39;title&#39;)&lt;/script&gt;" in page and "[U+202E]" in page
+
+
+def test_every_page_has_its_json_twin(app: Any, client: TestClient) -> None:
+    """Every GET route that answers with a page (read from app.routes) is also served as JSON at its path +
+    .json, and that JSON is what the page shows (the same keys a JSON client needs)."""
+    from tests.web.test_tlp import routes_of
+
+    routes = {path for path, method in routes_of(app) if method == "GET"}
+    pages = {p for p in routes if not p.endswith((".json", ".jsonl")) and not p.startswith(("/taxii2", "/openapi"))
+             and "/export/" not in p}
+    assert {"/", "/login", "/submit", "/reports/{ref}", "/jobs/{job_id}"} <= pages
+    missing = [p for p in sorted(pages) if ("/.json" if p == "/" else p + ".json") not in routes]
+    assert not missing, f"pages without a .json twin: {missing}"
+    assert client.get("/login.json").json() == {"user": None, "role": "anonymous", "levels": ["clear"],
+                                                "can_submit": False, "can_review": False}
+    assert client.get("/submit.json").status_code == 401
+    login(client, "analyst")
+    me = client.get("/login.json").json()
+    assert me["user"] == "analyst" and me["can_submit"] and "amber" in me["levels"]
+    form = client.get("/submit.json").json()
+    assert form["levels"] == me["levels"] and {"text", "url", "file", "tlp", "title"} <= set(form["fields"])
+
+
+def test_actor_technique_and_indicator_pages_count_the_whole_store(client: TestClient, site: Site,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Their reports are paged (a store of 10,000 reports showed the newest 500 and said nothing of the rest), every
+    page says how many there are in all, and the heatmap and the technique's actors count every readable report,
+    not one page's."""
+    from threadline.web import queries
+
+    headers = {"Authorization": f"Bearer {site.tokens['admin']}"}
+    technique = client.get(f"/reports/{site.ids['red']}.json", headers=headers).json()["analysis"]["techniques"][0]
+    urls = ["/actors/G0129.json", f"/techniques/{technique['id']}.json", "/indicators.json?q=203.0.113.77"]
+    whole = {url: client.get(url, headers=headers).json() for url in urls}
+    assert whole["/actors/G0129.json"]["total_reports"] >= 2
+    monkeypatch.setattr(queries, "REPORTS_PER_PAGE", 1)
+    for url in urls:
+        first = client.get(url, headers=headers).json()
+        assert first["total_reports"] == whole[url]["total_reports"] == len(whole[url]["reports"])
+        seen, page = [], first
+        while True:
+            assert len(page["reports"]) <= 1
+            seen += [r["id"] for r in page["reports"]]
+            if not page["next"]:
+                break
+            page = client.get(page["next"].replace("?", ".json?", 1) if ".json" not in page["next"] else page["next"],
+                              headers=headers).json()
+        assert seen == [r["id"] for r in whole[url]["reports"]], url            # every report, once, in order
+    paged = client.get("/actors/G0129.json", headers=headers).json()
+    assert paged["techniques"] == whole["/actors/G0129.json"]["techniques"]     # the heatmap: the whole store
+    assert paged["listing"] == "/?actor=G0129"
+    assert client.get(f"/techniques/{technique['id']}.json", headers=headers).json()["actors"] == \
+        whole[f"/techniques/{technique['id']}.json"]["actors"]
+    page = client.get("/actors/G0129", headers=headers).text
+    assert f"{paged['total_reports']} reports you may read; this page lists 1" in page and 'rel="next"' in page
+
+
+def test_each_item_is_reviewed_with_its_evidence_beside_it(client: TestClient, site: Site) -> None:
+    """The review table shows each item's evidence sentence in its row (not only a link into the document), and a
+    country with its role, the thing an analyst corrects."""
+    import re
+
+    analysis = client.get(f"/reports/{site.ids['clear']}.json").json()["analysis"]
+    country = analysis["countries"][0]
+    page = client.get(f"/reports/{site.ids['clear']}").text
+    table = page.split('id="items"', 1)[1].split("</table>", 1)[0]
+    row = next(r for r in table.split("<tr>") if "<td>country</td>" in r and html.escape(country["name"]) in r)
+    assert f"{html.escape(country['name'])} ({country['role']})" in row
+    sentence = " ".join(country["evidence"][0]["text"].split())
+    shown = re.search(r"<q>(.*?)</q>", row, re.S)
+    assert shown and " ".join(html.unescape(shown.group(1)).split()) == sentence

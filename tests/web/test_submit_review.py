@@ -206,3 +206,100 @@ def test_a_submission_is_attributed_with_the_store_s_earlier_reports(kb: Any, tm
 
     assert [x for x in stored(reports[1]) if sha in x]
     assert not stored(reports[0])
+
+
+def test_each_kind_of_item_is_corrected_everywhere(kb: Any, tmp_path: Path) -> None:
+    """Actor, claim, country role and indicator corrections (as the technique one above) override the machine in
+    the JSON, the briefing, the STIX and MISP exports and the listing's filters: an actor corrected to another
+    group's alias is that group (its ATT&CK id), a country corrected to "origin" is no longer a victim. (A store of
+    its own: the shared site's listings must not change.)"""
+    from threadline.store import open_store
+    from threadline.web import create_app
+    from threadline.web.auth import add_user
+
+    store = open_store(tmp_path / "web.db")
+    add_user(store, "analyst", "analyst", PASSWORD)
+    text = (REPO / "examples" / "operation-dianxun.md").read_text(encoding="utf-8") + (
+        "\nThe loader called back to dianxun-update.xyz for its next stage.\n")
+    with TestClient(create_app(store, kb=kb, secret="test-secret", background=False)) as client:
+        login(client, "analyst")
+        job = client.get(_submit(client, text=text).headers["location"] + ".json").json()
+        assert job["state"] == "done", job
+        ref = job["report"].rsplit("/", 1)[1]
+        before = client.get(f"/reports/{ref}.json").json()["analysis"]
+        assert [a["attack_id"] for a in before["actors"]] == ["G0129"]
+        assert {c["attack_id"] for c in before["claims"]} == {"G0129"}
+        assert next(c for c in before["countries"] if c["code"] == "US")["role"] == "targeted"
+        assert ("domain", "dianxun-update.xyz") in [(i["type"], i["value"]) for i in before["iocs"]]
+        for kind, key, value in (("actor", "G0129", "APT41"), ("claim", "G0129", "APT41"),
+                                 ("country", "US", "origin"),
+                                 ("indicator", "domain:dianxun-update.xyz", "dianxun-update.top")):
+            assert _review(client, ref, kind=kind, key=key, action="correct", value=value).status_code == 303
+        after = client.get(f"/reports/{ref}.json").json()["analysis"]
+        assert [(a["attack_id"], a["name"], a["review"]["by"]) for a in after["actors"]] == \
+            [("G0096", "APT41", "analyst")]
+        assert {(c["attack_id"], c["actor"]) for c in after["claims"]} == {("G0096", "APT41")}
+        us = next(c for c in after["countries"] if c["code"] == "US")
+        assert us["role"] == "origin" and us["name"] == "United States of America" and us["review"]["value"] == "origin"
+        assert [i["value"] for i in after["iocs"] if i["type"] == "domain"] == ["dianxun-update.top"]
+        page = client.get(f"/reports/{ref}").text
+        assert "APT41" in page and "dianxun-update[.]top" in page
+        stix = json.loads(client.get(f"/reports/{ref}/export/stix").text)
+        names = {o["name"] for o in stix["objects"] if o["type"] == "intrusion-set"}
+        assert "APT41" in names and "Mustang Panda" not in names
+        places = {o["id"]: o.get("country") for o in stix["objects"] if o["type"] == "location"}
+        targets = {places.get(o["target_ref"]) for o in stix["objects"]
+                   if o["type"] == "relationship" and o["relationship_type"] == "targets"}
+        assert "VA" in targets and "US" not in targets
+        patterns = " ".join(o["pattern"] for o in stix["objects"] if o["type"] == "indicator")
+        assert "dianxun-update.top" in patterns and "dianxun-update.xyz" not in patterns   # the
+        # sentence quoted as the indicator's evidence keeps the report's own words
+        misp = client.get(f"/reports/{ref}/export/misp").text
+        assert "United States" not in json.dumps([a for a in json.loads(misp)["Event"]["Attribute"]
+                                                  if a["type"] == "target-location"])
+        assert [r["id"] for r in client.get("/.json?actor=G0096").json()["rows"]] == [ref]
+        assert client.get("/.json?actor=G0129").json()["total"] == 0
+        assert ref in [r["id"] for r in client.get("/actors/G0096.json").json()["reports"]]
+        assert ref in [r["id"] for r in client.get("/indicators.json?q=dianxun-update.top").json()["reports"]]
+        # a country correction is a role or a code, nothing else
+        assert _review(client, ref, kind="country", key="VA", action="correct", value="victim").status_code == 400
+    store.close()
+
+
+def test_a_url_on_a_private_address_is_fetched_only_when_the_server_allows_it(kb: Any, tmp_path: Path,
+                                                                              monkeypatch: Any) -> None:
+    """A submitted URL is read by the job (SSRF-safe: refused on loopback, as above); a server set to read an
+    intranet's reports (setting web_allow_private) fetches it, analyses it at the marking asked, and links the
+    briefing."""
+    import functools
+    import http.server
+    import threading
+
+    from threadline.store import open_store
+    from threadline.web import create_app
+    from threadline.web.auth import add_user
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "report.md").write_bytes((REPO / "examples" / "operation-dianxun.md").read_bytes())
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "site"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/report.md"
+    store = open_store(tmp_path / "web.db")
+    add_user(store, "analyst", "analyst", PASSWORD)
+    try:
+        for allowed in ("no", "yes"):
+            monkeypatch.setenv("THREADLINE_WEB_ALLOW_PRIVATE", allowed)
+            with TestClient(create_app(store, kb=kb, secret="test-secret", background=False)) as client:
+                login(client, "analyst")
+                job = client.get(_submit(client, url=url, tlp="green").headers["location"] + ".json").json()
+                if allowed == "no":
+                    assert job["state"] == "failed" and "127.0.0.1" in job["error"], job
+                    continue
+                assert job["state"] == "done", job
+                report = client.get(job["report"] + ".json").json()
+                assert report["tlp"] == "green" and "Diànxùn" in report["title"]
+                assert report["analysis"]["document"]["source"] == url
+    finally:
+        server.shutdown()
+        store.close()

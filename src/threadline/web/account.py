@@ -6,9 +6,9 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from threadline.web.auth import check_password, require_csrf
+from threadline.web.auth import Who, check_password, require_csrf
 from threadline.web.render import html
 
 router = APIRouter()
@@ -24,6 +24,13 @@ def _safe_next(target: str) -> str:
 @router.get("/login", response_class=HTMLResponse, summary="The login form")
 def login_form(request: Request, next: str = "/") -> HTMLResponse:
     return html(request, "login.html.j2", {"next": _safe_next(next), "error": None})
+
+
+@router.get("/login.json", summary="Who is asking (session or API token): name, role, the markings they may read "
+            "(JSON)")
+def login_json(who: Who) -> JSONResponse:
+    return JSONResponse({"user": who.name, "role": who.role, "levels": list(who.levels),
+                         "can_submit": who.can_submit, "can_review": who.can_review})
 
 
 @router.post("/login", summary="Log in (form: name, password, csrf); rate-limited")

@@ -31,6 +31,8 @@ def item_label(kind: str, item: dict[str, Any]) -> str:
         return f"{item.get('strength') or ''} {item.get('actor') or 'no actor'}".strip()
     if kind == "date":
         return f"{item.get('date')} {item.get('event') or ''}".strip()
+    if kind == "country":           # its role is what an analyst most often corrects
+        return f"{item.get('name') or item.get('code')} ({item.get('role') or 'targeted'})"
     return str(item.get("name") or item.get("code") or item.get("text") or "")
 
 

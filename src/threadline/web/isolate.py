@@ -46,6 +46,7 @@ class Job:
     tlp: str
     title: str | None
     known: Known | None = None       # the store's group links, read by the server (the child never opens the store)
+    allow_private: bool = False      # setting web_allow_private: a URL on a private address may be fetched
 
 
 def _address_space() -> int:
@@ -76,7 +77,8 @@ def _analyse(job: Job, send: Callable[[tuple[str, Any]], None]
     from threadline.ingest.source import read_source
     from threadline.knowledge import load_kb
 
-    raw = job.raw if job.raw is not None else read_source(str(job.url))   # SSRF-safe: private addresses refused
+    # SSRF-safe: private addresses refused unless the server's setting web_allow_private allows them
+    raw = job.raw if job.raw is not None else read_source(str(job.url), allow_private=job.allow_private)
     docs = documents_from(raw)
     mark_tlp(docs, job.tlp)
     if job.title and len(docs) == 1:

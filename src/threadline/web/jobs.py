@@ -58,6 +58,8 @@ class Runner:
         self.state = state
         self.background = background
         self.scheduler = scheduler or None
+        # Submitted URLs on private addresses are refused (SSRF) unless the server is set to fetch them.
+        self.allow_private = settings.get_flag("web_allow_private")
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="threadline-job") if background else None
         self._live: set[str] = set()          # this server's queued and running jobs, beaten for
         self._lock = threading.Lock()         # _live is changed by request threads and the worker, read by the beat
@@ -122,7 +124,7 @@ class Runner:
                 self._set(job_id, step=f"analysing document {n} of {total}", progress=20 + int(75 * (n - 1) / total))
 
             if self.isolated is not None:
-                docs, analyses, skipped = self.isolated.analyse(Job(raw, url, tlp, title, known),
+                docs, analyses, skipped = self.isolated.analyse(Job(raw, url, tlp, title, known, self.allow_private),
                                                                 raw.source if raw else str(url), progress)
             else:
                 docs, analyses, skipped = self._analyse_here(job_id, tlp, raw, url, title, progress, known)
@@ -149,7 +151,7 @@ class Runner:
         from threadline.ingest.source import read_source
 
         if raw is None:
-            raw = read_source(str(url))               # SSRF-safe: private addresses refused
+            raw = read_source(str(url), allow_private=self.allow_private)     # SSRF-safe (setting web_allow_private)
         docs = documents_from(raw)
         mark_tlp(docs, tlp)
         if title and len(docs) == 1:
@@ -174,6 +176,7 @@ class Runner:
             # redo: a report submitted again is analysed again (its key names the same input, stored once)
             # with the store's group links, as a report analysed here is (the worker never opens the store)
             run([item], store=self.state.store, client=client, redo=True, known=stored_known(self.state.store),
+                allow_private=self.allow_private,
                 on_result=lambda _, result: outcome.append(result))
         result = outcome[0] if outcome else Result(item.key, item.source, error=f"{item.label}: no result")
         if result.error is not None:
@@ -198,6 +201,19 @@ def _finished(analysed: int, skipped: list[str]) -> str:
 def _can_submit(who: Principal) -> None:
     if not who.can_submit:
         raise HTTPException(status_code=403, detail="submitting reports needs an analyst or admin account")
+
+
+@router.get("/submit.json", summary="What a submission takes: its fields and the markings you may submit at (JSON)")
+def submit_json(who: Who) -> JSONResponse:
+    if who.name is None:
+        raise HTTPException(status_code=401, detail="log in (or send an API token) to submit reports")
+    _can_submit(who)
+    return JSONResponse({"levels": list(who.levels), "paste_max_bytes": PASTE_MAX_BYTES,
+                         "file_max_bytes": settings.get_int("max_input_bytes"),
+                         "fields": {"text": "the report, pasted", "url": "an http(s) URL to fetch",
+                                    "file": "the report as a file (multipart)", "title": "optional title",
+                                    "tlp": "its TLP 2.0 marking (default clear)",
+                                    "csrf": "the session's token (not with an API token)"}})
 
 
 @router.get("/submit", response_class=HTMLResponse, summary="The form to submit a report")

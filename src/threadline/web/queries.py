@@ -191,40 +191,84 @@ def document_text(store: Store, document_id: str) -> str:
         return session.scalar(select(DocumentRow.text).where(DocumentRow.id == document_id)) or ""
 
 
-def reports_with(store: Store, who: Principal, kind: str, keys: list[str], limit: int = 500) -> list[dict[str, Any]]:
-    """Visible reports with a finding of this kind and one of these keys: id, title, date, TLP and the labels and
-    sentences found, newest first."""
+REPORTS_PER_PAGE = 500
+
+
+def _matching(who: Principal, kind: str, keys: list[str]) -> Any:
+    """The visible analyses with a finding of this kind and one of these keys (a technique's sub-techniques
+    included when ``keys`` holds them)."""
+    match = select(FindingRow.document_id).where(FindingRow.kind == kind, FindingRow.key.in_(keys))
+    return AnalysisRow.document_id.in_(match), AnalysisRow.tlp.in_(who.levels)
+
+
+def reports_with(store: Store, who: Principal, kind: str, keys: list[str], page: int = 1,
+                 limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
+    """One page of the visible reports with a finding of this kind and one of these keys (id, title, date, TLP and
+    the labels and sentences found), newest first, and how many there are in all."""
+    if not keys:
+        return [], 0
+    limit = limit or REPORTS_PER_PAGE
+    with Session(store.engine) as session:
+        where = _matching(who, kind, keys)
+        total = int(session.scalar(select(func.count()).select_from(AnalysisRow).where(*where)) or 0)
+        docs = session.execute(
+            select(AnalysisRow.document_id, AnalysisRow.title, AnalysisRow.published, AnalysisRow.tlp).where(*where)
+            .order_by(AnalysisRow.published.desc().nulls_last(), AnalysisRow.document_id)
+            .limit(limit).offset(max(0, page - 1) * limit)).all()
+        out = {d.document_id: {"id": d.document_id, "title": d.title, "published": d.published, "tlp": d.tlp,
+                               "keys": [], "sentences": [], "inferred": True} for d in docs}
+        if out:
+            found = session.execute(
+                select(FindingRow.document_id, FindingRow.key, FindingRow.sentence, FindingRow.inferred)
+                .where(FindingRow.kind == kind, FindingRow.key.in_(keys), FindingRow.document_id.in_(list(out)))
+                .order_by(FindingRow.document_id, FindingRow.start))
+            for f in found:
+                entry = out[f.document_id]
+                if f.key not in entry["keys"]:
+                    entry["keys"].append(f.key)
+                if f.sentence and f.sentence not in entry["sentences"] and len(entry["sentences"]) < 3:
+                    entry["sentences"].append(f.sentence)
+                entry["inferred"] = entry["inferred"] and bool(f.inferred)
+        return list(out.values()), total
+
+
+def _kind_is(kind: str) -> Any:
+    """``kind = :kind`` written so that SQLite reads the findings by document (the few reports at hand) instead of
+    through the (kind, key) index, every finding of that kind in the store (0.9 s at 10,000 reports)."""
+    return func.coalesce(FindingRow.kind, "") == kind
+
+
+def counts_with(store: Store, who: Principal, kind: str, keys: list[str], counted: str,
+                observed_only: bool = False) -> dict[str, int]:
+    """Over every visible report with a finding of ``kind`` in ``keys`` (the whole store, not one page): how many
+    of them have each key of the ``counted`` kind (an actor's technique heatmap, a technique's actors)."""
+    if not keys:
+        return {}
+    docs = select(AnalysisRow.document_id).where(*_matching(who, kind, keys))
+    where = [FindingRow.document_id.in_(docs), _kind_is(counted)]
+    if observed_only:
+        where.append(FindingRow.inferred.is_(False))
+    with Session(store.engine) as session:
+        rows = session.execute(select(FindingRow.key, func.count(func.distinct(FindingRow.document_id)))
+                               .where(*where).group_by(FindingRow.key))
+        return {str(key): int(n) for key, n in rows}
+
+
+def campaigns_with(store: Store, who: Principal, kind: str, keys: list[str]) -> list[dict[str, Any]]:
+    """The campaigns the visible reports with a finding of ``kind`` in ``keys`` name, over the whole store: each
+    with its first and last report date and how many reports name it."""
     if not keys:
         return []
     with Session(store.engine) as session:
-        found = session.execute(
-            select(AnalysisRow.document_id, AnalysisRow.title, AnalysisRow.published, AnalysisRow.tlp,
-                   FindingRow.key, FindingRow.label, FindingRow.sentence, FindingRow.start, FindingRow.inferred)
-            .join(FindingRow, FindingRow.document_id == AnalysisRow.document_id)
-            .where(FindingRow.kind == kind, FindingRow.key.in_(keys), AnalysisRow.tlp.in_(who.levels))
-            .order_by(AnalysisRow.published.desc().nulls_last(), AnalysisRow.document_id, FindingRow.start)
-            .limit(limit * 5))
-        out: dict[str, dict[str, Any]] = {}
-        for f in found:
-            entry = out.setdefault(f.document_id, {"id": f.document_id, "title": f.title, "published": f.published,
-                                                   "tlp": f.tlp, "keys": [], "sentences": [], "inferred": True})
-            if f.key not in entry["keys"]:
-                entry["keys"].append(f.key)
-            if f.sentence and f.sentence not in entry["sentences"] and len(entry["sentences"]) < 3:
-                entry["sentences"].append(f.sentence)
-            entry["inferred"] = entry["inferred"] and bool(f.inferred)
-        return list(out.values())[:limit]
-
-
-def findings_of_reports(store: Store, who: Principal, ids: list[str], kind: str) -> list[tuple[str, str, bool]]:
-    """(document id, key, inferred) of one kind of finding over visible reports (e.g. an actor's techniques)."""
-    if not ids:
-        return []
-    with Session(store.engine) as session:
-        return [(r.document_id, r.key, bool(r.inferred)) for r in session.execute(
-            select(FindingRow.document_id, FindingRow.key, FindingRow.inferred)
-            .join(AnalysisRow, AnalysisRow.document_id == FindingRow.document_id)
-            .where(FindingRow.kind == kind, FindingRow.document_id.in_(ids), AnalysisRow.tlp.in_(who.levels)))]
+        docs = select(AnalysisRow.document_id).where(*_matching(who, kind, keys))
+        rows = session.execute(
+            select(func.coalesce(FindingRow.label, FindingRow.key), func.min(AnalysisRow.published),
+                   func.max(AnalysisRow.published), func.count(func.distinct(FindingRow.document_id)))
+            .select_from(FindingRow).join(AnalysisRow, AnalysisRow.document_id == FindingRow.document_id)
+            .where(FindingRow.document_id.in_(docs), _kind_is("campaign"))
+            .group_by(func.coalesce(FindingRow.label, FindingRow.key)))
+        return [{"name": str(name), "first": first, "last": last, "reports": int(n)}
+                for name, first, last, n in rows]
 
 
 def actor_keys_by_label(store: Store, slug_of: Any, wanted: str) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +21,9 @@ from threadline.store.models import AnalysisRow, FindingRow, ReviewRow
 from threadline.store.repository import Store
 from threadline.web import queries
 from threadline.web.auth import Who, require_csrf
+from threadline.web.citations import withhold_citations
 from threadline.web.document import item_key
+from threadline.web.tlp import Principal
 
 router = APIRouter()
 ACTIONS = ("accept", "reject", "correct")
@@ -46,14 +49,55 @@ def _as_dict(row: ReviewRow) -> dict[str, Any]:
             "at": row.created_at.isoformat() if row.created_at else None}
 
 
+COUNTRY_ROLES = ("targeted", "origin", "mentioned")
+_GROUP_ID = re.compile(r"^[GS]\d{4}$")
+
+
+def _entity(index: Any, kb: Any, value: str, prefix: str) -> str | None:
+    """The one knowledge-base entity a corrected name (or ATT&CK id) stands for, if one."""
+    if kb is None:
+        return None
+    if _GROUP_ID.match(value.upper()) and value.upper().startswith(prefix) and value.upper() in kb.by_attack_id:
+        return value.upper()
+    return index.resolve(value).unique  # type: ignore[no-any-return]
+
+
+def correction(kind: str, value: str, kb: Any = None) -> dict[str, Any]:
+    """The fields a correction to ``value`` sets on an item of ``kind`` (None: the field is removed), so that what
+    every view and export reads of the item follows it: a technique's name, an actor's or a claim's ATT&CK id, a
+    country's role ("targeted", "origin", "mentioned") or its code and name."""
+    if kind == "technique":
+        found = kb.by_attack_id.get(value) if kb is not None else None
+        return {"id": value, "name": str(getattr(found, "name", None) or value), "inferred": None}
+    if kind in ("actor", "claim"):
+        entity = _entity(kb.actors if kb is not None else None, kb, value, "G")
+        gid = entity if entity and not entity.startswith("misp:") else None
+        fields = {"attack_id": gid, "entity": entity or value}
+        if kind == "claim":
+            return {**fields, "actor": value}
+        return {**fields, "name": kb.entity_name(entity) if entity else value}
+    if kind == "software":
+        sid = _entity(kb.software_names if kb is not None else None, kb, value, "S")
+        return {"attack_id": sid, "name": kb.by_attack_id[sid].name if sid else value}
+    if kind == "country":
+        if value.lower() in COUNTRY_ROLES:
+            return {"role": value.lower()}
+        names = {c.code.upper(): c.value for c in kb.galaxies.countries if c.code} if kb is not None else {}
+        return {"code": value.upper(), "name": names.get(value.upper(), value.upper())}
+    if kind == "indicator":
+        return {"value": value, "defanged": None}
+    return {KINDS[kind][2]: value}
+
+
 def apply_reviews(analysis: dict[str, Any], reviews: list[ReviewRow], kb: Any = None) -> dict[str, Any]:
     """A copy of the analysis with the latest verdict on each item applied: rejected items removed, corrected
-    ones changed, accepted ones marked; every reviewed item carries ``review`` (who, when, what)."""
+    ones changed (:func:`correction`), accepted ones marked; every reviewed item carries ``review`` (who, when,
+    what)."""
     if not reviews:
         return analysis
     out = copy.deepcopy(analysis)
     for (kind, key), row in _latest(reviews).items():
-        field, _, target = KINDS[kind]
+        field = KINDS[kind][0]
         kept = []
         for item in out.get(field) or []:
             if not isinstance(item, dict) or item_key(kind, item) != key:
@@ -62,13 +106,11 @@ def apply_reviews(analysis: dict[str, Any], reviews: list[ReviewRow], kb: Any = 
             if row.action == "reject":
                 continue
             if row.action == "correct" and row.value:
-                item[target] = row.value
-                if kind == "technique":
-                    found = kb.by_attack_id.get(row.value) if kb is not None else None
-                    item["name"] = str(getattr(found, "name", None) or row.value)
-                    item.pop("inferred", None)
-                if kind == "indicator":
-                    item.pop("defanged", None)
+                for name, new in correction(kind, row.value, kb).items():
+                    if new is None:
+                        item.pop(name, None)
+                    else:
+                        item[name] = new
             item["review"] = _as_dict(row)
             kept.append(item)
         out[field] = kept
@@ -81,14 +123,24 @@ def reviews_of(store: Store, document_id: str) -> list[ReviewRow]:
                                     .order_by(ReviewRow.created_at, ReviewRow.id)))
 
 
-def reviewed_analysis(store: Store, row: AnalysisRow, kb: Any = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The analysis as people should read it (the machine's, with analysts' verdicts applied) and the verdicts."""
+def reviewed_analysis(store: Store, row: AnalysisRow, who: Principal, kb: Any = None
+                      ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The analysis as ``who`` should read it (the machine's, with analysts' verdicts applied, and without the
+    evidence that cites a stored report ``who`` may not read) and the verdicts."""
+    analysis, reviews, _ = readable_analysis(store, row, who, kb)
+    return analysis, reviews
+
+
+def readable_analysis(store: Store, row: AnalysisRow, who: Principal, kb: Any = None
+                      ) -> tuple[dict[str, Any], list[dict[str, Any]], set[str]]:
+    """:func:`reviewed_analysis` and the ids of the cited reports withheld from ``who`` (a cache key part)."""
     rows = reviews_of(store, row.document_id)
-    return apply_reviews(dict(row.data), rows, kb), [_as_dict(r) for r in rows]
+    analysis, withheld = withhold_citations(store, who, dict(row.data))
+    return apply_reviews(analysis, rows, kb), [_as_dict(r) for r in rows], withheld
 
 
 def save_review(store: Store, document_id: str, kind: str, key: str, action: str, value: str | None,
-                reviewer: str) -> None:
+                reviewer: str, kb: Any = None) -> None:
     """Store a verdict and bring the findings index (listing filters, actor and technique pages) in line."""
     if kind not in KINDS or action not in ACTIONS:
         raise InputError(f"unknown review ({kind} {action})", where="review")
@@ -100,6 +152,9 @@ def save_review(store: Store, document_id: str, kind: str, key: str, action: str
             value = value.upper()
             if not is_technique_id(value):
                 raise InputError("not an ATT&CK technique id (T1234 or T1234.001)", where=value)
+        if kind == "country" and value.lower() not in COUNTRY_ROLES and not re.fullmatch(r"[A-Za-z]{2}", value):
+            raise InputError("a country's role (targeted, origin or mentioned) or its two-letter ISO code",
+                             where=value)
     finding_kind = KINDS[kind][1]
     with Session(store.engine) as session, session.begin():
         session.add(ReviewRow(document_id=document_id, kind=kind, key=key[:400], action=action, value=value,
@@ -107,9 +162,16 @@ def save_review(store: Store, document_id: str, kind: str, key: str, action: str
         matching = (FindingRow.document_id == document_id, FindingRow.kind == finding_kind, FindingRow.key == key)
         if action == "reject":
             session.execute(delete(FindingRow).where(*matching))
-        elif action == "correct" and kind in ("technique", "actor", "country", "sector", "indicator"):
-            new_key = value if kind != "indicator" else f"{key.split(':', 1)[0]}:{value}"
-            session.execute(update(FindingRow).where(*matching).values(key=new_key, inferred=False))
+        elif action == "correct" and value is not None:
+            # the key the corrected item is found by (a G-id for a known actor's name, the new code of a country)
+            item: dict[str, Any] = {"type": key.split(":", 1)[0]} if kind == "indicator" else {}
+            item.update({k: v for k, v in correction(kind, value, kb).items() if v is not None})
+            new_key = item_key(kind, item) if kind != "country" or "code" in item else key
+            changes: dict[str, Any] = {"key": new_key[:400], "inferred": False}
+            label = item.get("actor") if kind == "claim" else item.get("name")
+            if label and kind not in ("technique", "indicator", "date"):
+                changes["label"] = str(label)
+            session.execute(update(FindingRow).where(*matching).values(**changes))
 
 
 @router.post("/reports/{ref}/review", summary="Accept, reject or correct an extracted item (analysts)")
@@ -123,7 +185,7 @@ def review(request: Request, who: Who, ref: str, kind: str = Form(...), key: str
         raise HTTPException(status_code=403, detail="reviewing needs an analyst or admin account")
     store = request.app.state.threadline.store
     row = queries.analysis_row(store, who, ref)
-    save_review(store, row.document_id, kind, key, action, value, who.name or "?")
+    save_review(store, row.document_id, kind, key, action, value, who.name or "?", request.app.state.threadline.kb)
     return RedirectResponse(f"/reports/{row.document_id}#items", status_code=303)
 
 

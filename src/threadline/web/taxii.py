@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from threadline.export.common import stix_time
 from threadline.store.models import AnalysisRow
 from threadline.web.auth import Who, check_password, principal_of_token
-from threadline.web.reviews import reviewed_analysis
+from threadline.web.reviews import readable_analysis
 from threadline.web.tlp import Principal
 
 router = APIRouter(prefix="/taxii2")
@@ -39,19 +39,21 @@ _BATCH = 50                                              # analyses read from th
 
 
 class _Bundles:
-    """STIX objects of an analysis, cached by (document, analysis time, number of reviews): exporting is the slow
-    part of a page, and a client paging through a collection asks for the same bundles again."""
+    """STIX objects of an analysis as one reader may read it, cached by (document, analysis time, marking, number
+    of reviews, cited reports withheld from the reader): exporting is the slow part of a page, and a client paging
+    through a collection asks for the same bundles again. The withheld reports are part of the key, so a bundle
+    made for a reader of every marking is never served to one who may not read a report it cites."""
 
     def __init__(self, size: int = 256) -> None:
-        self._cache: OrderedDict[tuple[str, str, int], list[dict[str, Any]]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, str, str, int, tuple[str, ...]], list[dict[str, Any]]] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def objects(self, state: Any, row: AnalysisRow) -> list[dict[str, Any]]:
+    def objects(self, state: Any, row: AnalysisRow, who: Principal) -> list[dict[str, Any]]:
         from threadline.export.stix import export_stix
 
-        analysis, reviews = reviewed_analysis(state.store, row, state.kb)
-        key = (row.document_id, row.analysed_at.isoformat(), len(reviews))
+        analysis, reviews, withheld = readable_analysis(state.store, row, who, state.kb)
+        key = (row.document_id, row.analysed_at.isoformat(), row.tlp, len(reviews), tuple(sorted(withheld)))
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
@@ -179,7 +181,7 @@ def _stream(request: Request, who: Principal, after: datetime | None,
                                         .limit(_BATCH)))
         for row in rows:
             skip = cursor[2] if cursor and (row.analysed_at, row.document_id) == (cursor[0], cursor[1]) else 0
-            for index, obj in enumerate(_bundles.objects(state, row)):
+            for index, obj in enumerate(_bundles.objects(state, row, who)):
                 if index >= skip:
                     yield _aware(row.analysed_at), row.document_id, index, obj
         if len(rows) < _BATCH:

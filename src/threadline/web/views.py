@@ -11,6 +11,7 @@ import math
 import re
 from collections import Counter
 from typing import Any
+from urllib.parse import quote_plus
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -108,7 +109,7 @@ def _briefing_extras(request: Request, data: dict[str, Any]) -> dict[str, Any]:
 def report(request: Request, who: Who, ref: str) -> dict[str, Any]:
     state = state_of(request)
     row = queries.analysis_row(state.store, who, ref)
-    analysis, reviews = reviewed_analysis(state.store, row, state.kb)
+    analysis, reviews = reviewed_analysis(state.store, row, who, state.kb)
     return {"id": row.document_id, "tlp": row.tlp, "title": row.title, "published": row.published,
             "exports": {name: f"/reports/{row.document_id}/export/{name}" for name in FORMATS},
             "reviews": reviews, "analysis": analysis}
@@ -121,7 +122,7 @@ def export(request: Request, who: Who, ref: str, fmt: str) -> Response:
     if fmt not in FORMATS:
         raise NotFoundError(f"unknown export format (expected one of {', '.join(FORMATS)})", where=fmt)
     row = queries.analysis_row(state.store, who, ref)
-    analysis, _ = reviewed_analysis(state.store, row, state.kb)
+    analysis, _ = reviewed_analysis(state.store, row, who, state.kb)
     spec = FORMATS[fmt]
     body = spec.exporter()(analysis, state.kb if spec.uses_kb else None, tlp=row.tlp)
     name = f"threadline-{row.document_id[:12]}-{fmt}{spec.extension}"
@@ -130,13 +131,25 @@ def export(request: Request, who: Who, ref: str, fmt: str) -> Response:
 
 
 # ---- actors and techniques ------------------------------------------------------------------------------------
+def _paged(path: str, args: dict[str, str], page: int, total: int, listing: str | None = None) -> dict[str, Any]:
+    """How many reports there are in all, and links to the pages before and after this one (and to the listing
+    filtered the same way, which pages through every one of them)."""
+    pages = max(1, math.ceil(total / queries.REPORTS_PER_PAGE))
+    query = "&".join(f"{k}={quote_plus(v)}" for k, v in args.items() if v)
+
+    def link(n: int) -> str | None:
+        return f"{path}?{query + '&' if query else ''}page={n}" if 1 <= n <= pages and n != page else None
+
+    return {"total_reports": total, "page": page, "pages": pages, "previous": link(page - 1), "next": link(page + 1),
+            "listing": listing}
+
 def _heat(count: int, top: int) -> int:
     return 0 if count <= 0 or top <= 0 else max(1, math.ceil(5 * count / top))
 
 
 @page(router, "/actors/{key}", "actor_page.html.j2", summary="An actor: aliases with who asserts each, campaigns over "
       "time, technique heatmap, the reports that name it")
-def actor(request: Request, who: Who, key: str) -> dict[str, Any]:
+def actor(request: Request, who: Who, key: str, page: int = Query(1, ge=1, le=100_000)) -> dict[str, Any]:
     state = state_of(request)
     key = _strip(key)
     kb = state.kb
@@ -151,12 +164,11 @@ def actor(request: Request, who: Who, key: str) -> dict[str, Any]:
         keys = queries.actor_keys_by_label(state.store, _slug, key[5:])
     else:
         keys = [key]
-    reports = queries.reports_with(state.store, who, "actor", keys)
-    if profile is None and not reports:
+    reports, total = queries.reports_with(state.store, who, "actor", keys, page)
+    if profile is None and not total:
         raise NotFoundError("no such actor in the knowledge base or in a report you may read", where=key)
-    ids = [r["id"] for r in reports]
-    observed = Counter(k for _, k, inferred in queries.findings_of_reports(state.store, who, ids, "technique")
-                       if not inferred)
+    # over every readable report that names the actor, not only this page's
+    observed = queries.counts_with(state.store, who, "actor", keys, "technique", observed_only=True)
     known = {t["id"]: t["name"] for t in (profile or {}).get("techniques", [])}
     top = max(observed.values(), default=0)
     # The heatmap: how many readable reports observe each technique, beside those ATT&CK records for the actor.
@@ -166,6 +178,10 @@ def actor(request: Request, who: Who, key: str) -> dict[str, Any]:
     timeline = [{"date": c["first_seen"] or "", "end": c["last_seen"], "name": c["name"],
                  "source": ", ".join(c["sources"]) or "ATT&CK", "report": None}
                 for c in (profile or {}).get("campaigns", [])]
+    timeline += [{"date": (c["first"] or "")[:10], "end": (c["last"] or "")[:10] if c["last"] != c["first"] else None,
+                  "name": defang_generic(c["name"]), "report": None,
+                  "source": f"named in {c['reports']} stored report{'s' if c['reports'] != 1 else ''}"}
+                 for c in queries.campaigns_with(state.store, who, "actor", keys)]
     timeline += [{"date": (r["published"] or "")[:10], "end": None, "name": defang_generic(r["title"] or r["id"]),
                   "source": "a stored report", "report": f"/reports/{r['id']}"} for r in reports]
     timeline.sort(key=lambda e: (e["date"] or "9999", e["name"]))
@@ -175,7 +191,9 @@ def actor(request: Request, who: Who, key: str) -> dict[str, Any]:
             "description": profile["description"] if profile else None,
             "aliases": profile["aliases"] if profile else [], "timeline": timeline, "techniques": techniques,
             "reports": [{**r, "title": defang_generic(r["title"] or r["id"]), "url": f"/reports/{r['id']}",
-                         "sentences": [defang_generic(s) for s in r["sentences"]]} for r in reports]}
+                         "sentences": [defang_generic(s) for s in r["sentences"]]} for r in reports],
+            **_paged(f"/actors/{key}", {}, page, total, f"/?actor={quote_plus(key)}" if _ACTOR_ID.match(key)
+                     else None)}
 
 
 def _technique_label(state: Any, tid: str, known: dict[str, str]) -> str:
@@ -184,7 +202,7 @@ def _technique_label(state: Any, tid: str, known: dict[str, str]) -> str:
 
 
 @page(router, "/techniques/{tid}", "technique_page.html.j2", summary="An ATT&CK technique and the reports observing it")
-def technique(request: Request, who: Who, tid: str) -> dict[str, Any]:
+def technique(request: Request, who: Who, tid: str, page: int = Query(1, ge=1, le=100_000)) -> dict[str, Any]:
     state = state_of(request)
     tid = _strip(tid).upper()
     if not is_technique_id(tid):
@@ -194,11 +212,10 @@ def technique(request: Request, who: Who, tid: str) -> dict[str, Any]:
     obj = state.kb.by_attack_id.get(tid)
     technique = obj if isinstance(obj, Technique) else None
     subs = [t for t in state.kb.by_attack_id if t.startswith(tid + ".")] if "." not in tid else []
-    reports = queries.reports_with(state.store, who, "technique", [tid, *subs])
-    if technique is None and not reports:
+    reports, total = queries.reports_with(state.store, who, "technique", [tid, *subs], page)
+    if technique is None and not total:
         raise NotFoundError("no such technique", where=tid)
-    ids = [r["id"] for r in reports]
-    actors = Counter(k for _, k, _ in queries.findings_of_reports(state.store, who, ids, "actor"))
+    actors = Counter(queries.counts_with(state.store, who, "technique", [tid, *subs], "actor"))
     from threadline.publish.staysafe import first_sentence
 
     return {"id": tid, "name": technique.name if technique else tid,
@@ -206,23 +223,26 @@ def technique(request: Request, who: Who, tid: str) -> dict[str, Any]:
             "about": first_sentence(technique.description) if technique else None,
             "actors": [{"key": k, "reports": n, "url": f"/actors/{k}"} for k, n in actors.most_common()],
             "reports": [{**r, "title": defang_generic(r["title"] or r["id"]), "url": f"/reports/{r['id']}",
-                         "sentences": [defang_generic(s) for s in r["sentences"]]} for r in reports]}
+                         "sentences": [defang_generic(s) for s in r["sentences"]]} for r in reports],
+            **_paged(f"/techniques/{tid}", {}, page, total, f"/?technique={tid}")}
 
 
 # ---- indicators -----------------------------------------------------------------------------------------------
 @page(router, "/indicators", "indicators.html.j2", summary="Where have I seen this indicator: every report and date")
 def indicators(request: Request, who: Who,
-               q: str = Query("", max_length=2000, description="an indicator, fanged or defanged")) -> dict[str, Any]:
+               q: str = Query("", max_length=2000, description="an indicator, fanged or defanged"),
+               page: int = Query(1, ge=1, le=100_000)) -> dict[str, Any]:
     from threadline.extract.iocs.refang import refang
 
     value = _SCHEME.sub(lambda m: ("http" if m.group(1)[0] in "hH" else "ftp") + m.group(2).lower() + "://",
                         refang(q.strip()).text.strip()) if q.strip() else ""
     candidates = list(dict.fromkeys([value, value.lower()])) if value else []
     keys = [k for v in candidates for k in queries.ioc_keys(v)]
-    reports = queries.reports_with(state_of(request).store, who, "ioc", keys)
+    reports, total = queries.reports_with(state_of(request).store, who, "ioc", keys, page)
     shown = Defanger([{"type": k.split(":", 1)[0], "value": k.split(":", 1)[1]} for r in reports for k in r["keys"]])
     return {"q": shown(q), "value": value, "defanged": shown(value) if value else "",
             "types": sorted({k.split(":", 1)[0] for r in reports for k in r["keys"]}),
             "reports": [{"id": r["id"], "title": shown(r["title"] or r["id"]), "published": r["published"],
                          "tlp": r["tlp"], "url": f"/reports/{r['id']}",
-                         "sentences": [shown(s) for s in r["sentences"]]} for r in reports]}
+                         "sentences": [shown(s) for s in r["sentences"]]} for r in reports],
+            **_paged("/indicators", {"q": q}, page, total)}
