@@ -43,7 +43,7 @@ def brief_command(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to FILE (one source) or into DIR (several)."
                                              )] = None,
     tlp: Annotated[str | None, typer.Option("--tlp", help="TLP 2.0 marking (clear, green, amber, amber+strict, "
-                                            "red); default: the analysis's own, else clear.")] = None,
+                                            "red); raises the analysis's own marking, never lowers it.")] = None,
     no_kb: Annotated[bool, typer.Option("--no-kb", help="Leave out history and mitigations from the knowledge base."
                                         )] = False,
 ) -> None:
@@ -77,8 +77,8 @@ def publish_command(
         metavar="[SOURCE_OR_ID]...", help="What to publish; default: every analysis in the store.")] = None,
     db: Annotated[str | None, typer.Option("--db", help="Database URL or SQLite path (env THREADLINE_DB).")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="The site's folder (replaced as a whole).")] = Path("site"),
-    tlp: Annotated[str | None, typer.Option("--tlp", help="TLP marking for every briefing; default: each "
-                                            "analysis's own, else clear.")] = None,
+    tlp: Annotated[str | None, typer.Option("--tlp", help="TLP marking for every briefing, where stricter "
+                                            "than the analysis's own (a marking is never lowered).")] = None,
     no_kb: Annotated[bool, typer.Option("--no-kb", help="Build without the knowledge base.")] = False,
 ) -> None:
     """A static site: listing page (newest first, filterable), briefings, actors, techniques, ATT&CK heatmap."""

@@ -133,6 +133,26 @@ def normalise_tlp(tlp: str | None) -> str:
     return level
 
 
+def marking(analysis: dict[str, Any], requested: str | None = None) -> str:
+    """The TLP level an output of ``analysis`` carries: the stricter of ``requested`` and the analysis's own marking.
+
+    An export or briefing never lowers a report's marking: ``export ID --tlp clear`` (the option's default) of a
+    TLP:RED analysis used to come out marked TLP:CLEAR, ready to be shared on. A stricter request raises it. The
+    analysis's own marking is its document's (or its top-level ``tlp``); an unknown word counts as red, as the store
+    files it."""
+    own = "clear"
+    document = analysis.get("document")
+    for word in (analysis.get("tlp"), document.get("tlp") if isinstance(document, dict) else None):
+        if word is None or word == "":
+            continue
+        try:
+            level = normalise_tlp(str(word))
+        except InputError:
+            level = "red"
+        own = max(own, level, key=TLP_LEVELS.index)
+    return max(normalise_tlp(requested), own, key=TLP_LEVELS.index) if requested is not None else own
+
+
 def defang_value(kind: str, value: str) -> str:
     """The usual defanged spelling of an indicator (for analyses that lack one): hxxp, [.] and [@]."""
     if kind == "ipv4":

@@ -37,7 +37,7 @@ from threadline.export.common import (
     analytic_confidence,
     evidence_sentences,
     ioc_sentence,
-    normalise_tlp,
+    marking,
     truncate,
 )
 from threadline.knowledge.aliases import normalise
@@ -196,7 +196,7 @@ def _clusters(analysis: Analysis, kb: KnowledgeBase) -> dict[str, list[dict[str,
 
 def event_of(analysis: Analysis, kb: KnowledgeBase | None = None, *, tlp: str = "clear") -> MISPEvent:
     """The MISP event of an analysis."""
-    level = normalise_tlp(tlp)
+    level = marking(analysis, tlp)
     doc = analysis["document"]
     when = analysis_time(analysis)
     stamp = int(when.timestamp())

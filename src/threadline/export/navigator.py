@@ -26,7 +26,7 @@ from threadline.export.common import (
     Defanger,
     attack_url,
     evidence_sentences,
-    normalise_tlp,
+    marking,
     truncate,
 )
 from threadline.knowledge.base import KnowledgeBase
@@ -155,4 +155,4 @@ def layer_of(analysis: Analysis, kb: KnowledgeBase | None = None, *, tlp: str = 
 
 def export_navigator(analysis: Analysis, kb: KnowledgeBase | None = None, *, tlp: str = "clear") -> str:
     """The layer as JSON text, ready for the Navigator's "Open Existing Layer"."""
-    return json.dumps(layer_of(analysis, kb, tlp=normalise_tlp(tlp)), ensure_ascii=False, indent=2) + "\n"
+    return json.dumps(layer_of(analysis, kb, tlp=marking(analysis, tlp)), ensure_ascii=False, indent=2) + "\n"

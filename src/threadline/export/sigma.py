@@ -22,7 +22,7 @@ from threadline.export.common import (
     analysis_time,
     evidence_sentences,
     ioc_sentence,
-    normalise_tlp,
+    marking,
     truncate,
 )
 from threadline.knowledge.base import KnowledgeBase
@@ -116,7 +116,7 @@ def _detections(analysis: Analysis) -> list[tuple[str, str, dict[str, str], dict
 
 def rules_of(analysis: Analysis, *, tlp: str = "clear") -> list[dict[str, Any]]:
     """The Sigma rules as dicts, in Sigma's conventional key order."""
-    level = normalise_tlp(tlp)
+    level = marking(analysis, tlp)
     doc = analysis["document"]
     key = doc.get("sha256") or doc.get("source") or doc.get("title") or ""
     title = Defanger(analysis.get("iocs") or [])(doc.get("title") or doc.get("source") or "a report")

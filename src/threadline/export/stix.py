@@ -42,7 +42,7 @@ from threadline.export.common import (
     defanged_of,
     evidence_sentences,
     ioc_sentence,
-    normalise_tlp,
+    marking,
     parse_when,
     stix_time,
 )
@@ -386,7 +386,7 @@ def _attribution_rels(b: _Builder, campaigns: list[str], actors: list[tuple[dict
 
 def bundle_of(analysis: Analysis, kb: KnowledgeBase | None = None, *, tlp: str = "clear") -> stix2.v21.Bundle:
     """The STIX 2.1 bundle of an analysis (see the module docstring for the mapping)."""
-    level = normalise_tlp(tlp)
+    level = marking(analysis, tlp)
     doc = analysis["document"]
     report_id = deterministic_id("report", doc.get("sha256") or doc.get("source") or doc.get("title") or "")
     b = _Builder(analysis, kb, level, report_id)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from threadline.errors import InputError
-from threadline.export.common import check_analysis, normalise_tlp
+from threadline.export.common import check_analysis, marking
 from threadline.knowledge.base import KnowledgeBase
 from threadline.model import deterministic_id
 from threadline.publish.considered import at_a_glance, considered
@@ -300,7 +300,7 @@ def build_brief(analysis: dict[str, Any], kb: KnowledgeBase | None, *, tlp: str 
     """The briefing's data for one analysis; ``kb`` None leaves out history and mitigations (noted in the brief)."""
     a = check_analysis(analysis)
     doc = a["document"]
-    level = normalise_tlp(tlp or a.get("tlp") or (doc.get("tlp") if isinstance(doc.get("tlp"), str) else None))
+    level = marking(a, tlp)
     defang = Defanger(a.get("iocs") or [])
     source_title = str(doc.get("title") or "").strip() or None
     refs = References(defang, document=f"Source: {defang(source_title or str(doc.get('source') or 'the report'))}")
