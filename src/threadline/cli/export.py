@@ -34,8 +34,8 @@ def export_command(
         f"{f.name}: {f.help}" for f in FORMATS.values()) + ".")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here (atomically) instead of stdout.")]
     = None,
-    tlp: Annotated[str, typer.Option("--tlp", help="TLP 2.0 level: clear, green, amber, amber+strict, red; the analysis's own "
-                                "marking wins where stricter (an export never lowers it).")]
+    tlp: Annotated[str, typer.Option("--tlp", help="TLP 2.0 level: clear, green, amber, amber+strict, red; "
+                                     "the analysis's own marking wins where stricter (an export never lowers it).")]
     = "clear",
     no_kb: Annotated[bool, typer.Option("--no-kb", help="Do not enrich from the knowledge base.")] = False,
 ) -> None:
