@@ -232,20 +232,11 @@ def run(items: Sequence[Item], *, store: Store | None, client: Any, exclude: Seq
     # one copy per worker, not one per task (a Known of a large store is a few MB)
     shipped = client.scatter(known, broadcast=True, hash=False) if known else None
 
-    solo: list[str] = []             # the key of an input running alone, with nothing else in flight
-
     def submit() -> None:
         nonlocal position
-        while not solo and (alone or position < len(queue)) and futures.count() < window:
+        while (alone or position < len(queue)) and futures.count() < window:
             if alone:
-                # an input of a task that killed its workers runs with nothing else in flight: Dask counts a dead
-                # worker against every task it held (running or waiting there), and a second death fails a task,
-                # so an innocent input beside the one at fault could fail with it (seen on a loaded machine, when
-                # the cluster had one worker up again and gave it both). Rare; it costs a few tasks' time.
-                if futures.count():
-                    return
                 group = [alone.pop(0)]
-                solo.append(f"threadline-{group[0].key}")
             else:
                 group = queue[position:position + per_task]
                 position += len(group)
@@ -272,8 +263,6 @@ def run(items: Sequence[Item], *, store: Store | None, client: Any, exclude: Seq
             group = by_key.pop(str(future.key), None)
             if group is None:
                 continue
-            if str(future.key) in solo:
-                solo.clear()
             try:
                 results: list[Result] = future.result()
             except Exception as exc:   # a dead worker twice (KilledWorker)
