@@ -59,6 +59,21 @@ def test_features_and_decisions_are_scikit_learns_to_the_bit(name: str, sentence
                           bank.probability(bank.decision(theirs), slice(None)))
 
 
+@pytest.mark.parametrize("name", [REPORT_MODEL, PROCEDURE_MODEL, BLEND_MODEL])
+def test_the_sparse_and_dense_products_are_the_same_to_the_bit(monkeypatch: pytest.MonkeyPatch, name: str,
+                                                                sentences: list[str]) -> None:
+    """Bank.decision multiplies the stored weights alone (np.add.at) or dense weight rows by the bank's density:
+    both forms, in parts of any size, give the same bits (zero sums included), each bank either way."""
+    feat, bank, _ = runtime.load(MODEL_DIR / name)
+    x = feat.transform(sentences)
+    found = []
+    for sparse, cells in ((0, 65_536), (10**9, 65_536), (0, 1_000), (10**9, 1_000)):
+        monkeypatch.setattr(runtime, "_SPARSE", sparse)
+        monkeypatch.setattr(runtime, "_CELLS", cells)
+        found.append(bank.decision(x))
+    assert all(f.dtype == np.float64 and f.tobytes() == found[0].tobytes() for f in found)
+
+
 def test_an_empty_block_has_an_empty_decision_matrix() -> None:
     feat, bank, _ = runtime.load(MODEL_DIR / REPORT_MODEL)
     assert bank.decision(feat.transform([])).shape == (0, len(bank.labels))
