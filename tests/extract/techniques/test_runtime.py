@@ -162,3 +162,21 @@ def test_a_featurizer_pickles_with_an_empty_pool(sentences: list[str]) -> None:
     for copy in (pickle.loads(pickle.dumps(feat)), deepcopy(feat)):
         assert not copy.word_grams.slot
         assert _same_rows(copy.transform(sentences[:20], grams=copy.word_grams), expected)
+
+
+def test_the_word_union_gives_each_vocabularys_own_columns(sentences: list[str]) -> None:
+    """From a vocabulary's second call on, its word grams are looked up once for the three featurizers (runtime's
+    WordUnion): each still gets the columns of its own vocabulary, for any subset of the last call's sentences
+    and for sentences it has not seen, as a direct look-up (a copy of the vocabulary, at its first call) gives."""
+    from dataclasses import replace
+
+    feats = [runtime.load(MODEL_DIR / name)[0] for name in (REPORT_MODEL, PROCEDURE_MODEL, BLEND_MODEL)]
+
+    def direct(feat: runtime.Featurizer, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        return replace(feat, word=dict(feat.word))._words(texts)
+
+    for part in (sentences[:30], sentences, sentences[::3], sentences[7:40], ODD, [], sentences[::-1]):
+        for feat in feats:
+            found, expected = feat._words(part), direct(feat, part)
+            assert all(np.array_equal(a, b) for a, b in zip(found, expected, strict=True))
+    assert all(runtime._union.columns[id(feat.word)][0] is feat.word for feat in feats)
