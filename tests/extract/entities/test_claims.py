@@ -148,3 +148,15 @@ def test_a_name_only_misp_entries_share_stays_unresolved(kb: KnowledgeBase) -> N
         pytest.skip("no name in this knowledge base is shared by MISP entries only")
     entity, candidates = resolve_actor(kb, shared)
     assert entity is None and len(candidates) > 1
+
+
+@pytest.mark.parametrize("text", [
+    "The intrusion set was TIED TO the group.", "It is the Work of a state actor.", "Tied\tto Turla.",
+    "The activities of these networks are believed to be the work of Turla.", "the work\nof APT28",
+    "The operators were also tied with Kimsuky.", "Entities in the network: none.", "The operation is tied to X."])
+def test_the_cue_prefilter_lets_every_cue_through(text: str) -> None:
+    """_cues skips a sentence without any stem a cue needs (in ASCII, "tie" and "work" only at a word's start):
+    wherever a cue pattern matches, the sentence is let through."""
+    from threadline.extract.entities.claims import _CUES, _cue_words
+
+    assert _cue_words(text) or not any(pattern.search(text) for _, pattern in _CUES)

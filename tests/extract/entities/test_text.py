@@ -60,3 +60,15 @@ def test_capabilities(sentence: str, categories: list[str]) -> None:
 ])
 def test_operations(sentence: str, names: list[str]) -> None:
     assert [h.text for h in operations(sentence)] == names
+
+
+@pytest.mark.parametrize("sentence", [
+    "They used a RAT to exfiltrate data.", "The operation deployed RATs.", "The operators installed a Rat.",
+    "They used a remote access trojan.", "The Operation used a WEBSHELL.", "Separate operators generated reports.",
+    "Webshells were dropped."])
+def test_the_capability_prefilter_lets_every_capability_through(sentence: str) -> None:
+    """capabilities skips a sentence without any word a capability pattern needs ("rat" only as the
+    case-sensitive "RAT" in ASCII): wherever a pattern matches, the sentence is let through."""
+    from threadline.extract.entities.text import _CAPABILITIES, _capability_words
+
+    assert _capability_words(sentence) or not any(pattern.search(sentence) for _, pattern in _CAPABILITIES)

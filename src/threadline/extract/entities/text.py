@@ -153,10 +153,22 @@ def goals(sentence: str) -> list[TextHit]:
             and (len(h.text.split()) >= 2 or (h.text.isalpha() and len(h.text) > 4))]
 
 
+# In ASCII, where the case-blind patterns match what their lower-case words find in the lower-cased sentence:
+# "RAT" is the one case-sensitive pattern ("rat" in "operation" let two sentences in five through to the regexes).
+_ASCII_CAPABILITY = tuple(word for word in _ANY_CAPABILITY if word != "rat")
+
+
+def _capability_words(sentence: str) -> bool:
+    """Whether the sentence holds a word that every capability pattern needs."""
+    low = sentence.lower()
+    if sentence.isascii():
+        return "RAT" in sentence or any(word in low for word in _ASCII_CAPABILITY)
+    return any(word in low for word in _ANY_CAPABILITY)
+
+
 def capabilities(sentence: str, named: list[tuple[int, int]]) -> list[TextHit]:
     """Generic malware classes the sentence says were used; not those right after a named family."""
-    low = sentence.lower()
-    if not any(word in low for word in _ANY_CAPABILITY) or not _USE.search(sentence) or _ADVICE.search(sentence):
+    if not _capability_words(sentence) or not _USE.search(sentence) or _ADVICE.search(sentence):
         return []
     hits = []
     for category, pattern in _CAPABILITIES:
