@@ -163,3 +163,26 @@ def test_analyze_uses_the_store_but_not_the_report_itself(tmp_path: Path) -> Non
     assert not stored_sources(analyse_cli(note, "--db", db, "--attack-only"))
     # the stored report analysed again is never corroborated by its own stored analysis
     assert not [x for x in stored_sources(analyse_cli(HERON, "--db", db)) if sha in x]
+
+
+def test_scores_with_links_are_the_per_group_functions_to_the_bit(kb: KnowledgeBase, heron: dict[str, Any],
+                                                                  galaxy: Known) -> None:
+    """score_groups adds every group's technique terms in arrays (via "store" and "galaxy" included): the same
+    ranking, floats, contributions and features as each group scored on its own."""
+    from tests.attribute.reference import reference_scores
+    from threadline.attribute.scoring import Weights
+
+    group = str(claimed_group(heron))
+    known = store_known([heron], kb).for_document("another document")
+    base = build_profiles(kb).profiles[group]
+    new = sorted(link.key for link in known.links if link.kind == "technique" and link.key not in base.techniques)
+    obs = parse_observations({"techniques": [*new, "T1059.001", "T1566.001"], "software": ["S0332", "S0154"]}, kb)
+    for links in (known, galaxy):
+        ps = build_profiles(kb, known=links)
+        w, ranker = Weights(), load_ranker()
+        got, expected = score_groups(obs, ps, w, ranker), reference_scores(obs, ps, w, ranker)
+        assert [(s.attack_id, s.score, s.matched) for s in got] == [(s.attack_id, s.score, s.matched)
+                                                                    for s in expected]
+        assert [(s.score, [tuple(c) for c in s.contributions], s.features) for s in got] == \
+            [(s.score, [tuple(c) for c in s.contributions], s.features) for s in expected]
+        assert any(c.via in ("store", "galaxy") for s in got for c in s.contributions)

@@ -10,7 +10,7 @@ first read, by the same code as before, so every figure is the same to the bit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from threadline.attribute.ranker import EVIDENCE, PROFILE, Ranker
@@ -89,7 +89,9 @@ class GroupScore:
         self.attack_id, self.name, self.score, self.empty = attack_id, name, score, empty
         self._contributions: list[Contribution] = contributions if contributions is not None else []
         self._features: dict[str, float] = features if features is not None else {}
-        self._pending: tuple[list[Term], dict[str, float], Ranker, Coefficients] | None = None
+        # the terms (or what makes them, when first read), the profile features, the ranker, its coefficients
+        self._pending: tuple[list[Term] | Callable[[], list[Term]], dict[str, float], Ranker, Coefficients] | None = \
+            None
         self._matched = 0
 
     def __repr__(self) -> str:
@@ -127,7 +129,7 @@ class GroupScore:
         """(kind, key, via, level) of each contribution but the ranker's profile ones, without making them: the
         engine's sufficiency check reads every group's."""
         if self._pending is not None:
-            return ((t[0], t[1], t[5], t[6]) for t in self._pending[0])
+            return ((t[0], t[1], t[5], t[6]) for t in self._terms())
         return ((c.kind, c.key, c.via, c.level) for c in self._contributions if c.kind != "profile")
 
     def rank(self, terms: list[Term], profile_values: dict[str, float], ranker: Ranker,
@@ -175,9 +177,42 @@ class GroupScore:
         self.score, self._matched = total, matched
         self._pending = (terms, profile_values, ranker, coefficients)
 
+    def defer_rest(self, total: float, matched: int, rest: list[Term], make: Callable[[], list[Term]],
+                   profile_values: dict[str, float], ranker: Ranker, coefficients: Coefficients) -> None:
+        """:meth:`defer` of terms whose first ones were already scaled and added (``total``, ``matched``: their
+        sum, from 0 in the same order, and how many were positive; ``total`` an int 0 when there were none, as
+        sum() and :meth:`defer` leave it): ``rest`` is added as :meth:`defer` adds, then the profile features.
+        ``make`` gives all the terms when first read."""
+        for kind, _, value, _, _, via, level in rest:
+            label = (kind, via, level)
+            factor = coefficients.get(label)
+            if factor is None:
+                factor = coefficients[label] = coefficient(ranker, coefficients, bucket(kind, via, level))
+            scaled = value * factor
+            total += scaled
+            matched += scaled > 0
+        for name in PROFILE:
+            value = profile_values.get(name, 0.0) * coefficient(ranker, coefficients, name)
+            if value:
+                total += value
+                matched += value > 0
+        self.score, self._matched = total, matched
+        self._pending = (make, profile_values, ranker, coefficients)
+
+    def _terms(self) -> list[Term]:
+        """The pending terms, made now if they were left to be made."""
+        assert self._pending is not None
+        terms = self._pending[0]
+        if callable(terms):
+            terms = terms()
+            _, values, ranker, coefficients = self._pending
+            self._pending = (terms, values, ranker, coefficients)
+        return terms
+
     def _make(self) -> None:
         if self._pending is not None:
-            terms, values, ranker, coefficients = self._pending
+            _, values, ranker, coefficients = self._pending
+            terms = self._terms()
             score = self.score    # the deferred sum, plus what a channel outside the terms added (engine._fuse)
             self.rank(terms, values, ranker, coefficients)
             self.score = score

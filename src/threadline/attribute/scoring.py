@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
 
 from threadline.attribute.contributions import KNOWN_VIA as KNOWN_VIA  # re-exported
-from threadline.attribute.contributions import Coefficients, Term, bucket
+from threadline.attribute.contributions import Coefficients, Term, bucket, coefficient
 from threadline.attribute.contributions import Contribution as Contribution  # re-exported
 from threadline.attribute.contributions import GroupScore as GroupScore
 from threadline.attribute.observations import Observations
@@ -237,8 +238,15 @@ def _case_terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Wei
                 case: _Case) -> list[Term]:
     """:func:`_terms` with the case's side precomputed, for the default weights' form (no parent credit, no
     support terms: score_groups uses _terms otherwise). Same terms, in the same order, with the same values."""
+    out = _technique_terms(profile, ps, w, case)
+    out.extend(_other_terms(obs, profile, ps, w, obs_sectors, case, bool(out)))
+    return out
+
+
+def _technique_terms(profile: GroupProfile, ps: ProfileSet, w: Weights, case: _Case) -> list[Term]:
+    """The technique terms of :func:`_case_terms`."""
     out: list[Term] = []
-    length, n_sources, _ = ps.shape(profile)
+    length, _, _ = ps.shape(profile)
     norm = 1 - w.b + w.b * (length / ps.avg_length if ps.avg_length else 1.0)
     k1_plus, k1_norm = w.k1 + 1, w.k1 * norm
     techniques = profile.techniques
@@ -258,6 +266,14 @@ def _case_terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Wei
         # _bm25 with its idf ** power and w.k1 + 1, w.k1 * norm computed once: the same operations in order
         out.append(("technique", tid, q * (powered * tf * k1_plus / (tf + k1_norm)), idf, groups,
                     via if q == 1.0 else "implied", level))
+    return out
+
+
+def _other_terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Weights, obs_sectors: frozenset[str],
+                 case: _Case, after: bool) -> list[Term]:
+    """The terms of :func:`_case_terms` after the techniques' (``after``: whether there were any)."""
+    out: list[Term] = []
+    _, n_sources, _ = ps.shape(profile)
     held = profile.software
     for sid, idf, weighed, groups, level in case.software:
         weight = held.get(sid)
@@ -284,7 +300,7 @@ def _case_terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Wei
             idf = ps.idf("sector", stem)
             out.append(("sector", stem, per_sector * idf, idf, ps.frequency("sector", stem),
                         (_known_via(profile, f"sector:{stem}") if profile.known else None) or "direct", "generic"))
-    if not out:
+    if not out and not after:
         return out
     period = case.period
     gap = _time_penalty(profile.years, period, w)
@@ -297,6 +313,63 @@ def _case_terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Wei
     if w.prior:
         out.append(("prior", f"{n_sources} sources", w.prior * math.log(1 + n_sources), 0.0, 0, "direct", "generic"))
     return out
+
+
+_VIA = ("direct", "software", *KNOWN_VIA)      # a technique term's via when the case saw it (q == 1), by code
+_tf_columns: dict[int, tuple[ProfileSet, float, dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]]]] = {}
+_TF_SETS = 8                                   # profile sets whose columns are kept (exclusions make new ones)
+
+
+def _tf_column(ps: ProfileSet, w: Weights, tid: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
+    """For every group (``ps.profiles`` order) the term frequency :func:`_technique_terms` gives the technique
+    (0: no term) and the code of its via in :data:`_VIA`; kept per profile set and technique."""
+    memo = _tf_columns.get(id(ps))
+    if memo is None or memo[0] is not ps or memo[1] != w.software_technique:
+        if len(_tf_columns) >= _TF_SETS:
+            _tf_columns.clear()
+        memo = _tf_columns[id(ps)] = (ps, w.software_technique, {})
+    found = memo[2].get(tid)
+    if found is None:
+        tfs, vias = [], []
+        for profile in ps.profiles.values():
+            tf, via = profile.techniques.get(tid) or 0.0, 0
+            if tf and tf < 1.0:
+                known = _known_via(profile, tid) if profile.known else None
+                if known:
+                    via = _VIA.index(known)
+                else:
+                    via, tf = 1, w.software_technique
+            tfs.append(tf)
+            vias.append(via)
+        found = memo[2][tid] = (np.array(tfs, dtype=np.float64), np.array(vias, dtype=np.intp))
+    return found
+
+
+def _technique_sums(ps: ProfileSet, w: Weights, case: _Case, ranker: Ranker
+                    ) -> tuple[list[float], list[int], list[bool]]:
+    """Per group (``ps.profiles`` order): the sum of its technique terms scaled by the ranker, added one after
+    another from 0 in the case's order as :meth:`GroupScore.defer` adds them; how many are positive; whether there
+    is any. One array operation per step for all groups and techniques, with the very floating-point operations of
+    :func:`_technique_terms` (an absent technique is a zero, which adds nothing to a sum that starts at +0)."""
+    profiles = list(ps.profiles.values())
+    if not case.techniques or not profiles:
+        return [0.0] * len(profiles), [0] * len(profiles), [False] * len(profiles)
+    columns = [_tf_column(ps, w, tid) for tid, *_ in case.techniques]
+    tf = np.stack([c[0] for c in columns], axis=1)
+    via = np.stack([c[1] for c in columns], axis=1)
+    norm = np.array([w.k1 * (1 - w.b + w.b * (ps.shape(p)[0] / ps.avg_length if ps.avg_length else 1.0))
+                     for p in profiles])
+    q = np.array([t[1] for t in case.techniques])
+    powered = np.array([t[3] for t in case.techniques])
+    values = q * (powered * tf * (w.k1 + 1) / (tf + norm[:, None]))
+    # the ranker's coefficient of each technique's term for each via (implied whatever the via when q < 1)
+    factors = np.array([[coefficient(ranker, case.coefficients, bucket("technique", v if t[1] == 1.0 else "implied",
+                                                                          t[5])) for v in _VIA]
+                        for t in case.techniques])
+    scaled = values * factors[np.arange(len(columns))[None, :], via]
+    sums = np.add.accumulate(np.concatenate([np.zeros((len(profiles), 1)), scaled], axis=1), axis=1)[:, -1]
+    return ([float(x) for x in sums], [int(x) for x in (scaled > 0).sum(axis=1)],
+            [bool(x) for x in (tf > 0).sum(axis=1)])
 
 
 def bucket_of(c: Contribution) -> str:
@@ -412,6 +485,20 @@ def score_groups(obs: Observations, ps: ProfileSet, w: Weights | None = None,
     case = _case(obs, ps, w, query, levels)
     general = bool(w.parent or w.support or w.support_share)     # weights _case_terms does not cover
     scores = []
+    if not general:
+        sums, positive, any_technique = _technique_sums(ps, w, case, ranker)
+        for n, profile in enumerate(ps.profiles.values()):
+            # the techniques' part of the score for all groups at once; the rest, and the terms when read, here
+            rest = _other_terms(obs, profile, ps, w, sectors, case, any_technique[n])
+            score = GroupScore(profile.attack_id, profile.name, 0.0, profile.empty)
+            values = _case_features(profile, ps, case, pairs.get(profile.attack_id, (0.0, 0.0))) \
+                if any_technique[n] or rest else {}
+            score.defer_rest(sums[n] if any_technique[n] else 0, positive[n], rest,
+                             partial(_case_terms, obs, profile, ps, w, sectors, case), values, ranker,
+                             case.coefficients)
+            scores.append(score)
+        scores.sort(key=lambda s: (not s.empty, s.score, s.matched), reverse=True)
+        return scores
     for profile in ps.profiles.values():
         # score_group and apply_ranker in one: the contributions are made once, scaled (same values)
         terms = _terms(obs, profile, ps, w, sectors, query, levels) if general else \
