@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from threadline.extract.entities.text import capabilities, goals, lures, operations
@@ -72,3 +74,34 @@ def test_the_capability_prefilter_lets_every_capability_through(sentence: str) -
     from threadline.extract.entities.text import _CAPABILITIES, _capability_words
 
     assert _capability_words(sentence) or not any(pattern.search(sentence) for _, pattern in _CAPABILITIES)
+
+
+def test_the_word_prefilters_change_no_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ASCII sentences of real reports (and sentences made to slip past a loose reading) give the same
+    operations, advice, assessments, capabilities and claim cues with the word prefilters as without them."""
+    import gzip
+    import json
+    from pathlib import Path
+
+    from threadline.extract.entities import claims, text
+    from threadline.extract.sentences import split_sentences
+
+    tram = Path(__file__).resolve().parents[3] / "src" / "threadline" / "data" / "tram" / "tram2-reports.jsonl.gz"
+    with gzip.open(tram, "rt", encoding="utf-8") as fh:
+        reports = [json.loads(line)["text"] for _, line in zip(range(12), fh, strict=False)]
+    sentences = [s.text for r in reports for s in split_sentences(r) if s.text.isascii()] + [
+        "The campaign, CODENAMED Night Fury, used a RAT.", "Users SHOULD patch now.", "It is ADVISED to patch.",
+        "The attack could be the RESULT of sanctions.", "The activity is likely Driven by espionage.",
+        "The activity was tied to APT28 and is the work of its operators.", "Operation Dream Job used loaders."]
+    assert len(sentences) > 500
+
+    def found() -> list[tuple[list[Any], ...]]:
+        return [(text.operations(s), text.advice(s), text.assessments(s), text.capabilities(s, []), claims._cues(s))
+                for s in sentences]
+
+    filtered = found()
+    monkeypatch.setattr(text, "_lacks", lambda sentence, words: False)
+    monkeypatch.setattr(text, "_capability_words", lambda sentence: True)
+    monkeypatch.setattr(claims, "_cue_words", lambda sentence: True)
+    assert found() == filtered
+    assert sum(bool(x) for row in filtered for x in row) > 50      # about real findings, not empty lists

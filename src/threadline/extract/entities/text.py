@@ -102,8 +102,25 @@ def _longest(hits: list[TextHit]) -> list[TextHit]:
     return out
 
 
+# Words the patterns below need, looked for in ASCII sentences before the patterns are (case-blind patterns then
+# match what their lower-case words find in the lower-cased sentence; in other scripts every sentence is searched).
+_ANY_DUBBED = ("dubbed", "named", "called", "tracked")
+_ANY_ADVICE = ("recommend", "advis", "urg", "encourag", "should")
+_ANY_ASSESSMENT = ("result", "consequence", "response", "retaliation", "reaction", "motivated", "driven", "prompted")
+
+
+def _lacks(sentence: str, words: tuple[str, ...]) -> bool:
+    """True when ``sentence`` is ASCII and holds none of ``words`` (lower case) in any case."""
+    if not sentence.isascii():
+        return False
+    low = sentence.lower()
+    return not any(word in low for word in words)
+
+
 def operations(sentence: str) -> list[TextHit]:
     """Operation names: "Operation X" and campaigns introduced as "dubbed X"."""
+    if "Operation" not in sentence and _lacks(sentence, _ANY_DUBBED):
+        return []
     hits = []
     for m in OPERATION.finditer(sentence):
         words = list(re.finditer(r"\S+", m.group(0)))
@@ -195,6 +212,8 @@ _ASSESSMENT = re.compile(
 
 def advice(sentence: str) -> list[TextHit]:
     """What the source recommends defenders do."""
+    if _lacks(sentence, _ANY_ADVICE):
+        return []
     hits = []
     for m in _ADVICE_CLAUSE.finditer(sentence):
         group = "advice" if m.group("advice") else "should"
@@ -204,6 +223,6 @@ def advice(sentence: str) -> list[TextHit]:
 
 def assessments(sentence: str) -> list[TextHit]:
     """The source's hedged assessments of cause or motive: the whole sentence is the assessment."""
-    if not _ASSESSMENT.search(sentence):
+    if _lacks(sentence, _ANY_ASSESSMENT) or not _ASSESSMENT.search(sentence):
         return []
     return [TextHit("assessment", _clean(sentence), 0, len(sentence))]

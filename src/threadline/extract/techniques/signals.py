@@ -88,6 +88,8 @@ def is_reference(sentence: str) -> bool:
     text = sentence.strip()
     if _CITATION.match(text):
         return True
+    if "://" not in text:
+        return False              # no address for _URL to take out (most sentences: not searched)
     rest = _URL.sub(" ", text)
     return rest != text and len(rest.split()) <= 6
 
