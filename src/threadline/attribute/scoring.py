@@ -234,6 +234,63 @@ def _case_features(profile: GroupProfile, ps: ProfileSet, case: _Case, pairs: tu
     }
 
 
+_direct_columns: dict[int, tuple[ProfileSet, dict[str, npt.NDArray[np.bool_]]]] = {}
+
+
+def _direct_column(ps: ProfileSet, key: str) -> npt.NDArray[np.bool_]:
+    """:func:`_direct` of every group (``ps.profiles`` order) for a technique or software, kept per profile set."""
+    memo = _direct_columns.get(id(ps))
+    if memo is None or memo[0] is not ps:
+        if len(_direct_columns) >= _TF_SETS:
+            _direct_columns.clear()
+        memo = _direct_columns[id(ps)] = (ps, {})
+    found = memo[1].get(key)
+    if found is None:
+        found = memo[1][key] = np.array([_direct(p, key) for p in ps.profiles.values()], dtype=bool)
+    return found
+
+
+class _SharedCounts:
+    """:func:`_case_features` for every group at once: what the case's keys each group holds directly comes to
+    (counts as integers, the rarest IDF as the very float), then each group's features as there."""
+
+    def __init__(self, ps: ProfileSet, case: _Case) -> None:
+        self.ps, self.case = ps, case
+        n = len(ps.profiles)
+        keys = case.keys
+        if not keys or not n:
+            self.count, self.rarest = [0] * n, [0.0] * n
+            self.bumps, self.covered = [[0] * len(_RARITY) for _ in range(n)], [0] * n
+            return
+        held = np.stack([_direct_column(ps, k) for k, _, _, _ in keys], axis=1)          # groups x keys
+        idf = np.array([i for _, _, i, _ in keys])
+        bumps = np.array([[name in names for name in _RARITY] for _, _, _, names in keys], dtype=np.int64)
+        first = {k: j for j, (k, _, _, _) in reversed(list(enumerate(keys)))}
+        distinctive = [first[k] for k in case.distinctive]
+        self.count = [int(x) for x in held.sum(axis=1)]
+        # max() of the shared keys' IDFs (0.0 without any): the largest of the same floats
+        self.rarest = [float(x) if c else 0.0 for x, c in zip(np.where(held, idf[None, :], -np.inf).max(axis=1),
+                                                                self.count, strict=True)]
+        self.bumps = (held.astype(np.int64) @ bumps).tolist()
+        self.covered = [int(x) for x in held[:, distinctive].sum(axis=1)] if distinctive else [0] * n
+
+    def features(self, n: int, profile: GroupProfile, pairs: tuple[float, float]) -> dict[str, float]:
+        """:func:`_case_features` of the ``n``-th group (same values, same order of keys)."""
+        length, _, size = self.ps.shape(profile)
+        count, n_keys, distinctive = self.count[n], len(self.case.keys), self.case.distinctive
+        return {
+            "rarest_shared": self.rarest[n],
+            "shared_count": float(count),
+            "profile_share": count / size if size else 0.0,
+            "case_share": count / n_keys if n_keys else 0.0,
+            "profile_size": math.log(1 + length),
+            "rare_pairs": pairs[0],
+            "rare_tool_pairs": pairs[1],
+            **{name: float(c) for name, c in zip(_RARITY, self.bumps[n], strict=True)},
+            "distinctive_covered": self.covered[n] / len(distinctive) if distinctive else 0.0,
+        }
+
+
 def _case_terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: Weights, obs_sectors: frozenset[str],
                 case: _Case) -> list[Term]:
     """:func:`_terms` with the case's side precomputed, for the default weights' form (no parent credit, no
@@ -487,11 +544,12 @@ def score_groups(obs: Observations, ps: ProfileSet, w: Weights | None = None,
     scores = []
     if not general:
         sums, positive, any_technique = _technique_sums(ps, w, case, ranker)
+        shared = _SharedCounts(ps, case)
         for n, profile in enumerate(ps.profiles.values()):
             # the techniques' part of the score for all groups at once; the rest, and the terms when read, here
             rest = _other_terms(obs, profile, ps, w, sectors, case, any_technique[n])
             score = GroupScore(profile.attack_id, profile.name, 0.0, profile.empty)
-            values = _case_features(profile, ps, case, pairs.get(profile.attack_id, (0.0, 0.0))) \
+            values = shared.features(n, profile, pairs.get(profile.attack_id, (0.0, 0.0))) \
                 if any_technique[n] or rest else {}
             score.defer_rest(sums[n] if any_technique[n] else 0, positive[n], rest,
                              partial(_case_terms, obs, profile, ps, w, sectors, case), values, ranker,
