@@ -373,11 +373,11 @@ def _other_terms(obs: Observations, profile: GroupProfile, ps: ProfileSet, w: We
 
 
 _VIA = ("direct", "software", *KNOWN_VIA)      # a technique term's via when the case saw it (q == 1), by code
-_tf_columns: dict[int, tuple[ProfileSet, float, dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]]]] = {}
+_tf_columns: dict[int, tuple[ProfileSet, float, dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.int8]]]]] = {}
 _TF_SETS = 8                                   # profile sets whose columns are kept (exclusions make new ones)
 
 
-def _tf_column(ps: ProfileSet, w: Weights, tid: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
+def _tf_column(ps: ProfileSet, w: Weights, tid: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int8]]:
     """For every group (``ps.profiles`` order) the term frequency :func:`_technique_terms` gives the technique
     (0: no term) and the code of its via in :data:`_VIA`; kept per profile set and technique."""
     memo = _tf_columns.get(id(ps))
@@ -398,7 +398,7 @@ def _tf_column(ps: ProfileSet, w: Weights, tid: str) -> tuple[npt.NDArray[np.flo
                     via, tf = 1, w.software_technique
             tfs.append(tf)
             vias.append(via)
-        found = memo[2][tid] = (np.array(tfs, dtype=np.float64), np.array(vias, dtype=np.intp))
+        found = memo[2][tid] = (np.array(tfs, dtype=np.float64), np.array(vias, dtype=np.int8))
     return found
 
 
