@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from threadline.cli import app
-from threadline.cli.common import BriefFormat
+from threadline.cli.common import TLP_WORDS, BriefFormat
 from threadline.errors import InputError
-from threadline.export.common import normalise_tlp, write_atomic
+from threadline.export.common import write_atomic
+from threadline.tlp import parse_option
 
 if TYPE_CHECKING:
     from threadline.knowledge.base import KnowledgeBase
@@ -42,15 +43,15 @@ def brief_command(
                    ] = BriefFormat.md,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to FILE (one source) or into DIR (several)."
                                              )] = None,
-    tlp: Annotated[str | None, typer.Option("--tlp", help="TLP 2.0 marking (clear, green, amber, amber+strict, "
-                                            "red); raises the analysis's own marking, never lowers it.")] = None,
+    tlp: Annotated[str | None, typer.Option("--tlp", help=f"TLP 2.0 marking ({TLP_WORDS}); raises the analysis's "
+                                            "own marking, never lowers it.")] = None,
     no_kb: Annotated[bool, typer.Option("--no-kb", help="Leave out history and mitigations from the knowledge base."
                                         )] = False,
 ) -> None:
     """A briefing in the seed's shape: details, the campaign, a pinch of history, stay safe, all things considered."""
     from threadline.publish.brief import build_brief, render_brief
 
-    level = normalise_tlp(tlp) if tlp is not None else None
+    level = parse_option(tlp) if tlp is not None else None
     analyses = load_analyses(sources)
     kb = _kb(no_kb)
     texts = [(b.id, render_brief(b, fmt)) for b in (build_brief(a, kb, tlp=level) for a in analyses)]
@@ -84,7 +85,7 @@ def publish_command(
     """A static site: listing page (newest first, filterable), briefings, actors, techniques, ATT&CK heatmap."""
     from threadline.publish.site import publish
 
-    level = normalise_tlp(tlp) if tlp is not None else None
+    level = parse_option(tlp) if tlp is not None else None
     result = publish(load_analyses(sources or [], db), out, _kb(no_kb), tlp=level)
     sys.stdout.write(f"{result['briefings']} briefings, {result['pages']} pages written to {result['out']}/"
                      "index.html\n")
