@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from threadline import settings
 from threadline.cli import app
 from threadline.cli.common import TLP_WORDS, BriefFormat
 from threadline.errors import InputError
 from threadline.export.common import write_atomic
-from threadline.tlp import parse_option
+from threadline.tlp import CLEAR, LEVELS, RED, label, parse_option
 
 if TYPE_CHECKING:
     from threadline.knowledge.base import KnowledgeBase
@@ -80,12 +81,35 @@ def publish_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="The site's folder (replaced as a whole).")] = Path("site"),
     tlp: Annotated[str | None, typer.Option("--tlp", help="TLP marking for every briefing, where stricter "
                                             "than the analysis's own (a marking is never lowered).")] = None,
+    clearance: Annotated[str | None, typer.Option(
+        "--clearance", metavar="LEVEL", help=f"Keep out every analysis marked above LEVEL ({TLP_WORDS}), and the "
+        "evidence citing one, as the web app does for a reader with that clearance (env "
+        "THREADLINE_PUBLISH_CLEARANCE); default red: every analysis, whatever its marking.")] = None,
     no_kb: Annotated[bool, typer.Option("--no-kb", help="Build without the knowledge base.")] = False,
 ) -> None:
-    """A static site: listing page (newest first, filterable), briefings, actors, techniques, ATT&CK heatmap."""
-    from threadline.publish.site import publish
+    """A static site: listing page (newest first, filterable), briefings, actors, techniques, ATT&CK heatmap.
+
+    Whoever can open the site's folder reads every briefing in it: it says what markings it holds, and warns when
+    briefings above TLP:CLEAR went in without a clearance chosen."""
+    from threadline.publish.site import check_clearance, cites_stored, publish, summary
 
     level = parse_option(tlp) if tlp is not None else None
-    result = publish(load_analyses(sources or [], db), out, _kb(no_kb), tlp=level)
+    ceiling = settings.get_level("publish_clearance", clearance)
+    check_clearance(level, ceiling)          # before reports are analysed
+    analyses = load_analyses(sources or [], db)
+    if ceiling != RED and cites_stored(analyses):
+        # The cited reports' markings come from the store (a report known to neither it nor the site is kept out).
+        from threadline.store import open_store
+        from threadline.store.citations import stored_markings
+
+        with open_store(db) as opened:
+            result = publish(analyses, out, _kb(no_kb), tlp=level, clearance=ceiling,
+                             markings=stored_markings(opened))
+    else:
+        result = publish(analyses, out, _kb(no_kb), tlp=level, clearance=ceiling)
     sys.stdout.write(f"{result['briefings']} briefings, {result['pages']} pages written to {result['out']}/"
-                     "index.html\n")
+                     f"index.html\n{summary(result)}\n")
+    above = [label(m) for m in LEVELS if m != CLEAR and result["markings"].get(m)]
+    if above and not settings.is_set("publish_clearance", clearance):
+        print(f"threadline: warning: the site holds {', '.join(above)} briefings, readable by anyone who can "
+              f"open {result['out']}/ (--clearance clear keeps it to TLP:CLEAR)", file=sys.stderr)
