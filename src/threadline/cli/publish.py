@@ -87,10 +87,8 @@ def publish_command(
         "THREADLINE_PUBLISH_CLEARANCE); default red: every analysis, whatever its marking.")] = None,
     no_kb: Annotated[bool, typer.Option("--no-kb", help="Build without the knowledge base.")] = False,
 ) -> None:
-    """A static site: listing page (newest first, filterable), briefings, actors, techniques, ATT&CK heatmap.
-
-    Whoever can open the site's folder reads every briefing in it: it says what markings it holds, and warns when
-    briefings above TLP:CLEAR went in without a clearance chosen."""
+    """A static site: listing page (newest first, filterable), briefings, actors, techniques, ATT&CK heatmap; then
+    the markings it holds (whoever can open its folder reads every briefing in it)."""
     from threadline.publish.site import check_clearance, cites_stored, publish, summary
 
     level = parse_option(tlp) if tlp is not None else None

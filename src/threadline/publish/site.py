@@ -278,10 +278,18 @@ def within_clearance(analyses: Iterable[dict[str, Any]], clearance: Level, *, tl
     given = list(analyses)
     if clearance == RED:
         return Kept(given)
-    own = [(str((a.get("document") or {}).get("sha256") or ""), marking(a)) for a in given]
+    # Every cited report's markings, looked up once (a cited id is 12 or more hex digits of a document id).
+    known: list[tuple[str, str]] = [(str((a.get("document") or {}).get("sha256") or ""), marking(a)) for a in given]
+    wanted = set().union(*(cited_ids(a) for a in given))
+    if markings is not None and wanted:
+        known += markings(wanted)
+    by_prefix: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for doc, level in known:
+        if doc:
+            by_prefix[doc[:12]].append((doc, level))
 
     def cited(ids: set[str]) -> list[tuple[str, str]]:
-        return [*((doc, level) for doc, level in own if doc), *(markings(ids) if markings is not None else ())]
+        return [pair for i in ids for pair in by_prefix.get(i[:12], ())]
 
     kept = Kept([])
     for analysis in given:
