@@ -43,6 +43,18 @@ def test_a_bad_number_is_a_one_line_error_naming_its_variable(monkeypatch: pytes
     assert settings.get_int("max_input_bytes") == 1_000_000 and not settings.problems()
 
 
+def test_a_tlp_level_setting_reads_as_an_option_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings.get_level("publish_clearance") == "red" and not settings.is_set("publish_clearance")
+    assert settings.get_level("publish_clearance", "TLP:AMBER") == "amber"
+    assert settings.is_set("publish_clearance", "amber")
+    monkeypatch.setenv("THREADLINE_PUBLISH_CLEARANCE", "white")
+    assert settings.get_level("publish_clearance") == "clear" and settings.is_set("publish_clearance")
+    monkeypatch.setenv("THREADLINE_PUBLISH_CLEARANCE", "secret")
+    with pytest.raises(InputError, match=r"^THREADLINE_PUBLISH_CLEARANCE: unknown TLP level 'secret'"):
+        settings.get_level("publish_clearance")
+    assert set(settings.problems()) == {"publish_clearance"}
+
+
 def test_settings_command_reports_unusable_values(monkeypatch: pytest.MonkeyPatch, run_cli) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("THREADLINE_FETCH_TIMEOUT", "soon")
     code, out, err = run_cli("settings", "--json")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from threadline.errors import InputError
+from threadline.tlp import Level, parse_option
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,10 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("job_isolation", "THREADLINE_JOB_ISOLATION", "process",
             "Where `threadline serve` reads and analyses a submitted report without a scheduler: process (a child "
             "process with its memory capped; its crash fails the job alone) or thread (in the server's process)."),
+    # --- publish ---
+    Setting("publish_clearance", "THREADLINE_PUBLISH_CLEARANCE", "red",
+            "Highest TLP marking `threadline publish` puts in a site (as `--clearance`): an analysis marked above "
+            "it, and evidence citing one, is kept out; red (the default) publishes every analysis."),
     # --- attribution (issue 15) ---
     Setting("text_weight", "THREADLINE_TEXT_WEIGHT", "0",
             "Weight of the attribution's text channel (the report's words against each group's ATT&CK dossier, "
@@ -131,13 +136,33 @@ def get_flag(name: str, explicit: str | None = None) -> bool:
     raise InputError(f"expected yes or no, got {raw!r}", where=setting.source(explicit))
 
 
+_LEVELS = frozenset({"publish_clearance"})
+
+
+def get_level(name: str, explicit: str | None = None) -> Level:
+    """A TLP 2.0 level setting (``TLP:AMBER``, ``white`` and the like read as :mod:`threadline.tlp` reads them);
+    a word that names no level is a one-line error."""
+    setting = _BY_NAME[name]
+    return parse_option(setting.value(explicit), where=setting.source(explicit))
+
+
+def is_set(name: str, explicit: str | None = None) -> bool:
+    """Whether a setting was given (the option or its environment variable), not left at its default."""
+    return explicit not in (None, "") or bool(os.environ.get(_BY_NAME[name].env))
+
+
 def problems() -> dict[str, str]:
     """Settings whose current value is unusable: name -> one-line error (``threadline settings`` shows them)."""
     out = {}
     for setting in SETTINGS:
-        if setting.number or setting.name in _FLAGS:
+        if setting.number or setting.name in _FLAGS or setting.name in _LEVELS:
             try:
-                get_flag(setting.name) if setting.name in _FLAGS else get_number(setting.name)
+                if setting.name in _FLAGS:
+                    get_flag(setting.name)
+                elif setting.name in _LEVELS:
+                    get_level(setting.name)
+                else:
+                    get_number(setting.name)
             except InputError as exc:
                 out[setting.name] = str(exc)
     return out

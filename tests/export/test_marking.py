@@ -57,3 +57,31 @@ def test_a_stricter_request_raises_the_marking(heron: dict[str, Any]) -> None:
     assert build_brief(green, None, tlp="amber").tlp == "amber"
     assert build_brief(green, None).tlp == "green"
     assert any(t.name == "tlp:amber" for t in event_of(green, None, tlp="amber").tags)
+
+
+# Every spelling of every level, and what each output says of it: the official TLP 2.0 STIX marking definitions
+# (OASIS CTI, 2022-10-01), MISP's distribution levels and tlp: taxonomy tags, the Sigma tag, the briefing's level.
+STIX_MARKINGS = {"clear": CLEAR, "green": "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+                 "amber": "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+                 "amber+strict": "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003", "red": RED}
+MISP_DISTRIBUTION = {"clear": 3, "green": 2, "amber": 1, "amber+strict": 1, "red": 0}
+
+
+@pytest.mark.parametrize(("word", "level"), [
+    ("clear", "clear"), ("TLP:WHITE", "clear"), ("green", "green"), ("TLP:AMBER", "amber"),
+    ("amber-strict", "amber+strict"), ("TLP:AMBER+STRICT", "amber+strict"), ("red", "red"),
+])
+def test_every_level_maps_to_the_same_markings(heron: dict[str, Any], word: str, level: str) -> None:
+    for analysis, requested in ((marked(heron, word), None), (marked(heron, None), word)):
+        bundle = json.loads(bundle_of(analysis, None, tlp=requested or "clear").serialize())
+        report = next(o for o in bundle["objects"] if o["type"] == "report")
+        assert report["object_marking_refs"] == [STIX_MARKINGS[level]]
+        definition = next(o for o in bundle["objects"] if o["id"] == STIX_MARKINGS[level])
+        assert definition["name"] == f"TLP:{level.upper()}"
+        event = event_of(analysis, None, tlp=requested or "clear")
+        assert int(event.distribution) == MISP_DISTRIBUTION[level]
+        assert f"tlp:{level}" in {t.name for t in event.tags}
+        assert all(f"tlp.{level.replace('+', '-')}" in rule["tags"]
+                   for rule in rules_of(analysis, tlp=requested or "clear"))
+        assert f"TLP:{level.upper()}" in export_navigator(analysis, None, tlp=requested or "clear")
+        assert build_brief(analysis, None, tlp=requested).tlp == level

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from threadline.attribute.profiles import GroupProfile
 from threadline.knowledge import KnowledgeBase, derived, normalise
+from threadline.tlp import may_read
+from threadline.tlp import normalise as tlp_level
 
 if TYPE_CHECKING:
     from threadline.attribute.profiles import ProfileSet, _Static
@@ -44,7 +46,6 @@ GALAXY, STORE = "galaxy", "store"
 WEIGHTS: dict[tuple[str, str], float] = {(GALAXY, "software"): 0.9, (STORE, "software"): 0.7,
                                          (STORE, "technique"): 0.35}
 CLAIMING = ("attributed", "suspected")
-TLP_ORDER = ("clear", "green", "amber", "amber+strict", "red")
 # A stored report's software counts for its group when the report names it in at least this many sentences and it is
 # not a tool of the operating system: one passing mention ("a Redline stealer sample was also seen", a mitigation
 # list naming PsExec) is not use, and netsh says nothing of who used it.
@@ -53,12 +54,6 @@ MIN_SENTENCES = 2
 _ACTOR_USES = ("uses", "deploys", "delivers")
 _SOFTWARE_USED = ("used-by", "is-deployed-by", "dropped-by")
 _SOFTWARE_GALAXIES = ("tool", "rat", "backdoor", "malpedia", "ransomware", "stealer", "mitre-malware", "mitre-tool")
-
-
-def tlp_rank(level: str | None) -> int:
-    """0 (clear) to 4 (red); an unknown word ranks as red, as the store files it."""
-    word = (level or "clear").strip().lower().removeprefix("tlp:")
-    return TLP_ORDER.index(word) if word in TLP_ORDER else len(TLP_ORDER) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +88,14 @@ class Known:
         """The links a document may be attributed with: never those from its own stored analysis (a report is not
         its own corroboration), nor those from a stored analysis marked more strictly than it (``tlp``, default
         clear: a TLP:RED report's title and evidence must not surface in a TLP:CLEAR briefing)."""
-        level = tlp_rank(tlp)
-        if not any(link.document == document or tlp_rank(link.tlp) > level for link in self.links):
+        level = tlp_level(tlp)
+
+        def usable(link: Link) -> bool:
+            return link.document != document and may_read(level, tlp_level(link.tlp))
+
+        if all(usable(link) for link in self.links):
             return self
-        return Known(frozenset(link for link in self.links
-                               if link.document != document and tlp_rank(link.tlp) <= level))
+        return Known(frozenset(link for link in self.links if usable(link)))
 
     def only(self, *kinds: str) -> Known:
         return Known(frozenset(link for link in self.links if link.kind in kinds))
@@ -239,7 +237,7 @@ def analysis_links(analysis: Mapping[str, Any], kb: KnowledgeBase) -> list[Link]
     native = static_of(kb).native
     described = {str(s.get("attack_id")): len(s.get("evidence") or ()) for s in analysis.get("software") or ()
                  if isinstance(s, dict) and s.get("attack_id")}
-    sha, tlp = str(document.get("sha256") or ""), str(document.get("tlp") or "clear")
+    sha, tlp = str(document.get("sha256") or ""), tlp_level(document.get("tlp"))
     software = [sid for sid in obs.software if sid not in native and described.get(sid, 0) >= MIN_SENTENCES]
     return list(dict.fromkeys(
         Link(group, kind, key, STORE, where, sha, tlp)

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from threadline.cli import app
 from threadline.cli.common import (
+    DocumentTlp,
     FailFast,
     console,
     err_console,
@@ -163,9 +164,7 @@ def analyze(
     ] = None,
     allow_private: Annotated[bool, typer.Option(
         "--allow-private", help="Allow URLs on private, loopback and link-local addresses.")] = False,
-    tlp: Annotated[str | None, typer.Option(
-        "--tlp", help="TLP 2.0 marking of the documents: clear, green, amber, amber+strict, red; default: the "
-        "report's own front matter, else clear (a stricter front-matter marking is kept).")] = None,
+    tlp: DocumentTlp = None,
     fail_fast: FailFast = False,
     workers: Annotated[int | None, typer.Option(
         "--workers", min=1, help="Analyse on a local Dask cluster of N worker processes (needs the scale extra).")
@@ -183,13 +182,13 @@ def analyze(
     from threadline.analysis import LEFT_OUT, analyze_document, analyze_each
     from threadline.attribute.known import known_links
     from threadline.attribute.observations import exclude_sources_of
-    from threadline.export.common import normalise_tlp
     from threadline.ingest import ingest_into
     from threadline.ingest.pipeline import mark_tlp
     from threadline.knowledge import load_kb
+    from threadline.tlp import parse_option
 
     # The store (SQLAlchemy, a quarter of a second to import) is loaded only when something is stored.
-    level = normalise_tlp(tlp) if tlp is not None else None
+    level = parse_option(tlp) if tlp is not None else None
     if bool(sources) == bool(jsonl):
         raise InputError("give SOURCE files or --jsonl FILE, not both or neither", where="analyze")
     if workers is not None or scheduler is not None:     # issue 17: the batch on a Dask cluster, one writer here

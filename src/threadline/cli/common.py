@@ -17,12 +17,18 @@ from rich.table import Table
 
 from threadline.errors import InputError, ThreadlineError
 from threadline.export import FORMATS
+from threadline.tlp import LEVELS
 
 console = Console()
 err_console = Console(stderr=True)
 
 FailFast = Annotated[bool, typer.Option("--fail-fast", help="Batch: stop at the first bad line (by default each "
                                         "bad line is reported on stderr and the others are processed).")]
+TLP_WORDS = ", ".join(LEVELS)       # the TLP 2.0 levels as options spell them (TLP:AMBER and white also read)
+# --tlp of the commands that store documents (analyze, ingest).
+DocumentTlp = Annotated[str | None, typer.Option(
+    "--tlp", help=f"TLP 2.0 marking of the documents: {TLP_WORDS}; default: the report's own front matter, else "
+    "clear (a stricter front-matter marking is kept).")]
 
 
 def plain(value: object) -> str:

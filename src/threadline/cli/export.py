@@ -9,10 +9,11 @@ from typing import Annotated, Any
 import typer
 
 from threadline.cli import app
-from threadline.cli.common import ExportFormatName
+from threadline.cli.common import TLP_WORDS, ExportFormatName
 from threadline.errors import InputError
 from threadline.export import FORMATS, get_format
-from threadline.export.common import normalise_tlp, write_atomic
+from threadline.export.common import write_atomic
+from threadline.tlp import parse_option
 
 
 def load_source(source: str) -> dict[str, Any]:
@@ -34,14 +35,14 @@ def export_command(
         f"{f.name}: {f.help}" for f in FORMATS.values()) + ".")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here (atomically) instead of stdout.")]
     = None,
-    tlp: Annotated[str, typer.Option("--tlp", help="TLP 2.0 level: clear, green, amber, amber+strict, red; "
+    tlp: Annotated[str, typer.Option("--tlp", help=f"TLP 2.0 level: {TLP_WORDS}; "
                                      "the analysis's own marking wins where stricter (an export never lowers it).")]
     = "clear",
     no_kb: Annotated[bool, typer.Option("--no-kb", help="Do not enrich from the knowledge base.")] = False,
 ) -> None:
     """Export an analysis for the tools analysts use: OpenCTI/TAXII, MISP, the Navigator, SIEMs, blocklists."""
     export_format = get_format(str(fmt))
-    level = normalise_tlp(tlp)
+    level = parse_option(tlp)
     analysis = load_source(source)
     kb = None
     if export_format.uses_kb and not no_kb:

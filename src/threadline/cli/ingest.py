@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from threadline.cli import app
-from threadline.cli.common import console, err_console, print_json
+from threadline.cli.common import DocumentTlp, console, err_console, print_json
 from threadline.errors import InputError, ThreadlineError
 
 if TYPE_CHECKING:
@@ -58,9 +58,7 @@ def ingest(
     db: Annotated[str | None, typer.Option("--db", help="Database URL or SQLite path (env THREADLINE_DB).")] = None,
     allow_private: Annotated[bool, typer.Option(
         "--allow-private", help="Allow URLs on private, loopback and link-local addresses.")] = False,
-    tlp: Annotated[str | None, typer.Option(
-        "--tlp", help="TLP 2.0 marking of the documents: clear, green, amber, amber+strict, red; default: the "
-        "report's own front matter, else clear (a stricter front-matter marking is kept).")] = None,
+    tlp: DocumentTlp = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Store each SOURCE once (same content again says "already stored"); STIX and MISP are imported as knowledge.
@@ -68,11 +66,11 @@ def ingest(
     A source that cannot be read gets one error line and the others go on; the exit code is then 2.
     """
     # Imported here so that other commands do not pay for trafilatura, pypdf and the store at start-up.
-    from threadline.export.common import normalise_tlp
     from threadline.ingest import ingest_into
     from threadline.store import open_store
+    from threadline.tlp import parse_option
 
-    level = normalise_tlp(tlp) if tlp is not None else None
+    level = parse_option(tlp) if tlp is not None else None
     targets = expand_sources(sources)
     results: list[dict[str, Any]] = []
     failures = 0

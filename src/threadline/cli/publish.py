@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from threadline import settings
 from threadline.cli import app
-from threadline.cli.common import BriefFormat
+from threadline.cli.common import TLP_WORDS, BriefFormat
 from threadline.errors import InputError
-from threadline.export.common import normalise_tlp, write_atomic
+from threadline.export.common import write_atomic
+from threadline.tlp import CLEAR, LEVELS, RED, label, parse_option
 
 if TYPE_CHECKING:
     from threadline.knowledge.base import KnowledgeBase
@@ -42,15 +44,15 @@ def brief_command(
                    ] = BriefFormat.md,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to FILE (one source) or into DIR (several)."
                                              )] = None,
-    tlp: Annotated[str | None, typer.Option("--tlp", help="TLP 2.0 marking (clear, green, amber, amber+strict, "
-                                            "red); raises the analysis's own marking, never lowers it.")] = None,
+    tlp: Annotated[str | None, typer.Option("--tlp", help=f"TLP 2.0 marking ({TLP_WORDS}); raises the analysis's "
+                                            "own marking, never lowers it.")] = None,
     no_kb: Annotated[bool, typer.Option("--no-kb", help="Leave out history and mitigations from the knowledge base."
                                         )] = False,
 ) -> None:
     """A briefing in the seed's shape: details, the campaign, a pinch of history, stay safe, all things considered."""
     from threadline.publish.brief import build_brief, render_brief
 
-    level = normalise_tlp(tlp) if tlp is not None else None
+    level = parse_option(tlp) if tlp is not None else None
     analyses = load_analyses(sources)
     kb = _kb(no_kb)
     texts = [(b.id, render_brief(b, fmt)) for b in (build_brief(a, kb, tlp=level) for a in analyses)]
@@ -79,12 +81,33 @@ def publish_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="The site's folder (replaced as a whole).")] = Path("site"),
     tlp: Annotated[str | None, typer.Option("--tlp", help="TLP marking for every briefing, where stricter "
                                             "than the analysis's own (a marking is never lowered).")] = None,
+    clearance: Annotated[str | None, typer.Option(
+        "--clearance", metavar="LEVEL", help=f"Keep out every analysis marked above LEVEL ({TLP_WORDS}), and the "
+        "evidence citing one, as the web app does for a reader with that clearance (env "
+        "THREADLINE_PUBLISH_CLEARANCE); default red: every analysis, whatever its marking.")] = None,
     no_kb: Annotated[bool, typer.Option("--no-kb", help="Build without the knowledge base.")] = False,
 ) -> None:
-    """A static site: listing page (newest first, filterable), briefings, actors, techniques, ATT&CK heatmap."""
-    from threadline.publish.site import publish
+    """A static site: listing page (newest first, filterable), briefings, actors, techniques, ATT&CK heatmap; then
+    the markings it holds (whoever can open its folder reads every briefing in it)."""
+    from threadline.publish.site import check_clearance, cites_stored, publish, summary
 
-    level = normalise_tlp(tlp) if tlp is not None else None
-    result = publish(load_analyses(sources or [], db), out, _kb(no_kb), tlp=level)
+    level = parse_option(tlp) if tlp is not None else None
+    ceiling = settings.get_level("publish_clearance", clearance)
+    check_clearance(level, ceiling)          # before reports are analysed
+    analyses = load_analyses(sources or [], db)
+    if ceiling != RED and cites_stored(analyses):
+        # The cited reports' markings come from the store (a report known to neither it nor the site is kept out).
+        from threadline.store import open_store
+        from threadline.store.citations import stored_markings
+
+        with open_store(db) as opened:
+            result = publish(analyses, out, _kb(no_kb), tlp=level, clearance=ceiling,
+                             markings=stored_markings(opened))
+    else:
+        result = publish(analyses, out, _kb(no_kb), tlp=level, clearance=ceiling)
     sys.stdout.write(f"{result['briefings']} briefings, {result['pages']} pages written to {result['out']}/"
-                     "index.html\n")
+                     f"index.html\n{summary(result)}\n")
+    above = [label(m) for m in LEVELS if m != CLEAR and result["markings"].get(m)]
+    if above and not settings.is_set("publish_clearance", clearance):
+        print(f"threadline: warning: the site holds {', '.join(above)} briefings, readable by anyone who can "
+              f"open {result['out']}/ (--clearance clear keeps it to TLP:CLEAR)", file=sys.stderr)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from threadline import settings
+from threadline import settings, tlp
 from threadline.errors import InputError
 
 Analysis = dict[str, Any]
@@ -26,9 +26,6 @@ Analysis = dict[str, Any]
 # The list-valued sections of the agreed analysis shape; each holds objects.
 LIST_SECTIONS = ("actors", "campaigns", "software", "sectors", "countries", "regions", "dates", "lures", "goals",
                  "techniques", "iocs", "claims")
-
-# TLP 2.0 levels, in the order of increasing restriction; the option spelling is the lower-case level name.
-TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "red")
 
 TECHNIQUE_ID = re.compile(r"^[Tt]\d{4}(\.\d{3})?$")
 
@@ -124,33 +121,17 @@ def stix_time(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
-def normalise_tlp(tlp: str | None) -> str:
-    """``TLP:AMBER+STRICT``, ``amber+strict`` and ``white`` (TLP 1.0 name of clear) all resolve to a TLP 2.0 level."""
-    level = (tlp or "clear").strip().lower().removeprefix("tlp:")
-    level = {"white": "clear", "amber-strict": "amber+strict"}.get(level, level)
-    if level not in TLP_LEVELS:
-        raise InputError(f"unknown TLP level {tlp!r} (expected one of {', '.join(TLP_LEVELS)})", where="--tlp")
-    return level
-
-
-def marking(analysis: dict[str, Any], requested: str | None = None) -> str:
+def marking(analysis: dict[str, Any], requested: str | None = None) -> tlp.Level:
     """The TLP level an output of ``analysis`` carries: the stricter of ``requested`` and the analysis's own marking.
 
     An export or briefing never lowers a report's marking: ``export ID --tlp clear`` (the option's default) of a
     TLP:RED analysis used to come out marked TLP:CLEAR, ready to be shared on. A stricter request raises it. The
-    analysis's own marking is its document's (or its top-level ``tlp``); an unknown word counts as red, as the store
-    files it."""
-    own = "clear"
+    analysis's own marking is the stricter of its document's and its top-level ``tlp``, each read by
+    :func:`threadline.tlp.normalise` (an unknown word counts as red, as the store files it); ``requested`` is
+    checked as an option (an unknown word is an InputError)."""
     document = analysis.get("document")
-    for word in (analysis.get("tlp"), document.get("tlp") if isinstance(document, dict) else None):
-        if word is None or word == "":
-            continue
-        try:
-            level = normalise_tlp(str(word))
-        except InputError:
-            level = "red"
-        own = max(own, level, key=TLP_LEVELS.index)
-    return max(normalise_tlp(requested), own, key=TLP_LEVELS.index) if requested is not None else own
+    own = tlp.strictest(analysis.get("tlp"), document.get("tlp") if isinstance(document, dict) else None)
+    return tlp.stricter(tlp.parse_option(requested), own) if requested is not None else own
 
 
 def defang_value(kind: str, value: str) -> str:

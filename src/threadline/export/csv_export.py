@@ -18,8 +18,9 @@ import csv
 import io
 import re
 
-from threadline.export.common import Analysis, analysis_time, defanged_of, normalise_tlp
+from threadline.export.common import Analysis, analysis_time, defanged_of
 from threadline.knowledge.base import KnowledgeBase
+from threadline.tlp import parse_option
 
 COLUMNS = ("type", "value", "defanged", "first_seen", "source", "warninglists", "flags", "report")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -35,7 +36,7 @@ def spreadsheet_safe(cell: str) -> str:
 
 def export_csv(analysis: Analysis, kb: KnowledgeBase | None = None, *, tlp: str = "clear") -> str:
     """The indicators as CSV text (RFC 4180 quoting, ``\\r\\n`` line ends, a header row)."""
-    normalise_tlp(tlp)   # checked for a uniform CLI; a CSV has nowhere to carry the marking
+    parse_option(tlp)   # checked for a uniform CLI; a CSV has nowhere to carry the marking
     doc = analysis["document"]
     first_seen = str(doc.get("published") or "") or analysis_time(analysis).date().isoformat()
     buffer = io.StringIO()

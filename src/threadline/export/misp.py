@@ -58,7 +58,7 @@ ATTRIBUTE_TYPES: dict[str, tuple[str, str | None]] = {
 # ICD-203 likelihood bands (upper bound, MISP estimative-language value).
 LIKELIHOOD = ((0.05, "almost-no-chance"), (0.20, "very-unlikely"), (0.45, "unlikely"),
               (0.55, "roughly-even-chance"), (0.80, "likely"), (0.95, "very-likely"), (1.01, "almost-certain"))
-DISTRIBUTION = {"clear": 3, "green": 2, "amber": 1, "amber+strict": 1, "red": 0}
+DISTRIBUTION: dict[str, int] = {"clear": 3, "green": 2, "amber": 1, "amber+strict": 1, "red": 0}
 COMMENT_LIMIT = 250
 PRODUCER_UUID = deterministic_id("identity", "threadline").split("--", 1)[1]
 

@@ -33,7 +33,6 @@ import stix2
 
 from threadline.errors import InputError
 from threadline.export.common import (
-    TLP_LEVELS,
     Analysis,
     Defanger,
     analysis_time,
@@ -48,10 +47,11 @@ from threadline.export.common import (
 )
 from threadline.knowledge.base import KnowledgeBase
 from threadline.model import deterministic_id
+from threadline.tlp import LEVELS, Level, label
 
 # Official TLP 2.0 marking definitions (OASIS CTI, 2022-10-01) and the extension they use.
 TLP_EXTENSION = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
-TLP_IDS = {
+TLP_IDS: dict[str, str] = {      # by level (threadline.tlp.LEVELS)
     "clear": "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
     "green": "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
     "amber": "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
@@ -135,10 +135,10 @@ def _mitre_ref(attack_id: str | None) -> list[dict[str, str]]:
     return [{"source_name": "mitre-attack", "external_id": attack_id.upper(), "url": attack_url(attack_id)}]
 
 
-def tlp_marking(level: str) -> stix2.v21.MarkingDefinition:
+def tlp_marking(level: Level) -> stix2.v21.MarkingDefinition:
     """The official TLP 2.0 marking-definition object for a level."""
     return stix2.v21.MarkingDefinition(
-        id=TLP_IDS[level], created=TLP_CREATED, name=f"TLP:{level.upper()}",
+        id=TLP_IDS[level], created=TLP_CREATED, name=label(level),
         extensions={TLP_EXTENSION: {"extension_type": "property-extension", "tlp_2_0": level}})
 
 
@@ -151,7 +151,7 @@ class _Builder:
     indicators, whose ids include the report's), which carry everything the report says.
     """
 
-    def __init__(self, analysis: Analysis, kb: KnowledgeBase | None, tlp: str, report_id: str) -> None:
+    def __init__(self, analysis: Analysis, kb: KnowledgeBase | None, tlp: Level, report_id: str) -> None:
         self.analysis = analysis
         self.kb = kb
         self.tlp = tlp
@@ -160,7 +160,7 @@ class _Builder:
         self.iocs: list[dict[str, Any]] = analysis.get("iocs") or []
         self.defang = Defanger(self.iocs)
         self.objects: dict[str, Any] = {}
-        self.levels = {tlp}
+        self.levels: set[Level] = {tlp}
 
     def owned(self, kind: str, *key: str, custom: bool = True) -> dict[str, Any]:
         """Properties of an object the report owns: its id includes the report's, its time is the report's."""
@@ -182,7 +182,7 @@ class _Builder:
             first, last = parse_when(source.created), parse_when(source.modified)
             if first is not None and last is not None and first <= last:
                 created, modified = stix_time(first), stix_time(last)
-        level = "clear" if public else self.tlp
+        level: Level = "clear" if public else self.tlp
         self.levels.add(level)
         key_parts = (key,) if level == "clear" else (key, f"tlp:{level}")
         return {"id": deterministic_id(kind, *key_parts), "created": created, "modified": modified,
@@ -435,7 +435,7 @@ def bundle_of(analysis: Analysis, kb: KnowledgeBase | None = None, *, tlp: str =
         name="Threadline analysis properties", description="Evidence and analysis fields Threadline attaches.",
         schema=EXTENSION_SCHEMA, version="1.0.0", extension_types=["toplevel-property-extension"],
         extension_properties=EXTENSION_PROPERTIES)
-    markings = [tlp_marking(m) for m in TLP_LEVELS if m in b.levels]
+    markings = [tlp_marking(m) for m in LEVELS if m in b.levels]
     objects = [producer, extension, *markings, report, *b.objects.values()]
     return stix2.v21.Bundle(objects=objects, id=deterministic_id("bundle", report_id, level), allow_custom=True)
 

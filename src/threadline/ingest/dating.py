@@ -18,6 +18,7 @@ import yaml
 
 from threadline.extract.dates import parse_day, report_date
 from threadline.model import Document
+from threadline.tlp import recognise
 
 FRONT_MATTER, METADATA, BODY, INGESTED = "front_matter", "metadata", "body", "ingested"
 DATE_BASES = (FRONT_MATTER, METADATA, BODY, INGESTED)
@@ -26,8 +27,6 @@ _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)",
 # Keys a date is read from, in order: the publication date first, then a generic date, then creation, update.
 _DATE_KEYS = ("published", "publishdate", "publish_date", "pubdate", "date", "created", "updated", "lastmod",
               "modified")
-_TLP = {"clear": "clear", "white": "clear", "green": "green", "amber": "amber", "amber+strict": "amber+strict",
-        "amber-strict": "amber+strict", "red": "red"}
 _EARLIEST = date(1980, 1, 1)   # no threat report predates this; an older "date" is a default value or a typo
 
 
@@ -132,7 +131,7 @@ def apply_front_matter(doc: Document, front: FrontMatter) -> None:
         doc.metadata["source_url"] = url
     tlp = _text(f.get("tlp"))
     if tlp:
-        level = _TLP.get(tlp.lower().removeprefix("tlp:").strip())
+        level = recognise(tlp)
         if level:
             doc.metadata["tlp"] = level
         else:

@@ -16,6 +16,7 @@ from threadline.ingest.text import text_document
 from threadline.limits import stage
 from threadline.model import Document
 from threadline.store.records import ImportResult, SaveResult
+from threadline.tlp import normalise, parse_option, stricter
 
 if TYPE_CHECKING:
     from threadline.store import Store  # the store module loads SQLAlchemy: only where a store is used
@@ -123,19 +124,17 @@ def ingest(source: str, *, allow_private: bool = False, now: datetime | None = N
     return documents_from(read_source(source, allow_private=allow_private), now=now)
 
 
-_TLP_ORDER = ("clear", "green", "amber", "amber+strict", "red")
-
-
 def mark_tlp(docs: list[Document], tlp: str | None) -> None:
     """Give documents the TLP level asked for (``--tlp``, a web submission); a stricter marking the report's own
     front matter carries is kept, so that a default of clear never lowers a report that says TLP:AMBER."""
     if tlp is None:
         return
+    asked = parse_option(tlp)
     for doc in docs:
         own = doc.metadata.get("tlp")
-        rank = _TLP_ORDER.index(own) if isinstance(own, str) and own in _TLP_ORDER else -1
-        if _TLP_ORDER.index(tlp) > rank:
-            doc.metadata["tlp"] = tlp
+        level = asked if own is None or own == "" else stricter(asked, normalise(own))
+        if level != own:
+            doc.metadata["tlp"] = level
 
 
 def ingest_into(store: Store, source: str, *, allow_private: bool = False, now: datetime | None = None,

@@ -1,5 +1,10 @@
 """The static site: a listing page of every briefing (newest first, filterable), one page per briefing, actor and
-technique, and an ATT&CK matrix heatmap. Relative links only, no external assets, written atomically."""
+technique, and an ATT&CK matrix heatmap. Relative links only, no external assets, written atomically.
+
+A site is read by whoever can open its folder: ``clearance`` (``publish --clearance``) keeps out every analysis
+marked above it, and every piece of evidence that cites one, as the web app does for a reader with that clearance
+(:mod:`threadline.store.citations`); by default (red) every analysis is published, as before, and the result
+counts the markings the site holds so that the command can say so."""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from threadline.errors import InputError
-from threadline.export.common import parse_when
+from threadline.export.common import marking, parse_when
 from threadline.knowledge.attack import Technique
 from threadline.knowledge.base import KnowledgeBase
 from threadline.knowledge.profiles import actor_profile, technique_name
@@ -23,6 +28,8 @@ from threadline.publish.brief import Brief, build_brief, render_brief
 from threadline.publish.facts import ActorSeen
 from threadline.publish.render import html_env, is_technique_id, script_hash
 from threadline.publish.staysafe import first_sentence
+from threadline.store.citations import Markings, cited_ids, withhold
+from threadline.tlp import LEVELS, RED, Level, label, may_read, parse_option
 
 # The marker that says a directory is a site we wrote, so replacing it never destroys someone else's folder.
 MARKER = ".threadline-site"
@@ -249,11 +256,86 @@ class SiteWriter:
                    legend=[(lvl, lo, hi) for lvl, lo, hi in legend if lo <= hi], kb_used=self.kb is not None)
 
 
+@dataclass
+class Kept:
+    """What a clearance left of the analyses: those published, how many were kept out (above the clearance), and
+    how many of those published had evidence citing a report above it left out."""
+
+    analyses: list[dict[str, Any]]
+    withheld: int = 0
+    citing: int = 0
+
+
+def within_clearance(analyses: Iterable[dict[str, Any]], clearance: Level, *, tlp: str | None = None,
+                     markings: Markings | None = None) -> Kept:
+    """The analyses a reader cleared for ``clearance`` may read, each as that reader may read it.
+
+    An analysis whose briefing would be marked above the clearance (the stricter of ``tlp`` and its own marking,
+    :func:`~threadline.export.common.marking`) is kept out. From the others, every piece of evidence citing a report
+    the reader may not read is left out (:func:`~threadline.store.citations.withhold`); a cited report's marking is
+    its own, known from the analyses given and from ``markings`` (the store's, by id); a report known to neither is
+    treated as unreadable. A clearance of red keeps everything as it is."""
+    given = list(analyses)
+    if clearance == RED:
+        return Kept(given)
+    # Every cited report's markings, looked up once (a cited id is 12 or more hex digits of a document id).
+    known: list[tuple[str, str]] = [(str((a.get("document") or {}).get("sha256") or ""), marking(a)) for a in given]
+    wanted = set().union(*(cited_ids(a) for a in given))
+    if markings is not None and wanted:
+        known += markings(wanted)
+    by_prefix: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for doc, level in known:
+        if doc:
+            by_prefix[doc[:12]].append((doc, level))
+
+    def cited(ids: set[str]) -> list[tuple[str, str]]:
+        return [pair for i in ids for pair in by_prefix.get(i[:12], ())]
+
+    kept = Kept([])
+    for analysis in given:
+        if not may_read(clearance, marking(analysis, tlp)):
+            kept.withheld += 1
+            continue
+        seen, hidden = withhold(analysis, clearance, cited)
+        kept.citing += bool(hidden)
+        kept.analyses.append(seen)
+    return kept
+
+
+def check_clearance(tlp: str | None, clearance: Level) -> None:
+    """Refuse a ``--tlp`` that would mark every briefing above the clearance (the site would be empty)."""
+    if tlp is not None and not may_read(clearance, parse_option(tlp)):
+        raise InputError(f"marks every briefing above --clearance {clearance}: nothing could be published",
+                         where=f"--tlp {tlp}")
+
+
+def cites_stored(analyses: Iterable[dict[str, Any]]) -> bool:
+    """Whether any analysis cites a stored report (the store's markings are then needed to publish it below red)."""
+    return any(cited_ids(a) for a in analyses)
+
+
 def _briefs(items: Iterable[Brief | dict[str, Any]], kb: KnowledgeBase | None, tlp: str | None) -> list[Brief]:
     out = []
     for item in items:
         out.append(item if isinstance(item, Brief) else build_brief(item, kb, tlp=tlp))
     return out
+
+
+def summary(result: dict[str, Any]) -> str:
+    """One line on what markings a site holds and what its clearance kept out."""
+    counts: dict[str, int] = result["markings"]
+    held = ", ".join(f"{counts[level]} {label(level)}" for level in LEVELS if counts.get(level)) or "none"
+    line = f"markings in the site: {held}"
+    clearance: Level = result["clearance"]
+    if clearance != RED:
+        line += f"; kept out, as above {label(clearance)}: {_count(result['withheld'], 'analysis', 'analyses')}"
+        if result["citing"]:
+            line += f" (and the evidence citing one, from {_count(result['citing'], 'other', 'others')})"
+    return line
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def _check_target(out: Path) -> None:
@@ -279,13 +361,26 @@ def _write_error(out: Path, exc: OSError) -> InputError:
 
 
 def publish(items: Iterable[Brief | dict[str, Any]], out_dir: str | Path, kb: KnowledgeBase | None, *,
-            tlp: str | None = None) -> dict[str, Any]:
+            tlp: str | None = None, clearance: Level = RED, markings: Markings | None = None) -> dict[str, Any]:
     """Write the site for briefings (or analyses, built into briefings) to ``out_dir``, replacing it atomically.
 
-    Every check that can fail comes before the first write; a write that fails anyway (a full disk, a read-only
-    file system) is one line naming the folder, and leaves the old site, if any, as it was."""
+    ``clearance`` below red keeps out what a reader with that clearance may not read (:func:`within_clearance`,
+    with ``markings`` the store's markings of cited reports); it takes analyses, not briefings already built (a
+    briefing's evidence can no longer be checked). Every check that can fail comes before the first write; a write
+    that fails anyway (a full disk, a read-only file system) is one line naming the folder, and leaves the old
+    site, if any, as it was. The result says where, how many briefings and pages, and ``markings``: how many
+    briefings carry each level."""
     out = Path(out_dir)
     _check_target(out)
+    kept = Kept([])
+    if clearance != RED:
+        check_clearance(tlp, clearance)
+        listed = list(items)
+        if any(isinstance(item, Brief) for item in listed):
+            raise TypeError("publish below red clearance takes analyses, not briefings")
+        kept = within_clearance((item for item in listed if not isinstance(item, Brief)), clearance, tlp=tlp,
+                                markings=markings)
+        items = kept.analyses
     briefs = _briefs(items, kb, tlp)
     ids = Counter(b.id for b in briefs)
     if any(n > 1 for n in ids.values()):
@@ -327,4 +422,6 @@ def publish(items: Iterable[Brief | dict[str, Any]], out_dir: str | Path, kb: Kn
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return {"out": str(out), "briefings": len(entries), "pages": writer.pages}
+    return {"out": str(out), "briefings": len(entries), "pages": writer.pages,
+            "markings": dict(Counter(e.brief.tlp for e in entries)), "clearance": clearance,
+            "withheld": kept.withheld, "citing": kept.citing}

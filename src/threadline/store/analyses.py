@@ -17,6 +17,7 @@ from threadline.errors import NotFoundError, StoreError
 from threadline.model import deterministic_id
 from threadline.store.models import AnalysisRow, DocumentRow, FindingRow, GroupLinkRow
 from threadline.store.repository import Store, by_id_or_prefix
+from threadline.tlp import Level, normalise, stricter
 
 if TYPE_CHECKING:
     from threadline.knowledge import KnowledgeBase
@@ -85,15 +86,10 @@ def link_rows(document_id: str, analysis: dict[str, Any], kb: KnowledgeBase | No
              "document_id": document_id, **v} for v in link_values(analysis, kb)]
 
 
-TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "red")
-
-
-def analysis_tlp(analysis: dict[str, Any]) -> str:
+def analysis_tlp(analysis: dict[str, Any]) -> Level:
     """The TLP 2.0 level an analysis is filed under: its document's marking, else clear (an unknown word, which
     should never reach here, files it as red rather than leak it)."""
-    level = analysis.get("document", {}).get("tlp") or "clear"
-    level = str(level).strip().lower().removeprefix("tlp:")
-    return level if level in TLP_LEVELS else "red"
+    return normalise(analysis.get("document", {}).get("tlp"))
 
 
 def _session(store: Store) -> Session:
@@ -112,7 +108,7 @@ def save_analysis(store: Store, analysis: dict[str, Any], links: list[dict[str, 
             if document is None:
                 raise NotFoundError("analyse a stored document (ingest it first)", where=document_id)
             # A marking only ever goes up: analysing a TLP:RED report again without --tlp must not make it clear.
-            level = max(analysis_tlp(analysis), document.tlp or "clear", key=TLP_LEVELS.index)
+            level = stricter(analysis_tlp(analysis), normalise(document.tlp))
             document.tlp = level
             if level != "clear" and analysis["document"].get("tlp") != level:
                 analysis = {**analysis, "document": {**analysis["document"], "tlp": level}}

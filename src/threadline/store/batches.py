@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 
 from threadline.errors import StoreError
 from threadline.model import Document
-from threadline.store.analyses import TLP_LEVELS, analysis_tlp, finding_values, link_rows
+from threadline.store.analyses import analysis_tlp, finding_values, link_rows
 from threadline.store.models import AnalysisRow, BatchInputRow, DocumentRow, FindingRow, GroupLinkRow
 from threadline.store.records import Entry as Entry  # defined without SQLAlchemy: a Dask worker's Result is one
 from threadline.store.repository import Store
+from threadline.tlp import CLEAR, Level, normalise, stricter
 
 _CHUNK = 500          # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 
@@ -85,12 +86,12 @@ def _mark(session: Session, analyses: dict[str, dict[str, Any]], ids: Sequence[s
     analysis's own (``--tlp``, front matter) or the stored document's, whichever is stricter (a marking only goes
     up); the document row and the analysis's ``document.tlp`` get it too. Without this every batch analysis was
     filed as TLP:CLEAR, whatever the report said."""
-    stored: dict[str, str] = {}
+    stored: dict[str, Level] = {}
     for part in _chunks(list(ids)):
-        stored.update((i, t if t in TLP_LEVELS else "red" if t else "clear") for i, t in session.execute(
+        stored.update((i, normalise(t)) for i, t in session.execute(
             select(DocumentRow.id, DocumentRow.tlp).where(DocumentRow.id.in_(part))))
     for i in ids:
-        level = max(analysis_tlp(analyses[i]), stored.get(i, "clear"), key=TLP_LEVELS.index)
+        level = stricter(analysis_tlp(analyses[i]), stored.get(i, CLEAR))
         if stored.get(i) != level:
             session.execute(update(DocumentRow).where(DocumentRow.id == i).values(tlp=level))
         if level != "clear" and analyses[i]["document"].get("tlp") != level:

@@ -1,108 +1,21 @@
-"""Citations of other stored reports inside a stored analysis, withheld from a reader who may not read them.
+"""Citations of other stored reports inside a stored analysis, withheld from a web reader who may not read them.
 
-An analysis made with the store's earlier analyses cites them as attribution evidence ("stored analysis: <title>
-(<first 12 hex digits of its id>)", attribute/known.py). The analysis was filed when the cited report was as
-readable as it (a report never uses a stricter-marked one), but the cited report's marking may be raised later:
-its title then stays in the older analysis's evidence. Every web reader of a stored analysis (report page and
-JSON, exports, TAXII) goes through :func:`withhold_citations`, which drops, at read time, every piece of evidence
-that cites a report the reader may not read, by its id: a string naming it is left out of its list, and an
-evidence item left without a source, or holding such a string in a field of its own, is left out of its list. The
-reader is not told that something was left out (that would tell them a stricter report exists).
+Every web reader of a stored analysis (report page and JSON, exports, TAXII) goes through
+:func:`withhold_citations`: the reader's clearance applied by :func:`threadline.store.citations.withhold` (see
+there for what is left out, and why the reader is not told), with the cited reports' markings read from the store.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
-
-from threadline.store.models import AnalysisRow
+from threadline.store.citations import stored_markings, withhold
 from threadline.store.repository import Store
-from threadline.web.tlp import CLEARANCE, Principal
-
-CITATION = "stored analysis:"
-_ID = re.compile(r"\(([0-9a-f]{12,64})\)")
-
-
-def _strings(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
-def cited_ids(analysis: Any) -> set[str]:
-    """The report ids (12+ hex digits) that strings citing a stored analysis name."""
-    return {m for s in _strings(analysis) if CITATION in s for m in _ID.findall(s)}
-
-
-def hidden_ids(store: Store, who: Principal, ids: set[str]) -> set[str]:
-    """Of the cited ids, those the reader may not read: an id matching no stored analysis, or any one the reader
-    may not read (a prefix shared by a readable and an unreadable report counts as unreadable)."""
-    if not ids:
-        return set()
-    found: dict[str, list[str]] = {i: [] for i in ids}
-    with Session(store.engine) as session:
-        rows = session.execute(select(AnalysisRow.document_id, AnalysisRow.tlp)
-                               .where(or_(*(AnalysisRow.document_id.startswith(i, autoescape=True) for i in ids))))
-        for doc, tlp in rows:
-            for i in ids:
-                if doc.startswith(i):
-                    found[i].append(tlp)
-    return {i for i, levels in found.items() if not levels or not all(who.may_read(t) for t in levels)}
-
-
-def _cites_hidden(text: str, hidden: set[str]) -> bool:
-    if CITATION not in text:
-        return False
-    ids = _ID.findall(text)
-    # A citation whose id cannot be read is withheld as well: what it names cannot be checked.
-    return not ids or any(i in hidden for i in ids)
-
-
-def _walk(value: Any, hidden: set[str]) -> tuple[Any, bool]:
-    """(the value without hidden citations, whether the value itself must go)."""
-    if isinstance(value, str):
-        return value, _cites_hidden(value, hidden)
-    if isinstance(value, list):
-        kept = []
-        for item in value:
-            new, drop = _walk(item, hidden)
-            if not drop:
-                kept.append(new)
-        # A list of strings (an item's sources) emptied by the withholding takes its item with it.
-        emptied = bool(value) and not kept and all(isinstance(item, str) for item in value)
-        return kept, emptied
-    if isinstance(value, dict):
-        out: dict[Any, Any] = {}
-        for key, item in value.items():
-            new, drop = _walk(item, hidden)
-            if drop and not isinstance(item, dict):
-                return value, True          # a string field (or the only sources) of this item: the item goes
-            if not drop:
-                out[key] = new
-        return out, False
-    return value, False
+from threadline.web.tlp import Principal
 
 
 def withhold_citations(store: Store, who: Principal, analysis: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
     """The analysis as ``who`` may read it: every piece of evidence citing a stored report the reader may not read
     left out; and the ids withheld (for a cache key). An administrator, who may read every marking, gets the
     analysis as it is."""
-    if set(CLEARANCE["admin"]) <= set(who.levels):
-        return analysis, set()
-    strings = list(_strings(analysis))
-    if not any(CITATION in s for s in strings):
-        return analysis, set()
-    hidden = hidden_ids(store, who, cited_ids(analysis))
-    if not any(_cites_hidden(s, hidden) for s in strings):
-        return analysis, set()
-    new, _ = _walk(analysis, hidden)
-    return new, hidden or {"?"}
+    return withhold(analysis, who.clearance, stored_markings(store))

@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 
 from threadline import settings
 from threadline.errors import InputError, NotFoundError, ThreadlineError
-from threadline.export.common import normalise_tlp
 from threadline.store.models import JobRow
+from threadline.tlp import label, parse_option
 from threadline.web.auth import Who, require_csrf
 from threadline.web.heartbeat import OWNER, Heartbeat, dead_reason, reap
 from threadline.web.isolate import Isolated, Job
@@ -238,9 +238,9 @@ def submit(request: Request, who: Who, text: str = Form(""), url: str = Form("")
     _can_submit(who)
     from threadline.ingest.source import Raw
 
-    level = normalise_tlp(tlp)
-    if level not in who.levels:
-        raise InputError("you may not submit a report at a marking you cannot read", where=f"TLP:{level.upper()}")
+    level = parse_option(tlp, where="tlp")
+    if not who.may_read(level):
+        raise InputError("you may not submit a report at a marking you cannot read", where=label(level))
     limit = settings.get_int("max_input_bytes")
     upload = file if file is not None and file.filename else None
     given = [bool(text.strip()), bool(url.strip()), upload is not None]

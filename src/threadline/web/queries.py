@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from threadline.errors import NotFoundError
 from threadline.store.models import PG_TSVECTOR, AnalysisRow, DocumentRow, FindingRow
 from threadline.store.repository import Store, by_id_or_prefix
+from threadline.tlp import recognise
 from threadline.web.tlp import Principal
 
 MAX_PAGE = 200
@@ -102,7 +103,8 @@ def _search(session: Session, q: str) -> Any:
 
 
 def _listing_where(session: Session, who: Principal, f: Filters) -> list[Any]:
-    levels = [lvl for lvl in who.levels if not f.tlp or lvl == f.tlp.lower()]
+    wanted = recognise(f.tlp) if f.tlp else None
+    levels = [lvl for lvl in who.levels if not f.tlp or lvl == wanted]
     where: list[Any] = [AnalysisRow.tlp.in_(levels)]
     for kind, keys in (("actor", f.actor_keys), ("technique", [f.technique.strip().upper()] if f.technique.strip()
                                                               else []),

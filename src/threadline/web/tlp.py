@@ -1,5 +1,6 @@
-"""TLP 2.0 clearance: which markings each role may read. Every query of the web app and the TAXII server takes
-its allowed levels from here, so that a page, a search, a count and an export cannot disagree.
+"""TLP 2.0 clearance of the web app's readers: which markings each role may read. Every query of the web app and
+the TAXII server takes its allowed levels from here, so that a page, a search, a count and an export cannot
+disagree; the levels and their order are :mod:`threadline.tlp`'s.
 
 Anonymous visitors read TLP:CLEAR only; a viewer also TLP:GREEN (community); an analyst also TLP:AMBER and
 TLP:AMBER+STRICT (inside the organisation); TLP:RED (named recipients) only an administrator.
@@ -9,15 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from threadline.export.common import TLP_LEVELS
+from threadline.tlp import RED, Level, may_read, readable
 
 ROLES = ("viewer", "analyst", "admin")
-CLEARANCE: dict[str, tuple[str, ...]] = {
-    "anonymous": ("clear",),
-    "viewer": ("clear", "green"),
-    "analyst": ("clear", "green", "amber", "amber+strict"),
-    "admin": tuple(TLP_LEVELS),
-}
+# The most restricted level each role may read (every level below it too).
+ROLE_CLEARANCE: dict[str, Level] = {"anonymous": "clear", "viewer": "green", "analyst": "amber+strict",
+                                   "admin": RED}
+CLEARANCE: dict[str, tuple[Level, ...]] = {role: readable(level) for role, level in ROLE_CLEARANCE.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,11 +27,16 @@ class Principal:
     role: str = "anonymous"
 
     @property
-    def levels(self) -> tuple[str, ...]:
-        return CLEARANCE.get(self.role, CLEARANCE["anonymous"])
+    def clearance(self) -> Level:
+        """The most restricted marking this reader may read (an unknown role is anonymous)."""
+        return ROLE_CLEARANCE.get(self.role, ROLE_CLEARANCE["anonymous"])
+
+    @property
+    def levels(self) -> tuple[Level, ...]:
+        return readable(self.clearance)
 
     def may_read(self, level: str | None) -> bool:
-        return (level or "red") in self.levels       # an unmarked row is treated as the strictest, never leaked
+        return may_read(self.clearance, level)      # an unmarked row is treated as the strictest, never leaked
 
     @property
     def can_submit(self) -> bool:
