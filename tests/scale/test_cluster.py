@@ -23,6 +23,7 @@ from threadline.store import Store
 from threadline.store.analyses import get_analysis
 from threadline.store.batches import committed_keys
 from threadline.store.models import AnalysisRow, BatchInputRow, KnowledgeObjectRow
+from threadline.store.records import LINK_COLUMNS
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TRAM = Path(__file__).resolve().parents[2] / "src" / "threadline" / "data" / "tram" / "tram2-reports.jsonl.gz"
@@ -193,7 +194,8 @@ def test_workers_attribute_with_the_store_links_the_client_ships(client: Any, st
     assert again["attribution"] == analyze_document(ingest(str(heron))[0], kb, known=known)["attribution"]
     with Session(store.engine) as session:
         rows = sorted(session.scalars(select(GroupLinkRow.id)))
-    assert results[1].links and rows == sorted(r["id"] for r in [*(results[0].links or []), *results[1].links])
+    made = [dict(zip(LINK_COLUMNS, link, strict=True)) for r in results for p in r.prepared for link in p.links]
+    assert results[1].prepared[0].links and rows == sorted(r["id"] for r in made)
 
 
 def test_workers_keep_the_allocator_thresholds_and_freeze_what_they_load(client: Any) -> None:

@@ -28,8 +28,9 @@ from threadline.store.repository import Store
 if TYPE_CHECKING:
     from threadline.attribute.known import Known
 
-BATCH_SECONDS = 2.0        # at most this long between a result's arrival and its commit (setting batch_commit:
-                           # at most that many inputs per commit)
+BATCH_SECONDS = 1.0        # at most this long between a result's arrival and its commit (setting batch_commit:
+                           # at most that many inputs per commit); a commit of a second's results takes ~0.15 s
+                           # here, within the time a worker's queued task keeps it busy
 WINDOW_PER_WORKER = 4      # inputs in flight per worker: enough to keep each busy, little to redo after a kill
 ITEMS_PER_TASK = 4         # at most this many inputs per task: the scheduler and this client spend ~4 ms of CPU per
                            # task (on a 2-core machine, CPU the workers need); fewer when the batch is short, so
@@ -77,8 +78,17 @@ def connect(workers: int | None, scheduler: str | None) -> Iterator[Any]:
     # also pins the mmap threshold at 128 KB, so every large buffer of an analysis was mapped and unmapped again
     # (ten times the page faults; ~0.03 s of system CPU per TRAM2 report, a quarter of the analysis), for ~10 MB
     # less resident memory per worker. A cluster of your own: see README ("Batches on Dask").
+    # A local cluster's scheduler and nannies share this process's event loop with the client, and their timers
+    # woke it ~300 times a second: the event loop's health tick every 20 ms in each server, the nannies' memory
+    # check every 100 ms, the system monitor every 0.5 s. Idle, that loop used 35-45% of a core (measured from
+    # the thread's run time), on the two cores the workers need; with these intervals, 7-9%. What they feed (the
+    # "event loop unresponsive" warning, the dashboard's graphs, a worker over its memory limit restarted) still
+    # works, a little later.
     importlib.import_module("dask").config.set({"distributed.worker.profile.enabled": False,
-                                                "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
+                                                "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                                                "distributed.admin.tick.interval": "1s",
+                                                "distributed.admin.system-monitor.interval": "2s",
+                                                "distributed.worker.memory.monitor-interval": "500ms"})
     if scheduler:
         try:
             client = dask.Client(scheduler, timeout="20s")
@@ -130,12 +140,14 @@ class Writer:
             self._import(result.knowledge)
         if not self.pending:
             self.oldest = time.monotonic()
-        self.pending.append(result)                  # a Result is the Entry save_batch stores
-        if len(self.pending) >= self.most or time.monotonic() - self.oldest >= BATCH_SECONDS:
-            self.flush()
+        self.pending.append(result.entry())
 
-    def tick(self) -> None:
-        if self.pending and time.monotonic() - self.oldest >= BATCH_SECONDS:
+    def tick(self, last: bool = False) -> None:
+        """Commit what is pending if it is due. ``last``: every input is submitted, the workers are on the batch's
+        last tasks: each result is committed as it comes, so that little is left to commit once the last one has
+        arrived (the final commit is time the workers all wait)."""
+        if self.pending and (last or len(self.pending) >= self.most
+                             or time.monotonic() - self.oldest >= BATCH_SECONDS):
             self.flush()
 
     def flush(self) -> None:
@@ -220,11 +232,20 @@ def run(items: Sequence[Item], *, store: Store | None, client: Any, exclude: Seq
     # one copy per worker, not one per task (a Known of a large store is a few MB)
     shipped = client.scatter(known, broadcast=True, hash=False) if known else None
 
+    solo: list[str] = []             # the key of an input running alone, with nothing else in flight
+
     def submit() -> None:
         nonlocal position
-        while (alone or position < len(queue)) and futures.count() < window:
+        while not solo and (alone or position < len(queue)) and futures.count() < window:
             if alone:
+                # an input of a task that killed its workers runs with nothing else in flight: Dask counts a dead
+                # worker against every task it held (running or waiting there), and a second death fails a task,
+                # so an innocent input beside the one at fault could fail with it (seen on a loaded machine, when
+                # the cluster had one worker up again and gave it both). Rare; it costs a few tasks' time.
+                if futures.count():
+                    return
                 group = [alone.pop(0)]
+                solo.append(f"threadline-{group[0].key}")
             else:
                 group = queue[position:position + per_task]
                 position += len(group)
@@ -251,6 +272,8 @@ def run(items: Sequence[Item], *, store: Store | None, client: Any, exclude: Seq
             group = by_key.pop(str(future.key), None)
             if group is None:
                 continue
+            if str(future.key) in solo:
+                solo.clear()
             try:
                 results: list[Result] = future.result()
             except Exception as exc:   # a dead worker twice (KilledWorker)
@@ -264,8 +287,8 @@ def run(items: Sequence[Item], *, store: Store | None, client: Any, exclude: Seq
             future.release()
             for item, result in zip(group, results, strict=False):
                 finish(item, result)
-            writer.tick()
-            submit()
+            submit()                   # before the commit: the workers' next tasks are not kept waiting for it
+            writer.tick(last=position >= len(queue) and not alone)
             if on_progress is not None:
                 on_progress(summary)
     finally:
