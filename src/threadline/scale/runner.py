@@ -7,7 +7,8 @@ batch, and a result is written at most a few seconds after it arrives. On a long
 (``ITEMS_PER_TASK``): fewer round trips through the scheduler. A worker that dies is replaced by the cluster and
 its task runs again elsewhere; a task that kills workers again and again (``KilledWorker``) runs its inputs again
 one per task, and the input at fault fails alone, with that reason. Results arrive in completion order, not input
-order.
+order. A cluster left without any worker (none started, or every one gone for good) stops the batch with that
+reason after a while (setting ``batch_worker_wait``), never waiting for ever: what was committed is kept.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ BATCH_SECONDS = 1.0        # at most this long between a result's arrival and it
                            # at most that many inputs per commit); a commit of a second's results takes ~0.15 s
                            # here, within the time a worker's queued task keeps it busy
 WINDOW_PER_WORKER = 4      # inputs in flight per worker: enough to keep each busy, little to redo after a kill
+WORKER_CHECK = 5.0         # seconds without a result after which the client asks the scheduler whether any worker is
+                           # left (and every as often while it waits)
 ITEMS_PER_TASK = 4         # at most this many inputs per task: the scheduler and this client spend ~4 ms of CPU per
                            # task (on a 2-core machine, CPU the workers need); fewer when the batch is short, so
                            # that the last tasks do not leave a worker idle
@@ -84,11 +87,18 @@ def connect(workers: int | None, scheduler: str | None) -> Iterator[Any]:
     # the thread's run time), on the two cores the workers need; with these intervals, 7-9%. What they feed (the
     # "event loop unresponsive" warning, the dashboard's graphs, a worker over its memory limit restarted) still
     # works, a little later.
+    # And a local cluster (SpecCluster) closes a worker's nanny for good, and never starts another, when no worker
+    # of its name is back 15 s after one died (lost-worker-timeout, meant for a job whose machine is gone). Here
+    # the nanny itself starts a new worker, which loads the knowledge base and models before it counts: a worker
+    # killed again and again by one input (or restarting on a loaded machine) was not back in time at the moment
+    # of some check, its nanny was closed, and once both were, the batch waited for ever on a cluster without a
+    # worker or a nanny (tests/scale/test_cluster.py's kill test, in CI). The nannies are left to do their job.
     importlib.import_module("dask").config.set({"distributed.worker.profile.enabled": False,
                                                 "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
                                                 "distributed.admin.tick.interval": "1s",
                                                 "distributed.admin.system-monitor.interval": "2s",
-                                                "distributed.worker.memory.monitor-interval": "500ms"})
+                                                "distributed.worker.memory.monitor-interval": "500ms",
+                                                "distributed.deploy.lost-worker-timeout": LOST_WORKER_TIMEOUT})
     if scheduler:
         try:
             client = dask.Client(scheduler, timeout="20s")
@@ -113,6 +123,9 @@ def _quiet(level: int) -> None:
     names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in ("distributed", "tornado")]
     for name in ["distributed", "tornado", *names]:
         logging.getLogger(name).setLevel(level)
+
+
+LOST_WORKER_TIMEOUT = "1 day"   # see connect: a local cluster never closes a nanny whose worker it lost
 
 
 def dashboard_of(client: Any) -> str | None:
@@ -182,6 +195,22 @@ class SchedulerLost(InputError):
         self.summary = summary
 
 
+class NoWorkers(InputError):
+    """The cluster had no worker for ``batch_worker_wait`` seconds with inputs left to do: what was committed
+    stays, a rerun (on a cluster with workers) does the rest."""
+
+    def __init__(self, summary: Summary, seconds: float) -> None:
+        super().__init__(f"no Dask worker left on the cluster for {seconds:.0f} s, after {summary.analysed} of "
+                         f"{summary.total - summary.skipped} inputs; what was committed is kept, run the same command "
+                         "again (with workers) to do the rest", where="--workers/--scheduler")
+        self.summary = summary
+
+
+def _workers(client: Any) -> int:
+    """How many workers the scheduler has now (one round trip)."""
+    return len(client.scheduler_info(n_workers=-1).get("workers", {}))
+
+
 def _connection_lost(exc: BaseException) -> bool:
     """A future cancelled because the scheduler is gone, or the connection to it closed (not an input's fault)."""
     return isinstance(exc, OSError | TimeoutError) or exc.__class__.__name__ in (
@@ -245,11 +274,12 @@ def run(items: Sequence[Item], *, store: Store | None, client: Any, exclude: Seq
                 if futures.count():
                     return
                 group = [alone.pop(0)]
-                solo.append(f"threadline-{group[0].key}")
+                key = f"threadline-{group[0].key}-alone"     # not the key of a task that failed as it ran before
+                solo.append(key)
             else:
                 group = queue[position:position + per_task]
                 position += len(group)
-            key = f"threadline-{group[0].key}" + (f"-{len(group)}" if len(group) > 1 else "")
+                key = f"threadline-{group[0].key}" + (f"-{len(group)}" if len(group) > 1 else "")
             by_key[key] = group
             summary.tasks += 1
             futures.add(client.submit(analyse_many, group, tuple(exclude), allow_private, shipped, key=key,
@@ -266,23 +296,28 @@ def run(items: Sequence[Item], *, store: Store | None, client: Any, exclude: Seq
         if on_result is not None:
             on_result(item, result)
 
+    wait = settings.get_number("batch_worker_wait")
     submit()
     try:
-        for future in futures:
+        while (future := _next(futures, client, summary, wait)) is not None:
             group = by_key.pop(str(future.key), None)
             if group is None:
                 continue
-            if str(future.key) in solo:
+            alone_here = str(future.key) in solo
+            if alone_here:
                 solo.clear()
             try:
                 results: list[Result] = future.result()
             except Exception as exc:   # a dead worker twice (KilledWorker)
                 if _connection_lost(exc):
                     raise SchedulerLost(summary) from None
-                if len(group) > 1:     # which input killed it is not known: each runs again alone
+                if len(group) > 1 or (exc.__class__.__name__ == "KilledWorker" and not alone_here):
+                    # which input killed it is not known (a task of several), or whether this one did: Dask counts
+                    # a dead worker against every task it held, so a task waiting beside the one at fault on a
+                    # worker that died twice fails too. Each runs again alone, with nothing else in flight
                     alone.extend(group)
                     results = []
-                else:                  # this input alone fails
+                else:                  # this input alone fails (it killed two workers with nothing beside it)
                     results = [Result(group[0].key, group[0].source, error=_reason(exc, group[0]))]
             future.release()
             for item, result in zip(group, results, strict=False):
@@ -295,3 +330,37 @@ def run(items: Sequence[Item], *, store: Store | None, client: Any, exclude: Seq
         writer.flush()                 # whole inputs that arrived are committed, even on Ctrl-C
         summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _next(futures: Any, client: Any, summary: Summary, wait: float) -> Any | None:
+    """The next finished future of ``futures`` (Dask's as_completed), or None when none is left. While none is
+    ready the scheduler is asked every ``WORKER_CHECK`` seconds whether any worker is left: with none for ``wait``
+    seconds, :class:`NoWorkers` (a task waits for ever on a cluster without workers, and a local cluster whose
+    nannies are gone starts none)."""
+    if futures.has_ready():
+        return next(futures)
+    checked = time.monotonic()
+    alone_since: float | None = None        # when the cluster was first seen without a worker
+    while not futures.is_empty():
+        with futures.thread_condition:      # notified (under this lock) after a finished future is queued
+            if not futures.has_ready():
+                futures.thread_condition.wait(timeout=WORKER_CHECK)
+        if futures.has_ready():
+            return next(futures)
+        now = time.monotonic()
+        if now - checked < WORKER_CHECK:
+            continue
+        checked = now
+        try:
+            workers = _workers(client)
+        except Exception as exc:
+            if _connection_lost(exc):
+                raise SchedulerLost(summary) from None
+            raise
+        if workers:
+            alone_since = None
+        elif alone_since is None:
+            alone_since = now
+        elif now - alone_since >= wait:
+            raise NoWorkers(summary, now - alone_since)
+    return None
