@@ -1,7 +1,7 @@
 """Scaling of batch analysis on Dask distributed: reports per second on 1 and 2 workers (TRAM2's reports, real
 vendor texts), peak memory per worker, the cost of the single writer, and where one process spends its time.
 
-Usage: bench/scale.py [--reports 60] [--workers 1,2] [--db URL] [--profile] [--one-process]
+Usage: bench/scale.py [--reports 60] [--workers 1,2] [--rounds 2] [--db URL] [--profile] [--one-process]
 
 1. The analysis itself, in this process (knowledge base and models loaded first): CPU seconds per report, so
    reports per second per core; with --profile, the functions that stand in the way. Then a check that the fast
@@ -9,8 +9,13 @@ Usage: bench/scale.py [--reports 60] [--workers 1,2] [--db URL] [--profile] [--o
    of the per-group reference functions on these reports. --one-process stops there.
 2. The same reports through `run()` on a local cluster of N worker processes (one thread each) and the single
    writer committing to a fresh SQLite file (or --db): wall reports/s, speed-up over 1 worker, peak RSS of each
-   worker, the writer's share of the wall time.
+   worker, the writer's share of the wall time. --rounds runs every size that many times, the order reversed
+   every other round (the cluster that runs first is slower per report), and the speed-up read is the median of
+   the rounds' ratios.
+   The client's CPU per report is split by thread (Linux): the main thread (results taken in, the single
+   writer) and the event loop's (a local cluster's scheduler and nannies share it with the client's messages).
 3. The writer alone: the results committed again in batches to a fresh database: reports/s one writer sustains.
+Also: the bytes a task returns per report (a worker's Result, pickled).
 On a shared machine other processes slow every figure: the load average is printed with them.
 """
 
@@ -20,6 +25,7 @@ import argparse
 import gzip
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -67,6 +73,34 @@ def one_process(records: list[dict[str, Any]], profile: bool) -> float:
         print("where one process spends its time (20 reports, cumulative, threadline functions):")
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(r"threadline/(attribute|extract|analysis)", 14)
     return per
+
+
+def result_bytes(records: list[dict[str, Any]]) -> float:
+    """The mean size of what a Dask task returns per report (scale.work.Result, pickled as Dask does)."""
+    import pickle
+
+    from threadline.scale.work import analyse
+
+    sample = items_of(records[:10])
+    return sum(len(pickle.dumps(analyse(item), protocol=5)) for item in sample) / len(sample)
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of this process's threads by role, from the kernel's run time of each (Linux; else empty):
+    "main" (results, the writer), "loop" (Dask's event loop thread: the client's messages and, on a local
+    cluster, the scheduler and the nannies), "other"."""
+    import threading
+
+    roles = {t.native_id: ("main" if t is threading.main_thread() else "loop" if t.name == "IO loop" else "other")
+             for t in threading.enumerate()}
+    out = {"main": 0.0, "loop": 0.0, "other": 0.0}
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/schedstat") as fh:
+                out[roles.get(int(tid), "other")] += int(fh.read().split()[0]) / 1e9
+    except OSError:
+        return {}
+    return out
 
 
 def check_scores(records: list[dict[str, Any]]) -> int:
@@ -124,9 +158,10 @@ def distributed(records: list[dict[str, Any]], workers: int, db: str | None) -> 
             return usage.ru_utime + usage.ru_stime
 
         before: dict[str, float] = client.run(cpu)
-        mine = cpu()
+        mine, threads = cpu(), thread_cpu()
         summary = run(items_of(records), store=store, client=client)
         client_cpu = cpu() - mine
+        split = {k: (v - threads[k]) / summary.analysed for k, v in thread_cpu().items()}
         worker_cpu = sum(client.run(cpu).values()) - sum(before.values())
         peaks: dict[str, int] = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         results: list[Any] = []
@@ -147,6 +182,7 @@ def distributed(records: list[dict[str, Any]], workers: int, db: str | None) -> 
             writer_rate = len(results) / (time.perf_counter() - start)
     return {"workers": workers, "rate": summary.analysed / summary.seconds, "seconds": summary.seconds,
             "worker_cpu": worker_cpu / summary.analysed, "client_cpu": client_cpu / summary.analysed,
+            "split": split, "commits": summary.commits,
             "failed": len(summary.failed), "tasks": summary.tasks,
             "write_share": summary.write_seconds / summary.seconds,
             "peaks_mb": sorted(v / 1024 for v in peaks.values()), "writer_rate": writer_rate}
@@ -159,6 +195,8 @@ def main() -> None:
     parser.add_argument("--db", help="database URL for the distributed runs (default: a fresh SQLite file)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--one-process", action="store_true", help="only the one-process figure and the check")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="runs of every cluster size, the order reversed every other round (default 2)")
     args = parser.parse_args()
     records = reports(args.reports)
     chars = sum(len(r["text"]) for r in records) / len(records)
@@ -170,10 +208,19 @@ def main() -> None:
           f"other processes inflate it only through shared caches)")
     print(f"check: score_groups gives the per-group reference's floats exactly on {check_scores(records)} of these "
           "reports' cases")
+    print(f"a task returns {result_bytes(records) / 1024:.0f} KB per report (scale.work.Result, pickled)")
     if args.one_process:
         print(f"load average at the end: {os.getloadavg()[0]:.2f}")
         return
-    rows = [distributed(records, int(w), args.db) for w in args.workers.split(",")]
+    counts = [int(w) for w in args.workers.split(",")]
+    # Whichever cluster runs first is slower per report (measured: 1 worker 0.13-0.16 s CPU a report when first,
+    # 0.115-0.138 s when second), so a fixed order biases the ratio; rounds alternate the order and the ratio read
+    # is the median over rounds.
+    rounds: list[dict[int, dict[str, Any]]] = []
+    for number in range(max(1, args.rounds)):
+        order = counts if number % 2 == 0 else counts[::-1]
+        rounds.append({w: distributed(records, w, args.db) for w in order})
+    rows = [rounds[0][w] for w in counts]
     base = rows[0]["rate"]
     print("workers | reports/s (wall) | speed-up | peak RSS per worker (MB) | writer share of wall | tasks | failed")
     for row in rows:
@@ -184,17 +231,25 @@ def main() -> None:
     print("  the scheduler's messages, results unpickled):")
     for row in rows:
         ideal = min(row["workers"] / row["worker_cpu"], 1 / max(1e-9, row["client_cpu"]))
-        print(f"  {row['workers']} worker(s): workers {row['worker_cpu']:.3f} s, client {row['client_cpu']:.3f} s "
-              f"-> {ideal:.1f} reports/s with a free core per worker")
+        split = row["split"]
+        parts = (f" (main thread {split['main'] * 1000:.1f} ms, event loop {split['loop'] * 1000:.1f} ms; "
+                 f"{row['commits']} commits)") if split else ""
+        print(f"  {row['workers']} worker(s): workers {row['worker_cpu']:.3f} s, client {row['client_cpu']:.3f} s"
+              f"{parts} -> {ideal:.1f} reports/s with a free core per worker")
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
         ideal_speedup = (last["workers"] / last["worker_cpu"]) / (first["workers"] / first["worker_cpu"])
         print(f"speed-up {first['workers']} -> {last['workers']} workers from CPU per report (idle cores): "
               f"{ideal_speedup:.2f}x")
-        speedup = rows[-1]["rate"] / base
+        ratios = [r[counts[-1]]["rate"] / r[counts[0]]["rate"] for r in rounds]
+        if len(rounds) > 1:
+            print("wall speed-up per round (order): " + ", ".join(
+                f"{ratio:.2f}x ({'up' if i % 2 == 0 else 'down'})" for i, ratio in enumerate(ratios)))
+        speedup = statistics.median(ratios)
         load = os.getloadavg()[0]
         idle = load < 0.5 * (os.cpu_count() or 1)
-        print(f"speed-up {rows[0]['workers']} -> {rows[-1]['workers']} workers: {speedup:.2f}x "
+        print(f"speed-up {rows[0]['workers']} -> {rows[-1]['workers']} workers (median of {len(rounds)} rounds): "
+              f"{speedup:.2f}x "
               f"(target >= {TARGET_SPEEDUP}x: {'met' if speedup >= TARGET_SPEEDUP else 'NOT met'})")
         # The line to read when re-measuring on an idle machine (only wall time shows the workers' overlap).
         print(f"WALL SPEED-UP {rows[0]['workers']} -> {rows[-1]['workers']} WORKERS: {speedup:.2f}x, target "

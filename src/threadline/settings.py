@@ -61,6 +61,9 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting("batch_commit", "THREADLINE_BATCH_COMMIT", "32",
             "Inputs a distributed batch (`analyze --workers/--scheduler`) commits per transaction at most.",
             number=True),
+    Setting("batch_worker_wait", "THREADLINE_BATCH_WORKER_WAIT", "120",
+            "Seconds a distributed batch waits while its Dask cluster has no worker (none started, or every one "
+            "gone) before it stops with that reason; what was committed is kept.", number=True),
     # --- web (issue 16) ---
     Setting("web_host", "THREADLINE_WEB_HOST", "127.0.0.1",
             "Address `threadline serve` listens on (loopback by default; put TLS in front for anything else)."),

@@ -86,19 +86,29 @@ def test_findings_made_by_a_worker_are_those_the_writer_makes(store: Store,
 
 
 def test_a_workers_result_is_the_entry_the_writer_stores(store: Store) -> None:
-    """scale.work.Result extends store Entry (one definition of the stored fields): the writer stores a worker's
-    result as it comes, findings included, and the fields are Entry's followed by the client's own."""
-    from dataclasses import fields
-
+    """scale.work.Result carries its analyses made ready for the writer (JSON text, finding and link rows): the
+    writer stores it as it comes, and what it stores is what the writer makes of the plain analysis (the same JSON,
+    findings and links as an Entry of dicts gives)."""
     from threadline.scale.items import record_item
     from threadline.scale.work import Result
     from threadline.scale.work import analyse as work
+    from threadline.store.models import GroupLinkRow
 
     text = (DATA / sorted(p.name for p in DATA.iterdir())[0]).read_text(encoding="utf-8")
     fields_ = {"id": "r1", "text": text, "title": "one", "source": "jsonl:r1", "published": None}
     result = work(record_item(fields_, fields_, "test:1", ()))
-    assert isinstance(result, Entry) and result.error is None and result.findings
-    assert [f.name for f in fields(Result)][:len(fields(Entry))] == [f.name for f in fields(Entry)]
-    assert save_batch(store, [result]) == 1
+    assert isinstance(result, Result) and result.error is None and result.prepared[0].findings
+    assert save_batch(store, [result.entry()]) == 1
     assert committed_keys(store, [result.key]) == {result.key}
-    assert get_analysis(store, result.documents[0].sha256) == result.analyses[0]
+    (analysis,) = result.analyses
+    assert get_analysis(store, result.documents[0].sha256) == analysis
+
+    def stored() -> list[Any]:
+        with Session(store.engine) as session:
+            return [sorted(tuple(r) for r in session.execute(select(*m.__table__.columns).order_by(m.id)))
+                    for m in (FindingRow, GroupLinkRow)] + [
+                session.execute(select(AnalysisRow.data, AnalysisRow.tlp, AnalysisRow.title)).all()]
+
+    by_worker = stored()
+    save_batch(store, [Entry(result.key, result.source, result.documents, [analysis])])     # made by the writer
+    assert stored() == by_worker and by_worker[0]

@@ -120,9 +120,13 @@ def _dask_cluster(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen
                                   "--scheduler-file", str(spec)], env=env, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not spec.is_file() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    address = str(json.loads(spec.read_text(encoding="utf-8"))["address"])
+    address = ""
+    while not address and time.monotonic() < deadline:
+        try:          # the file is there before Dask has written it (seen empty on a loaded machine)
+            address = str(json.loads(spec.read_text(encoding="utf-8"))["address"])
+        except (OSError, ValueError, KeyError):
+            time.sleep(0.2)
+    assert address, "the Dask scheduler did not write its file in 120 s"
     worker = subprocess.Popen([dask, "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return scheduler, worker, address

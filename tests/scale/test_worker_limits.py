@@ -61,7 +61,7 @@ def test_a_pathological_input_stops_in_its_stage_on_a_worker_and_the_batch_goes_
     # the worker's time on it: the stages before the stopped one and that one's second, with room for a loaded
     # machine (unbounded it takes 8 s and more)
     assert huge.seconds < 6, huge.seconds
-    assert huge.documents == [] and huge.analyses == [] and huge.findings == []
+    assert huge.documents == [] and huge.analyses == [] and huge.prepared == []
     assert all(results[f"batch.jsonl:{n}"].error is None for n in (1, 3))
     assert count(store, AnalysisRow) == count(store, BatchInputRow) == 2     # nothing half-written of the huge one
 

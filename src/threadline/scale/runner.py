@@ -7,7 +7,8 @@ batch, and a result is written at most a few seconds after it arrives. On a long
 (``ITEMS_PER_TASK``): fewer round trips through the scheduler. A worker that dies is replaced by the cluster and
 its task runs again elsewhere; a task that kills workers again and again (``KilledWorker``) runs its inputs again
 one per task, and the input at fault fails alone, with that reason. Results arrive in completion order, not input
-order.
+order. A cluster left without any worker (none started, or every one gone for good) stops the batch with that
+reason after a while (setting ``batch_worker_wait``), never waiting for ever: what was committed is kept.
 """
 
 from __future__ import annotations
@@ -28,9 +29,12 @@ from threadline.store.repository import Store
 if TYPE_CHECKING:
     from threadline.attribute.known import Known
 
-BATCH_SECONDS = 2.0        # at most this long between a result's arrival and its commit (setting batch_commit:
-                           # at most that many inputs per commit)
+BATCH_SECONDS = 1.0        # at most this long between a result's arrival and its commit (setting batch_commit:
+                           # at most that many inputs per commit); a commit of a second's results takes ~0.15 s
+                           # here, within the time a worker's queued task keeps it busy
 WINDOW_PER_WORKER = 4      # inputs in flight per worker: enough to keep each busy, little to redo after a kill
+WORKER_CHECK = 5.0         # seconds without a result after which the client asks the scheduler whether any worker is
+                           # left (and every as often while it waits)
 ITEMS_PER_TASK = 4         # at most this many inputs per task: the scheduler and this client spend ~4 ms of CPU per
                            # task (on a 2-core machine, CPU the workers need); fewer when the batch is short, so
                            # that the last tasks do not leave a worker idle
@@ -77,8 +81,24 @@ def connect(workers: int | None, scheduler: str | None) -> Iterator[Any]:
     # also pins the mmap threshold at 128 KB, so every large buffer of an analysis was mapped and unmapped again
     # (ten times the page faults; ~0.03 s of system CPU per TRAM2 report, a quarter of the analysis), for ~10 MB
     # less resident memory per worker. A cluster of your own: see README ("Batches on Dask").
+    # A local cluster's scheduler and nannies share this process's event loop with the client, and their timers
+    # woke it ~300 times a second: the event loop's health tick every 20 ms in each server, the nannies' memory
+    # check every 100 ms, the system monitor every 0.5 s. Idle, that loop used 35-45% of a core (measured from
+    # the thread's run time), on the two cores the workers need; with these intervals, 7-9%. What they feed (the
+    # "event loop unresponsive" warning, the dashboard's graphs, a worker over its memory limit restarted) still
+    # works, a little later.
+    # And a local cluster (SpecCluster) closes a worker's nanny for good, and never starts another, when no worker
+    # of its name is back 15 s after one died (lost-worker-timeout, meant for a job whose machine is gone). Here
+    # the nanny itself starts a new worker, which loads the knowledge base and models before it counts: a worker
+    # killed again and again by one input (or restarting on a loaded machine) was not back in time at the moment
+    # of some check, its nanny was closed, and once both were, the batch waited for ever on a cluster without a
+    # worker or a nanny (tests/scale/test_cluster.py's kill test, in CI). The nannies are left to do their job.
     importlib.import_module("dask").config.set({"distributed.worker.profile.enabled": False,
-                                                "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
+                                                "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                                                "distributed.admin.tick.interval": "1s",
+                                                "distributed.admin.system-monitor.interval": "2s",
+                                                "distributed.worker.memory.monitor-interval": "500ms",
+                                                "distributed.deploy.lost-worker-timeout": LOST_WORKER_TIMEOUT})
     if scheduler:
         try:
             client = dask.Client(scheduler, timeout="20s")
@@ -103,6 +123,9 @@ def _quiet(level: int) -> None:
     names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in ("distributed", "tornado")]
     for name in ["distributed", "tornado", *names]:
         logging.getLogger(name).setLevel(level)
+
+
+LOST_WORKER_TIMEOUT = "1 day"   # see connect: a local cluster never closes a nanny whose worker it lost
 
 
 def dashboard_of(client: Any) -> str | None:
@@ -130,12 +153,14 @@ class Writer:
             self._import(result.knowledge)
         if not self.pending:
             self.oldest = time.monotonic()
-        self.pending.append(result)                  # a Result is the Entry save_batch stores
-        if len(self.pending) >= self.most or time.monotonic() - self.oldest >= BATCH_SECONDS:
-            self.flush()
+        self.pending.append(result.entry())
 
-    def tick(self) -> None:
-        if self.pending and time.monotonic() - self.oldest >= BATCH_SECONDS:
+    def tick(self, last: bool = False) -> None:
+        """Commit what is pending if it is due. ``last``: every input is submitted, the workers are on the batch's
+        last tasks: each result is committed as it comes, so that little is left to commit once the last one has
+        arrived (the final commit is time the workers all wait)."""
+        if self.pending and (last or len(self.pending) >= self.most
+                             or time.monotonic() - self.oldest >= BATCH_SECONDS):
             self.flush()
 
     def flush(self) -> None:
@@ -168,6 +193,22 @@ class SchedulerLost(InputError):
         super().__init__(f"lost the Dask scheduler after {summary.analysed} inputs; what was committed is kept, run "
                          "the same command again to do the rest", where="--scheduler")
         self.summary = summary
+
+
+class NoWorkers(InputError):
+    """The cluster had no worker for ``batch_worker_wait`` seconds with inputs left to do: what was committed
+    stays, a rerun (on a cluster with workers) does the rest."""
+
+    def __init__(self, summary: Summary, seconds: float) -> None:
+        super().__init__(f"no Dask worker left on the cluster for {seconds:.0f} s, after {summary.analysed} of "
+                         f"{summary.total - summary.skipped} inputs; what was committed is kept, run the same command "
+                         "again (with workers) to do the rest", where="--workers/--scheduler")
+        self.summary = summary
+
+
+def _workers(client: Any) -> int:
+    """How many workers the scheduler has now (one round trip)."""
+    return len(client.scheduler_info(n_workers=-1).get("workers", {}))
 
 
 def _connection_lost(exc: BaseException) -> bool:
@@ -220,15 +261,25 @@ def run(items: Sequence[Item], *, store: Store | None, client: Any, exclude: Seq
     # one copy per worker, not one per task (a Known of a large store is a few MB)
     shipped = client.scatter(known, broadcast=True, hash=False) if known else None
 
+    solo: list[str] = []             # the key of an input running alone, with nothing else in flight
+
     def submit() -> None:
         nonlocal position
-        while (alone or position < len(queue)) and futures.count() < window:
+        while not solo and (alone or position < len(queue)) and futures.count() < window:
             if alone:
+                # an input of a task that killed its workers runs with nothing else in flight: Dask counts a dead
+                # worker against every task it held (running or waiting there), and a second death fails a task,
+                # so an innocent input beside the one at fault could fail with it (seen on a loaded machine, when
+                # the cluster had one worker up again and gave it both). Rare; it costs a few tasks' time.
+                if futures.count():
+                    return
                 group = [alone.pop(0)]
+                key = f"threadline-{group[0].key}-alone"     # not the key of a task that failed as it ran before
+                solo.append(key)
             else:
                 group = queue[position:position + per_task]
                 position += len(group)
-            key = f"threadline-{group[0].key}" + (f"-{len(group)}" if len(group) > 1 else "")
+                key = f"threadline-{group[0].key}" + (f"-{len(group)}" if len(group) > 1 else "")
             by_key[key] = group
             summary.tasks += 1
             futures.add(client.submit(analyse_many, group, tuple(exclude), allow_private, shipped, key=key,
@@ -245,30 +296,71 @@ def run(items: Sequence[Item], *, store: Store | None, client: Any, exclude: Seq
         if on_result is not None:
             on_result(item, result)
 
+    wait = settings.get_number("batch_worker_wait")
     submit()
     try:
-        for future in futures:
+        while (future := _next(futures, client, summary, wait)) is not None:
             group = by_key.pop(str(future.key), None)
             if group is None:
                 continue
+            alone_here = str(future.key) in solo
+            if alone_here:
+                solo.clear()
             try:
                 results: list[Result] = future.result()
             except Exception as exc:   # a dead worker twice (KilledWorker)
                 if _connection_lost(exc):
                     raise SchedulerLost(summary) from None
-                if len(group) > 1:     # which input killed it is not known: each runs again alone
+                if len(group) > 1 or (exc.__class__.__name__ == "KilledWorker" and not alone_here):
+                    # which input killed it is not known (a task of several), or whether this one did: Dask counts
+                    # a dead worker against every task it held, so a task waiting beside the one at fault on a
+                    # worker that died twice fails too. Each runs again alone, with nothing else in flight
                     alone.extend(group)
                     results = []
-                else:                  # this input alone fails
+                else:                  # this input alone fails (it killed two workers with nothing beside it)
                     results = [Result(group[0].key, group[0].source, error=_reason(exc, group[0]))]
             future.release()
             for item, result in zip(group, results, strict=False):
                 finish(item, result)
-            writer.tick()
-            submit()
+            submit()                   # before the commit: the workers' next tasks are not kept waiting for it
+            writer.tick(last=position >= len(queue) and not alone)
             if on_progress is not None:
                 on_progress(summary)
     finally:
         writer.flush()                 # whole inputs that arrived are committed, even on Ctrl-C
         summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _next(futures: Any, client: Any, summary: Summary, wait: float) -> Any | None:
+    """The next finished future of ``futures`` (Dask's as_completed), or None when none is left. While none is
+    ready the scheduler is asked every ``WORKER_CHECK`` seconds whether any worker is left: with none for ``wait``
+    seconds, :class:`NoWorkers` (a task waits for ever on a cluster without workers, and a local cluster whose
+    nannies are gone starts none)."""
+    if futures.has_ready():
+        return next(futures)
+    checked = time.monotonic()
+    alone_since: float | None = None        # when the cluster was first seen without a worker
+    while not futures.is_empty():
+        with futures.thread_condition:      # notified (under this lock) after a finished future is queued
+            if not futures.has_ready():
+                futures.thread_condition.wait(timeout=WORKER_CHECK)
+        if futures.has_ready():
+            return next(futures)
+        now = time.monotonic()
+        if now - checked < WORKER_CHECK:
+            continue
+        checked = now
+        try:
+            workers = _workers(client)
+        except Exception as exc:
+            if _connection_lost(exc):
+                raise SchedulerLost(summary) from None
+            raise
+        if workers:
+            alone_since = None
+        elif alone_since is None:
+            alone_since = now
+        elif now - alone_since >= wait:
+            raise NoWorkers(summary, now - alone_since)
+    return None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from threadline.errors import ThreadlineError
 from threadline.model import Document
 from threadline.scale.items import BYTES, PATH, RECORD, URL, Item
-from threadline.store.records import Entry
+from threadline.store.records import Entry, Prepared
 
 if TYPE_CHECKING:
     from threadline.attribute.known import Known
@@ -28,14 +28,31 @@ WARM_TEXT = ("The actor sent spearphishing emails with a malicious attachment to
 
 
 @dataclass(slots=True)
-class Result(Entry):
-    """What the writer needs of one input: the batch entry it stores (documents, analyses and the findings' rows,
-    made here, not by the writer), and what the client reports or imports."""
+class Result:
+    """What a task returns for one input: its documents and their analyses made ready for the single writer
+    (store/batches.py's Prepared: the JSON text and the rows' values, made here, not by the writer), and what the
+    client reports or imports. Compact on purpose: a worker used to return each analysis as a dict and its findings
+    as dicts (~130 KB pickled per TRAM2 report), which the client unpickled and the writer encoded again."""
 
+    key: str
+    source: str
+    documents: list[Document] = field(default_factory=list)
+    prepared: list[Prepared] = field(default_factory=list)
     knowledge: tuple[str, bytes, str] | None = None     # (kind, bytes, source) of a STIX bundle or MISP event
     error: str | None = None
     left_out: list[str] = field(default_factory=list)  # a feed's entries that failed, one line each (the rest stored)
     seconds: float = 0.0
+
+    @property
+    def analyses(self) -> list[dict[str, Any]]:
+        """The analyses (decoded from their JSON text on each call: for what shows them, not for the writer)."""
+        import json
+
+        return [json.loads(p.data) for p in self.prepared]
+
+    def entry(self) -> Entry:
+        """What the writer stores of it."""
+        return Entry(self.key, self.source, self.documents, prepared=self.prepared)
 
 
 def warm() -> None:
@@ -98,7 +115,7 @@ def analyse(item: Item, exclude: tuple[str, ...] = (), allow_private: bool = Fal
 
     from threadline.analysis import analyze_each
     from threadline.knowledge import load_kb
-    from threadline.store.analyses import finding_values, link_rows
+    from threadline.store.batches import prepare
 
     start = time.perf_counter()
     result = Result(item.key, item.source)
@@ -112,17 +129,16 @@ def analyse(item: Item, exclude: tuple[str, ...] = (), allow_private: bool = Fal
                 result.documents[0].title = item.title
         kb = load_kb(progress=False)
         # a feed's entry that stops at a limit is left out with its reason; the input's other documents are kept
-        result.documents, result.analyses, result.left_out = analyze_each(
+        result.documents, analyses, result.left_out = analyze_each(
             result.documents, kb, exclude_sources=[*exclude, *item.exclude], known=known)
-        # the findings' rows too: the single writer then only inserts them (it was the writer's main cost)
-        result.findings = [row for a in result.analyses for row in finding_values(a["document"]["sha256"], a)]
-        result.links = [row for a in result.analyses for row in link_rows(a["document"]["sha256"], a, kb)]
+        # the JSON text and the rows too: the single writer then only inserts them (it was the writer's main cost)
+        result.prepared = [prepare(a, kb=kb) for a in analyses]
     except ThreadlineError as exc:
-        result.documents, result.analyses, result.findings, result.links = [], [], [], []
+        result.documents, result.prepared = [], []
         result.error = exc.one_line()
     except (MemoryError, RecursionError, ValueError, TypeError, KeyError, IndexError, OSError) as exc:
         # a defect or an exhausted worker on this input: reported with the input, the batch goes on
-        result.documents, result.analyses, result.findings, result.links = [], [], [], []
+        result.documents, result.prepared = [], []
         result.error = f"{item.source}: analysis failed ({exc.__class__.__name__}: {' '.join(str(exc).split())[:200]})"
     result.seconds = time.perf_counter() - start
     return result

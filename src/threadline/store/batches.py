@@ -9,11 +9,14 @@ replaces the one of its document (one per document: the primary key), an input's
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import JSON, Connection, Table, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -21,9 +24,13 @@ from threadline.errors import StoreError
 from threadline.model import Document
 from threadline.store.analyses import analysis_tlp, finding_values, link_rows
 from threadline.store.models import AnalysisRow, BatchInputRow, DocumentRow, FindingRow, GroupLinkRow
-from threadline.store.records import Entry as Entry  # defined without SQLAlchemy: a Dask worker's Result is one
+from threadline.store.records import FINDING_COLUMNS, LINK_COLUMNS, Prepared
+from threadline.store.records import Entry as Entry  # defined without SQLAlchemy (Dask workers import it)
 from threadline.store.repository import Store
 from threadline.tlp import CLEAR, Level, normalise, stricter
+
+if TYPE_CHECKING:
+    from threadline.knowledge import KnowledgeBase
 
 _CHUNK = 500          # ids per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 
@@ -46,26 +53,13 @@ def committed_keys(store: Store, keys: Iterable[str]) -> set[str]:
     return found
 
 
-def _insert_missing(session: Session, model: type[Any], rows: list[dict[str, Any]], key: str) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING where the dialect has it (SQLite, PostgreSQL), else look first."""
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
-        from sqlalchemy.dialects import sqlite
-
-        session.execute(sqlite.insert(model).on_conflict_do_nothing(index_elements=[key]), rows)
-        return
-    if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        session.execute(postgresql.insert(model).on_conflict_do_nothing(index_elements=[key]), rows)
-        return
-    column = getattr(model, key)
-    present = set(session.scalars(select(column).where(column.in_([r[key] for r in rows]))))
+def _insert_missing(connection: Connection, table: Table, rows: list[dict[str, Any]], key: str) -> None:
+    """Rows whose ``key`` is not in the table yet (a database without ON CONFLICT: look first)."""
+    column = table.c[key]
+    present = set(connection.scalars(select(column).where(column.in_([r[key] for r in rows]))))
     missing = [r for r in rows if r[key] not in present]
     if missing:
-        session.execute(insert(model), missing)
+        connection.execute(insert(table), missing)
 
 
 def _table(model: type[Any]) -> Table:
@@ -74,28 +68,73 @@ def _table(model: type[Any]) -> Table:
     return table
 
 
-def _document_row(doc: Document, now: datetime) -> dict[str, Any]:
-    return {"id": doc.sha256, "source": doc.source, "media_type": doc.media_type, "title": doc.title,
-            "published": doc.published, "author": doc.author, "site": doc.site, "text": doc.text,
-            "pages": [{"number": p.number, "start": p.start, "end": p.end} for p in doc.pages],
-            "meta": dict(doc.metadata), "ingested_at": now}
+def prepare(analysis: dict[str, Any], findings: Iterable[dict[str, Any]] | None = None,
+            links: Iterable[dict[str, Any]] | None = None, kb: KnowledgeBase | None = None) -> Prepared:
+    """An analysis made ready for :func:`save_batch` (a Dask worker does this, away from the single writer):
+    its JSON text and its rows' values. ``findings``/``links``: rows a caller made already (dicts), else made
+    here (the links with ``kb``, default the active knowledge base, loaded only if the analysis claims a group)."""
+    doc = analysis["document"]
+    i = doc["sha256"]
+    finding_row, link_row = itemgetter(*FINDING_COLUMNS), itemgetter(*LINK_COLUMNS)
+    return Prepared(i, int(analysis.get("schema_version", 1)), doc.get("title"), doc.get("published"),
+                    doc.get("source"), doc.get("tlp"), json.dumps(analysis),
+                    [finding_row(r) for r in (finding_values(i, analysis) if findings is None else findings)],
+                    [link_row(r) for r in (link_rows(i, analysis, kb) if links is None else links)])
 
 
-def _mark(session: Session, analyses: dict[str, dict[str, Any]], ids: Sequence[str]) -> None:
+def _mark(connection: Connection, prepared: dict[str, Prepared]) -> dict[str, Level]:
     """File each analysis under its TLP marking, as :func:`~threadline.store.analyses.save_analysis` does: the
     analysis's own (``--tlp``, front matter) or the stored document's, whichever is stricter (a marking only goes
     up); the document row and the analysis's ``document.tlp`` get it too. Without this every batch analysis was
-    filed as TLP:CLEAR, whatever the report said."""
+    filed as TLP:CLEAR, whatever the report said. Returns each analysis's level."""
     stored: dict[str, Level] = {}
-    for part in _chunks(list(ids)):
-        stored.update((i, normalise(t)) for i, t in session.execute(
+    for part in _chunks(sorted(prepared)):
+        stored.update((i, normalise(t)) for i, t in connection.execute(
             select(DocumentRow.id, DocumentRow.tlp).where(DocumentRow.id.in_(part))))
-    for i in ids:
-        level = stricter(analysis_tlp(analyses[i]), stored.get(i, CLEAR))
+    levels: dict[str, Level] = {}
+    for i, p in prepared.items():
+        level = levels[i] = stricter(analysis_tlp({"document": {"tlp": p.marking}}), stored.get(i, CLEAR))
         if stored.get(i) != level:
-            session.execute(update(DocumentRow).where(DocumentRow.id == i).values(tlp=level))
-        if level != "clear" and analyses[i]["document"].get("tlp") != level:
-            analyses[i] = {**analyses[i], "document": {**analyses[i]["document"], "tlp": level}}
+            connection.execute(update(DocumentRow).where(DocumentRow.id == i).values(tlp=level))
+        if level != "clear" and p.marking != level:       # rare: the JSON text gets the stricter marking too
+            analysis = json.loads(p.data)
+            analysis["document"]["tlp"] = level
+            prepared[i] = dataclasses.replace(p, marking=level, data=json.dumps(analysis))
+    return levels
+
+
+def _insert(connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]],
+            conflict: str | None = None) -> None:
+    """Many rows in one statement executed by the database driver itself (executemany), the values as they come:
+    SQLAlchemy's Core insert compiles every row's parameters in Python (construct_params, type processors: a
+    third of the single writer's CPU), and nothing here needs it (JSON columns arrive as the JSON text, booleans
+    and strings bind as they are). ``conflict``: a key column whose existing rows are kept (ON CONFLICT ... DO
+    NOTHING). SQLite and PostgreSQL; another database gets a Core insert of the same values."""
+    if not rows:
+        return
+    dialect = connection.dialect
+    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    if dialect.name not in ("sqlite", "postgresql"):
+        decoded = [{c: json.loads(v) if c in json_columns and isinstance(v, str) else v
+                    for c, v in zip(columns, row, strict=True)} for row in rows]
+        if conflict is None:
+            connection.execute(insert(table), decoded)
+        else:
+            _insert_missing(connection, table, decoded, conflict)
+        return
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    quote = dialect.identifier_preparer.quote
+    values = ", ".join(f"{mark}::JSON" if dialect.name == "postgresql" and c in json_columns else mark
+                       for c in columns)
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES ({values})"
+           + (f" ON CONFLICT ({quote(conflict)}) DO NOTHING" if conflict else ""))
+    connection.exec_driver_sql(sql, rows)
+
+
+def _bound(table: Table, column: str, value: Any, dialect: Any) -> Any:
+    """``value`` as the column's type binds it (a time stamp on SQLite is a string of SQLAlchemy's format)."""
+    processor = table.columns[column].type.dialect_impl(dialect).bind_processor(dialect)
+    return processor(value) if processor is not None else value
 
 
 def save_batch(store: Store, entries: Sequence[Entry]) -> int:
@@ -104,58 +143,64 @@ def save_batch(store: Store, entries: Sequence[Entry]) -> int:
     if not entries:
         return 0
     now = datetime.now(UTC)
-    documents: dict[str, dict[str, Any]] = {}
-    analyses: dict[str, dict[str, Any]] = {}
-    findings: dict[str, list[dict[str, Any]]] = {}
-    links: dict[str, list[dict[str, Any]]] = {}
+    documents: dict[str, Document] = {}
+    prepared: dict[str, Prepared] = {}
     for entry in entries:
         for doc in entry.documents:
-            documents.setdefault(doc.sha256, _document_row(doc, now))
-        for analysis in entry.analyses:
-            analyses[analysis["document"]["sha256"]] = analysis       # the later one wins, as in a rerun
+            documents.setdefault(doc.sha256, doc)
+        if entry.prepared is not None:
+            for p in entry.prepared:
+                prepared[p.document_id] = p        # the later one wins, as in a rerun
+            continue
+        # made before the transaction: the knowledge base they may need must not load while the writer holds the
+        # lock; an entry's rows (or none made yet) go with its analyses
+        findings: dict[str, list[dict[str, Any]]] = {}
+        links: dict[str, list[dict[str, Any]]] = {}
         for row in entry.findings or []:
             findings.setdefault(row["document_id"], []).append(row)
-        for analysis in entry.analyses:     # the later entry's rows (or none made yet) win with its analysis
-            links.pop(analysis["document"]["sha256"], None)
-            if entry.links is not None:
-                links[analysis["document"]["sha256"]] = []
-        if entry.links is not None:
-            for row in entry.links:
-                links[row["document_id"]].append(row)
-    inputs: dict[str, dict[str, Any]] = {
-        e.key: {"key": e.key, "source": e.source, "documents": [d.sha256 for d in e.documents], "committed_at": now}
-        for e in entries}
-    ids = sorted(analyses)
-    # made before the transaction: the knowledge base they may need must not load while the writer holds the lock
-    linked = [row for i in ids for row in (links[i] if i in links else link_rows(i, analyses[i]))]
+        for row in entry.links or []:
+            links.setdefault(row["document_id"], []).append(row)
+        for analysis in entry.analyses:
+            i = analysis["document"]["sha256"]
+            prepared[i] = prepare(analysis, findings.get(i, []) if entry.findings is not None else None,
+                                  links.get(i, []) if entry.links is not None else None)
+    inputs = {e.key: (e.key, e.source, json.dumps([d.sha256 for d in e.documents])) for e in entries}
     try:
-        with Session(store.engine, expire_on_commit=False) as session, session.begin():
-            _insert_missing(session, DocumentRow, list(documents.values()), "id")
-            _mark(session, analyses, ids)
+        # a Core connection, not an ORM session: nothing here is an ORM object, and the session's own steps cost
+        # ~1 ms of CPU per statement, ten statements per commit
+        with store.engine.begin() as connection:
+            dialect = connection.dialect
+            documents_table, analyses_table = _table(DocumentRow), _table(AnalysisRow)
+            ingested = _bound(documents_table, "ingested_at", now, dialect)
+            _insert(connection, documents_table, _DOCUMENT_COLUMNS, [
+                (d.sha256, d.source, d.media_type, d.title, d.published, d.author, d.site, d.text,
+                 json.dumps([{"number": p.number, "start": p.start, "end": p.end} for p in d.pages]),
+                 json.dumps(dict(d.metadata)), ingested, "clear") for d in documents.values()], conflict="id")
+            levels = _mark(connection, prepared)
+            ids = sorted(prepared)
             for part in _chunks(ids):
-                session.execute(delete(FindingRow).where(FindingRow.document_id.in_(part)))
-                session.execute(delete(GroupLinkRow).where(GroupLinkRow.document_id.in_(part)))
-                session.execute(delete(AnalysisRow).where(AnalysisRow.document_id.in_(part)))
+                connection.execute(delete(FindingRow).where(FindingRow.document_id.in_(part)))
+                connection.execute(delete(GroupLinkRow).where(GroupLinkRow.document_id.in_(part)))
+                connection.execute(delete(AnalysisRow).where(AnalysisRow.document_id.in_(part)))
             for part in _chunks(sorted(inputs)):
-                session.execute(delete(BatchInputRow).where(BatchInputRow.key.in_(part)))
-            # Core INSERTs with many rows each (executemany): the ORM's unit of work, one object per finding,
-            # made the single writer the bottleneck (18 long reports/s on SQLite). Into the tables, not the mapped
-            # classes: an ORM-enabled insert() goes through the ORM's bulk path, which sorted every row's keys
-            # again (a third of the writer's CPU; the column names are the attribute names in these four tables)
-            if ids:
-                session.execute(insert(_table(AnalysisRow)), [
-                    {"document_id": i, "schema_version": int(analyses[i].get("schema_version", 1)),
-                     "title": analyses[i]["document"].get("title"),
-                     "published": analyses[i]["document"].get("published"), "data": analyses[i],
-                     "analysed_at": now, "tlp": analysis_tlp(analyses[i])} for i in ids])
-                rows = [row for i in ids for row in (findings[i] if i in findings
-                                                      else finding_values(i, analyses[i]))]
-                if rows:
-                    session.execute(insert(_table(FindingRow)), rows)
-                if linked:
-                    session.execute(insert(_table(GroupLinkRow)), linked)
-            session.execute(insert(_table(BatchInputRow)), list(inputs.values()))
+                connection.execute(delete(BatchInputRow).where(BatchInputRow.key.in_(part)))
+            analysed = _bound(analyses_table, "analysed_at", now, dialect)
+            rows = [prepared[i] for i in ids]
+            _insert(connection, analyses_table, _ANALYSIS_COLUMNS, [
+                (p.document_id, p.schema_version, p.title, p.published, p.data, analysed, levels[p.document_id])
+                for p in rows])
+            _insert(connection, _table(FindingRow), FINDING_COLUMNS, [f for p in rows for f in p.findings])
+            _insert(connection, _table(GroupLinkRow), LINK_COLUMNS, [link for p in rows for link in p.links])
+            inputs_table = _table(BatchInputRow)
+            committed = _bound(inputs_table, "committed_at", now, dialect)
+            _insert(connection, inputs_table, ("key", "source", "documents", "committed_at"),
+                    [(*row, committed) for row in inputs.values()])
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", exc)).splitlines()[0] or exc.__class__.__name__
         raise StoreError(f"database error: {reason}", where=store.url) from None
     return len(ids)
+
+
+_DOCUMENT_COLUMNS = ("id", "source", "media_type", "title", "published", "author", "site", "text", "pages",
+                     "metadata", "ingested_at", "tlp")
+_ANALYSIS_COLUMNS = ("document_id", "schema_version", "title", "published", "data", "analysed_at", "tlp")

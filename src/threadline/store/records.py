@@ -55,7 +55,8 @@ class ImportResult:
 @dataclass(slots=True)
 class Entry:
     """One input of a batch, analysed, as :func:`threadline.store.batches.save_batch` stores it: what it was
-    (``key``, ``source``), its documents and their analyses (a Dask worker's ``scale.work.Result`` is one)."""
+    (``key``, ``source``), its documents and their analyses (as dicts, or ``prepared`` by a Dask worker: a
+    ``scale.work.Result``'s ``entry()``)."""
 
     key: str
     source: str
@@ -63,3 +64,29 @@ class Entry:
     analyses: list[dict[str, Any]] = field(default_factory=list)
     findings: list[dict[str, Any]] | None = None     # finding_values of the analyses, when a worker made them
     links: list[dict[str, Any]] | None = None        # link_rows of the analyses (group_links), when a worker made them
+    # the analyses made ready for the writer (a Dask worker's results): stored instead of ``analyses``
+    prepared: list[Prepared] | None = None
+
+
+# The columns of a prepared finding's and group link's values, in this order (the tables' column names).
+FINDING_COLUMNS = ("id", "document_id", "kind", "key", "label", "sentence", "start", "end", "page", "inferred")
+LINK_COLUMNS = ("id", "document_id", "group_id", "kind", "key", "source")
+
+
+@dataclass(slots=True)
+class Prepared:
+    """One analysis as the single writer inserts it, made by a Dask worker so that the writer only inserts: the
+    analysis as the JSON text the store keeps (``json.dumps``, as the JSON column writes a dict), the values of its
+    row, and its findings and group links as tuples of column values (:data:`FINDING_COLUMNS`,
+    :data:`LINK_COLUMNS`). Pickled, a tuple and one string are a fraction of the dicts they stand for, and far
+    quicker to load in the client; the client decodes the JSON only where it shows the analysis."""
+
+    document_id: str
+    schema_version: int
+    title: str | None
+    published: str | None
+    source: str | None                   # the analysis's document.source (what a command line prints)
+    marking: Any                         # the analysis's own document.tlp, as it is (the writer files it)
+    data: str                            # the analysis, as JSON text
+    findings: list[tuple[Any, ...]]
+    links: list[tuple[Any, ...]]
