@@ -65,6 +65,16 @@ def cache_file(kb: KnowledgeBase | None, name: str) -> Path | None:
     return Path(settings.get("cache_dir")) / f"derived-{name}-{key}.pickle"
 
 
+def keep(enabled: bool) -> None:
+    """Move every object the collector tracks to its permanent generation (``gc.freeze``) after a cache is loaded
+    with the collector paused: the loaded graph (hundreds of thousands of objects, kept for the whole process by
+    the caches that hold it) would otherwise sit in the youngest generation and be walked by the next collections
+    of each generation in turn, about 0.4 s of CPU in a cold ``threadline analyze``. Reference counting still frees
+    frozen objects; only a reference cycle already garbage at that moment is never collected."""
+    if enabled:
+        gc.freeze()
+
+
 def _read(path: Path, kind: type[T]) -> T | None:
     enabled = gc.isenabled()
     gc.disable()        # as for the index: the collector would walk the half-built graph again and again
@@ -73,6 +83,8 @@ def _read(path: Path, kind: type[T]) -> T | None:
             found = pickle.load(handle)
     except Exception:   # missing, truncated, corrupt or from another version: rebuild
         return None
+    else:
+        keep(enabled)
     finally:
         if enabled:
             gc.enable()
