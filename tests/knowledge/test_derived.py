@@ -144,3 +144,56 @@ def test_the_newest_few_versions_are_kept_and_older_ones_go(tmp_path: Path, monk
     assert left == written[-derived.KEEP:]
     assert derived._read(written[-1], dict) == {"version": derived.KEEP + 1}
     assert not list(tmp_path.glob(".derived-*"))                         # no temporary file left behind
+
+
+def test_the_runtime_technique_model_read_from_its_cache_scores_as_the_built_one(
+        kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
+    from threadline.extract.techniques import extractor
+
+    stamp = extractor._model_stamp(Path(str(extractor.MODEL_DIR)))
+    assert stamp is not None
+    path = derived.cache_file(None, "technique-model", stamp)
+    assert path is not None
+    path.unlink(missing_ok=True)
+    extractor.runtime_model.cache_clear()
+    try:
+        built = extractor.runtime_model()
+        assert path.exists()
+        extractor.runtime_model.cache_clear()
+
+        def refuse(*_: object) -> Any:
+            raise AssertionError("built again although the cache file was there")
+
+        monkeypatch.setattr(extractor, "_runtime_model", refuse)
+        read = extractor.runtime_model()
+        assert read is not built
+        for document in DOCUMENTS[:3]:
+            text = document.read_text(encoding="utf-8")
+            assert (extractor.extract_techniques(text, kb=kb, model=read)
+                    == extractor.extract_techniques(text, kb=kb, model=built))
+    finally:
+        extractor.runtime_model.cache_clear()
+
+
+def test_the_runtime_model_key_follows_its_files(tmp_path: Path) -> None:
+    import os
+
+    from threadline.extract.techniques.extractor import _model_stamp
+
+    (tmp_path / "report.npz").write_bytes(b"weights")
+    before = _model_stamp(tmp_path)
+    os.utime(tmp_path / "report.npz", ns=(1, 1))                 # a model file replaced
+    assert _model_stamp(tmp_path) != before
+    assert _model_stamp(tmp_path / "missing") is None             # no folder: no cache
+
+
+def test_a_loaded_cache_is_moved_out_of_the_collectors_way(tmp_path: Path) -> None:
+    import gc
+
+    path = tmp_path / "derived-lexicon-0.pickle"
+    derived._write(path, {"rows": [[n] for n in range(1000)]}, "lexicon")     # lists: tracked by the collector
+    assert gc.isenabled()
+    before = gc.get_freeze_count()
+    loaded = derived._read(path, dict)
+    assert loaded is not None and gc.get_freeze_count() >= before + 1000
+    assert gc.isenabled()

@@ -88,6 +88,8 @@ def _read_cache(path: Path) -> KnowledgeBase | None:
         return None
     except Exception:   # truncated, corrupt or from another version: rebuild
         return None
+    else:
+        derived.keep(enabled)      # the loaded graph is never walked again by the collector
     finally:
         if enabled:
             gc.enable()

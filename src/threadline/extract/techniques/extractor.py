@@ -47,6 +47,7 @@ from threadline.extract.techniques.signals import (
     with_lead_ins,
 )
 from threadline.extract.techniques.tools import TOOLS_FILE, ToolMatcher, shipped_tools
+from threadline.knowledge import derived
 from threadline.knowledge.base import KnowledgeBase
 from threadline.limits import check
 from threadline.model import Evidence, Page, Sentence
@@ -141,18 +142,47 @@ def shipped_model(directory: str = str(MODEL_DIR)) -> TechniqueModel[Featurizer,
     return TechniqueModel.load(Path(directory))
 
 
+def _model_stamp(folder: Path) -> str | None:
+    """The folder and the name, size and modification time of each of its files: what a cached runtime model
+    depends on besides the code (None when the folder cannot be read: no cache)."""
+    try:
+        files = sorted((p.name, p.stat()) for p in folder.iterdir() if p.is_file())
+        return f"{folder.resolve()}|" + "|".join(f"{name}:{st.st_size}:{st.st_mtime_ns}" for name, st in files)
+    except OSError:
+        return None
+
+
 @lru_cache(maxsize=4)
 def runtime_model(directory: str = str(MODEL_DIR)) -> TechniqueModel[Any, Any]:
     """The shipped model applied with NumPy alone (same scores to the bit, without importing scikit-learn: 1 s of
     a cold start); a model runtime.py cannot apply (an MLP ensemble, a stacker, sentence context) is
-    :func:`shipped_model`'s."""
+    :func:`shipped_model`'s.
+
+    The runtime model is cached on disk (knowledge.derived, keyed by the code and by the model files' names, sizes
+    and times): reading that pickle is about half the time of reading the compressed arrays and building the
+    vocabularies again in every fresh process."""
     folder = Path(directory)
+    stamp = _model_stamp(folder)
+    path = derived.cache_file(None, "technique-model", stamp) if stamp is not None else None
+    found = derived.read(path, TechniqueModel) if path is not None else None
+    if found is not None:
+        return found
+    model = _runtime_model(folder)
+    if model is None:
+        return shipped_model(directory)
+    if path is not None:
+        derived.write(path, model, "technique-model")
+    return model
+
+
+def _runtime_model(folder: Path) -> TechniqueModel[Any, Any] | None:
+    """The runtime model read from its files; None when runtime.py cannot apply it."""
     feat, bank, info = runtime.load(folder / REPORT_MODEL)
     if (folder / f"{ENSEMBLE_MODEL}.npz").is_file() or "stacker" in bank.extra or feat.spec.context:
-        return shipped_model(directory)
+        return None
     procedure = runtime.load(folder / PROCEDURE_MODEL)[:2] if (folder / f"{PROCEDURE_MODEL}.npz").is_file() else None
     if procedure is not None and procedure[0].spec.context:
-        return shipped_model(directory)
+        return None
     blend = runtime.load_blend(folder / BLEND_MODEL) if (folder / f"{BLEND_MODEL}.npz").is_file() else None
     return TechniqueModel((feat, bank), procedure, info, None, blend, shipped_tools(str(folder / TOOLS_FILE)),
                           shipped_phrases(str(folder / PHRASES_FILE)), shipped_reranker(str(folder / RERANK_FILE)),
