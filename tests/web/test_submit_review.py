@@ -48,6 +48,22 @@ def test_upload_of_a_file(client: TestClient) -> None:
     assert client.get(job["report"] + ".json").json()["tlp"] == "amber"     # the report's own stricter marking
 
 
+def test_an_unknown_tlp_word_in_the_front_matter_is_red(client: TestClient) -> None:
+    # "tlp: restricted" (no TLP 2.0 level) left the report clear, shown to anonymous readers: it is red.
+    body = (DATA / "amber-report.md").read_text(encoding="utf-8").replace("tlp: AMBER", "tlp: restricted")
+    login(client, "analyst")
+    response = _submit(client, files={"file": ("restricted.md", body.encode(), "text/markdown")})
+    job = client.get(response.headers["location"] + ".json").json()
+    assert job["state"] == "done" and job["tlp"] == "clear"        # the form's default, raised by the report
+    report = job["report"]
+    anonymous = TestClient(client.app)
+    for reader in (anonymous, client):            # the analyst who submitted it is cleared to amber+strict
+        assert reader.get(report + ".json").status_code == 404
+    admin = TestClient(client.app)
+    login(admin, "admin")
+    assert admin.get(report + ".json").json()["tlp"] == "red"
+
+
 def test_a_failed_job_says_why(client: TestClient) -> None:
     login(client, "analyst")
     response = _submit(client, url="http://127.0.0.1:9/report.html")         # loopback: refused, never fetched
