@@ -15,6 +15,7 @@ import pytest
 
 from threadline.analysis import analyze_document
 from threadline.ingest import ingest, ingest_into
+from threadline.ingest.pipeline import mark_tlp
 from threadline.model import Document
 from threadline.store import Store
 
@@ -181,3 +182,30 @@ def test_hostile_front_matter_is_bounded(tmp_path: Path) -> None:
     [big] = ingest(_write(tmp_path, "big.md", huge), now=NOW)          # over 64 KiB: not read as front matter
     assert big.text.startswith("---\ntitle: Big") and big.title == "title: Big"   # not the "---" rule
     assert time.monotonic() - started < 10
+
+
+def test_an_unknown_front_matter_tlp_word_marks_the_report_red(kb, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # "tlp: restricted" (a house marking, not TLP 2.0) was kept aside as tlp_ignored and the report stayed clear,
+    # readable by anyone: a marking nobody can read is red, as everywhere else (tlp.normalise).
+    text = NOTE.read_text(encoding="utf-8").replace("tlp: TLP:GREEN", "tlp: Restricted - partners only")
+    [doc] = ingest(_write(tmp_path, "note.md", text), now=NOW)
+    assert doc.metadata["tlp"] == "red"
+    assert doc.metadata["tlp_unrecognised"] == "Restricted - partners only"
+    assert doc.metadata["warning"].count("'Restricted - partners only'") == 1 and "red" in doc.metadata["warning"]
+    assert _document_part(kb, doc)["tlp"] == "red"
+    mark_tlp([doc], "green")                           # --tlp green, a web form's default: the red is kept
+    assert doc.metadata["tlp"] == "red"
+
+
+def test_cli_says_once_that_an_unknown_tlp_word_marks_a_report_red(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    text = NOTE.read_text(encoding="utf-8").replace("tlp: TLP:GREEN", "tlp: restricted")
+    path = _write(tmp_path, "note.md", text)
+    code, out, err = run_cli("analyze", path, "--json", "--no-store", "--tlp", "clear")
+    assert code == 0, err
+    assert json.loads(out)[0]["document"]["tlp"] == "red"
+    [line] = [line for line in err.splitlines() if "restricted" in line]
+    assert path in line and "'restricted'" in line and "red" in line
+    db = str(tmp_path / "store.db")
+    code, out, err = run_cli("ingest", path, "--db", db)
+    assert code == 0, err
+    assert [line for line in out.splitlines() if "'restricted'" in line and "red" in line]

@@ -10,6 +10,7 @@ analysed again at TLP:RED.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -186,3 +187,53 @@ def test_briefings_already_built_are_refused_below_red(stored: Stored, tmp_path:
     with pytest.raises(TypeError):
         publish([brief], tmp_path / "site", None, clearance="clear")
     assert publish([brief], tmp_path / "site", None)["markings"] == {"clear": 1}
+
+
+# `threadline brief` and `threadline export`: an output marked LEVEL (the stricter of --tlp and the analysis's own
+# marking) holds no evidence citing a report above LEVEL, and says how many pieces it left out.
+WITHHELD = re.compile(r"(\d+) pieces? of evidence (?:was|were) withheld: (?:it cites|they cite) reports above "
+                      r"(TLP:[A-Z+]+)")
+
+
+def test_brief_withholds_evidence_citing_a_report_above_its_marking(stored: Stored, run_cli: Any,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THREADLINE_DB", stored.db)
+    red = stored.ids["red"]
+    for fmt in ("md", "html"):
+        code, out, err = run_cli("brief", stored.ids["clear"], "--no-kb", "--format", fmt)
+        assert code == 0, err
+        assert "TLP:CLEAR" in out and "TB-2024-011" in out
+        assert HERON_TITLE not in out and red[:12] not in out
+        [(count, level)] = WITHHELD.findall(out)
+        assert int(count) >= 1 and level == "TLP:CLEAR"
+    # Marked amber by --tlp: the red report is still above it; the amber report's own briefing likewise.
+    for ref, tlp in ((stored.ids["clear"], "amber"), (stored.ids["amber"], "clear")):
+        code, out, err = run_cli("brief", ref, "--no-kb", "--tlp", tlp)
+        assert code == 0, err
+        assert HERON_TITLE not in out and red[:12] not in out and "TLP:AMBER" in out
+        assert [level for _, level in WITHHELD.findall(out)] == ["TLP:AMBER"]
+    # Marked red, the briefing holds the evidence (its readers may read the red report) and says nothing.
+    code, out, err = run_cli("brief", stored.ids["clear"], "--no-kb", "--tlp", "red")
+    assert code == 0, err
+    assert f"stored analysis: {HERON_TITLE}" in out and not WITHHELD.findall(out)
+
+
+def test_export_withholds_evidence_citing_a_report_above_its_marking(stored: Stored, run_cli: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THREADLINE_DB", stored.db)
+    red = stored.ids["red"]
+    carrying = set()
+    for fmt in ("stix", "misp", "navigator", "sigma", "csv"):
+        code, full, err = run_cli("export", stored.ids["clear"], "--format", fmt, "--tlp", "red", "--no-kb")
+        assert code == 0, err
+        if HERON_TITLE in full:
+            carrying.add(fmt)
+        code, out, err = run_cli("export", stored.ids["clear"], "--format", fmt, "--no-kb")
+        assert code == 0, err
+        assert HERON_TITLE not in out and red[:12] not in out, fmt
+        # Machine formats: the count goes to stderr, one line naming the input.
+        [line] = err.strip().splitlines()
+        assert stored.ids["clear"] in line and WITHHELD.search(line) and "TLP:CLEAR" in line, line
+    # STIX carries the attribution evidence as text (x_threadline_* properties); MISP, the Navigator, Sigma and
+    # CSV never held it, and are made from the analysis as withheld all the same.
+    assert carrying == {"stix"}, carrying

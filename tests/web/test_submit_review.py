@@ -48,6 +48,33 @@ def test_upload_of_a_file(client: TestClient) -> None:
     assert client.get(job["report"] + ".json").json()["tlp"] == "amber"     # the report's own stricter marking
 
 
+def test_an_unknown_tlp_word_in_the_front_matter_is_red(kb: Any, tmp_path: Path) -> None:
+    """"tlp: restricted" (no TLP 2.0 level) left the report clear, shown to anonymous readers: it is red. (Its own
+    store: the site's reports must not change under the other tests.)"""
+    from threadline.store import open_store
+    from threadline.web import create_app
+    from threadline.web.auth import add_user
+
+    note = (REPO / "tests" / "data" / "reports" / "vendor-note-front-matter.md").read_text(encoding="utf-8")
+    body = note.replace("tlp: TLP:GREEN", "tlp: restricted")
+    assert body != note
+    store = open_store(tmp_path / "web.db")
+    for role in ("analyst", "admin"):
+        add_user(store, role, role, PASSWORD)
+    app = create_app(store, kb=kb, secret="test-secret", background=False)
+    with TestClient(app) as client, TestClient(app) as anonymous, TestClient(app) as admin:
+        login(client, "analyst")
+        response = _submit(client, files={"file": ("restricted.md", body.encode(), "text/markdown")})
+        job = client.get(response.headers["location"] + ".json").json()
+        assert job["state"] == "done" and job["tlp"] == "clear"     # the form's default, raised by the report
+        report = job["report"]
+        for reader in (anonymous, client):           # the analyst who submitted it is cleared to amber+strict
+            assert reader.get(report + ".json").status_code == 404
+        login(admin, "admin")
+        assert admin.get(report + ".json").json()["tlp"] == "red"
+    store.close()
+
+
 def test_a_failed_job_says_why(client: TestClient) -> None:
     login(client, "analyst")
     response = _submit(client, url="http://127.0.0.1:9/report.html")         # loopback: refused, never fetched

@@ -149,6 +149,16 @@ def _save_analysis(store: Store, result: dict[str, Any]) -> None:
     save_analysis(store, result)
 
 
+def _warn_unrecognised_tlp(docs: list[Document]) -> None:
+    """One stderr line per document whose own front matter names no TLP level (it is marked red)."""
+    from threadline.ingest.dating import unrecognised_tlp_warning
+
+    for doc in docs:
+        word = doc.metadata.get("tlp_unrecognised")
+        if isinstance(word, str):
+            print(f"threadline: warning: {doc.source}: {unrecognised_tlp_warning(word)}", file=sys.stderr)
+
+
 @app.command()
 def analyze(
     sources: Annotated[list[str] | None, typer.Argument(
@@ -243,6 +253,7 @@ def analyze(
 
                         docs = read(target, allow_private=allow_private)
                         mark_tlp(docs, level)
+                    _warn_unrecognised_tlp(docs)
                     # a feed's entry that fails is left out with its reason, the other entries go on
                     _, analysed, skipped = analyze_each(docs, kb, exclude_sources=excluded, known=known)
                     for line in skipped:

@@ -194,3 +194,38 @@ class BriefFormat(StrEnum):
 
 # `export --format`, built from the exporters' registry so that a new format is still one entry there.
 ExportFormatName = StrEnum("ExportFormatName", {name: name for name in FORMATS})  # type: ignore[misc]
+
+
+def within_marking(analyses: list[dict[str, Any]], tlp: str | None,
+                   db: str | None = None) -> list[tuple[dict[str, Any], int]]:
+    """Each analysis as an output of it (a briefing, an export) may carry it, and how many pieces of evidence were
+    left out: the output is marked LEVEL, the stricter of ``tlp`` and the analysis's own marking
+    (:func:`threadline.export.common.marking`), and must not hold evidence citing a report above LEVEL (its title
+    would be read under a lower marking). The cited reports' markings are the store's (``db``, else the ``db``
+    setting); a cited report the store does not know is treated as above LEVEL (:mod:`threadline.store.citations`).
+    The store is opened only when an analysis marked below red cites a stored one."""
+    from threadline.export.common import marking
+    from threadline.tlp import RED
+
+    out: list[tuple[dict[str, Any], int]] = []
+    store = None
+    try:
+        for analysis in analyses:
+            level = marking(analysis, tlp)
+            if level == RED:
+                out.append((analysis, 0))
+                continue
+            from threadline.store.citations import cites_any, stored_markings, withhold_counted
+
+            if not cites_any(analysis):
+                out.append((analysis, 0))
+                continue
+            if store is None:
+                from threadline.store import open_store
+
+                store = open_store(db)
+            out.append(withhold_counted(analysis, level, stored_markings(store)))
+    finally:
+        if store is not None:
+            store.close()
+    return out

@@ -9,10 +9,10 @@ from typing import Annotated, Any
 import typer
 
 from threadline.cli import app
-from threadline.cli.common import TLP_WORDS, ExportFormatName
+from threadline.cli.common import TLP_WORDS, ExportFormatName, within_marking
 from threadline.errors import InputError
 from threadline.export import FORMATS, get_format
-from threadline.export.common import write_atomic
+from threadline.export.common import marking, write_atomic
 from threadline.tlp import parse_option
 
 
@@ -43,13 +43,19 @@ def export_command(
     """Export an analysis for the tools analysts use: OpenCTI/TAXII, MISP, the Navigator, SIEMs, blocklists."""
     export_format = get_format(str(fmt))
     level = parse_option(tlp)
-    analysis = load_source(source)
+    # An export marked LEVEL holds no evidence citing a report above LEVEL; how many pieces it left out goes to
+    # stderr (the formats are read by machines).
+    [(analysis, withheld)] = within_marking([load_source(source)], level)
     kb = None
     if export_format.uses_kb and not no_kb:
         from threadline.knowledge import load_kb
 
         kb = load_kb()
     text = export_format.exporter()(analysis, kb, tlp=level)   # built in full before anything is written
+    if withheld:
+        from threadline.store.citations import withheld_line
+
+        print(f"threadline: {source}: {withheld_line(withheld, marking(analysis, level))}", file=sys.stderr)
     if out is None:
         sys.stdout.write(text)
         sys.stdout.flush()

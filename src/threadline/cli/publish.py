@@ -10,7 +10,7 @@ import typer
 
 from threadline import settings
 from threadline.cli import app
-from threadline.cli.common import TLP_WORDS, BriefFormat
+from threadline.cli.common import TLP_WORDS, BriefFormat, within_marking
 from threadline.errors import InputError
 from threadline.export.common import write_atomic
 from threadline.tlp import CLEAR, LEVELS, RED, label, parse_option
@@ -53,9 +53,10 @@ def brief_command(
     from threadline.publish.brief import build_brief, render_brief
 
     level = parse_option(tlp) if tlp is not None else None
-    analyses = load_analyses(sources)
+    # A briefing marked LEVEL holds no evidence citing a report above LEVEL, and says how many pieces it left out.
+    analyses = within_marking(load_analyses(sources), level)
     kb = _kb(no_kb)
-    texts = [(b.id, render_brief(b, fmt)) for b in (build_brief(a, kb, tlp=level) for a in analyses)]
+    texts = [(b.id, render_brief(b, fmt)) for b in (build_brief(a, kb, tlp=level, withheld=n) for a, n in analyses)]
     if len(texts) == 1:
         if out is None:
             sys.stdout.write(texts[0][1])

@@ -18,7 +18,7 @@ import yaml
 
 from threadline.extract.dates import parse_day, report_date
 from threadline.model import Document
-from threadline.tlp import recognise
+from threadline.tlp import LEVELS, RED, recognise
 
 FRONT_MATTER, METADATA, BODY, INGESTED = "front_matter", "metadata", "body", "ingested"
 DATE_BASES = (FRONT_MATTER, METADATA, BODY, INGESTED)
@@ -114,6 +114,11 @@ def _text(value: object) -> str | None:
     return " ".join(str(value).split())[:500] or None
 
 
+def unrecognised_tlp_warning(word: str) -> str:
+    """What a document's reader is told when its own front matter carries a TLP word that names no level."""
+    return f"front matter TLP {word[:100]!r} is no TLP 2.0 level ({', '.join(LEVELS)}); the report is marked red"
+
+
 def apply_front_matter(doc: Document, front: FrontMatter) -> None:
     """Title, author, site, date, source URL and TLP from front matter onto a document made from its body."""
     f = front.fields
@@ -135,7 +140,12 @@ def apply_front_matter(doc: Document, front: FrontMatter) -> None:
         if level:
             doc.metadata["tlp"] = level
         else:
-            doc.metadata["tlp_ignored"] = tlp
+            # A marking nobody can read is red (tlp.normalise): never shown to a reader cleared below it.
+            doc.metadata["tlp"] = RED
+            doc.metadata["tlp_unrecognised"] = tlp[:100]
+            note = unrecognised_tlp_warning(tlp)
+            previous = doc.metadata.get("warning")
+            doc.metadata["warning"] = f"{previous}; {note}" if previous else note
     for key in _DATE_KEYS:
         value = f.get(key)
         if isinstance(value, date):          # YAML's own dates and timestamps

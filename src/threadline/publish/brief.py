@@ -296,8 +296,11 @@ def _remedies(a: dict[str, Any], kb: KnowledgeBase, entities: list[str], refs: R
         kb, observed, refs, limit=5 if brief.basis == "observed" else 3)
 
 
-def build_brief(analysis: dict[str, Any], kb: KnowledgeBase | None, *, tlp: str | None = None) -> Brief:
-    """The briefing's data for one analysis; ``kb`` None leaves out history and mitigations (noted in the brief)."""
+def build_brief(analysis: dict[str, Any], kb: KnowledgeBase | None, *, tlp: str | None = None,
+                withheld: int = 0) -> Brief:
+    """The briefing's data for one analysis; ``kb`` None leaves out history and mitigations (noted in the brief);
+    ``withheld``: how many pieces of evidence citing reports above the briefing's marking were left out of the
+    analysis (:func:`threadline.cli.common.within_marking`), said under "All things considered"."""
     a = check_analysis(analysis)
     doc = a["document"]
     level = marking(a, tlp)
@@ -340,6 +343,10 @@ def build_brief(analysis: dict[str, Any], kb: KnowledgeBase | None, *, tlp: str 
             brief.history_kb.extend(actor_history(kb, entity, techniques, refs, brief.published))
         _remedies(a, kb, entities, refs, brief)
     considered(a, kb, refs, brief)
+    if withheld:
+        from threadline.store.citations import withheld_line
+
+        brief.notes["withheld"] = withheld_line(withheld, level) + "."
     brief.glance = at_a_glance(a, brief)
     brief.references = refs.items
     _defang_all(brief, defang)

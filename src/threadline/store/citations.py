@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from threadline.store.models import AnalysisRow
 from threadline.store.repository import Store
-from threadline.tlp import RED, Level, may_read
+from threadline.tlp import RED, Level, label, may_read
 
 CITATION = "stored analysis:"
 _ID = re.compile(r"\(([0-9a-f]{12,64})\)")
@@ -84,23 +84,29 @@ def _cites_hidden(text: str, hidden: set[str]) -> bool:
     return not ids or any(i in hidden for i in ids)
 
 
-def _walk(value: Any, hidden: set[str]) -> tuple[Any, bool]:
-    """(the value without hidden citations, whether the value itself must go)."""
+def _walk(value: Any, hidden: set[str], dropped: list[int]) -> tuple[Any, bool]:
+    """(the value without hidden citations, whether the value itself must go); ``dropped[0]`` counts the pieces of
+    evidence left out (an item, or a source string whose item stays)."""
     if isinstance(value, str):
         return value, _cites_hidden(value, hidden)
     if isinstance(value, list):
         kept = []
+        gone = 0
         for item in value:
-            new, drop = _walk(item, hidden)
-            if not drop:
+            new, drop = _walk(item, hidden, dropped)
+            if drop:
+                gone += 1
+            else:
                 kept.append(new)
         # A list of strings (an item's sources) emptied by the withholding takes its item with it.
         emptied = bool(value) and not kept and all(isinstance(item, str) for item in value)
+        if not emptied:
+            dropped[0] += gone
         return kept, emptied
     if isinstance(value, dict):
         out: dict[Any, Any] = {}
         for key, item in value.items():
-            new, drop = _walk(item, hidden)
+            new, drop = _walk(item, hidden, dropped)
             if drop and not isinstance(item, dict):
                 return value, True          # a string field (or the only sources) of this item: the item goes
             if not drop:
@@ -123,5 +129,31 @@ def withhold(analysis: dict[str, Any], clearance: Level, markings: Markings) -> 
     hidden = hidden_among(ids, markings(ids), clearance) if ids else set()
     if not any(_cites_hidden(s, hidden) for s in strings):
         return analysis, set()
-    new, _ = _walk(analysis, hidden)
+    new, _ = _walk(analysis, hidden, [0])
     return new, hidden or {"?"}
+
+
+def withhold_counted(analysis: dict[str, Any], clearance: Level,
+                     markings: Markings) -> tuple[dict[str, Any], int]:
+    """:func:`withhold`, and how many pieces of evidence it left out (an output that says so: a briefing or an
+    export marked ``clearance``, whose reader knows the marking of what they hold)."""
+    if clearance == RED or not any(CITATION in s for s in _strings(analysis)):
+        return analysis, 0
+    ids = cited_ids(analysis)
+    hidden = hidden_among(ids, markings(ids), clearance) if ids else set()
+    if not any(_cites_hidden(s, hidden) for s in _strings(analysis)):
+        return analysis, 0
+    dropped = [0]
+    new, _ = _walk(analysis, hidden, dropped)
+    return new, dropped[0]
+
+
+def cites_any(analysis: Any) -> bool:
+    """Whether any string of the analysis cites a stored analysis (with or without a readable id)."""
+    return any(CITATION in s for s in _strings(analysis))
+
+
+def withheld_line(count: int, level: Level) -> str:
+    """What an output marked ``level`` says when evidence citing reports above it was left out of it."""
+    pieces = "1 piece of evidence was" if count == 1 else f"{count} pieces of evidence were"
+    return f"{pieces} withheld: {'it cites' if count == 1 else 'they cite'} reports above {label(level)}"
