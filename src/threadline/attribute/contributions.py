@@ -158,32 +158,16 @@ class GroupScore:
               coefficients: Coefficients) -> None:
         """:meth:`rank`, but only the score and the count of positive contributions now (the same sum, in the same
         order); the contributions and features when first read."""
-        total: float = 0          # sum() starts at 0 too: the same additions in the same order
-        matched = 0
-        for kind, _, value, _, _, via, level in terms:
-            # the coefficient by (kind, via, level), remembered beside the buckets': one look-up per term
-            label = (kind, via, level)
-            factor = coefficients.get(label)
-            if factor is None:
-                factor = coefficients[label] = coefficient(ranker, coefficients, bucket(kind, via, level))
-            scaled = value * factor
-            total += scaled
-            matched += scaled > 0
-        for name in PROFILE:
-            value = profile_values.get(name, 0.0) * coefficient(ranker, coefficients, name)
-            if value:
-                total += value
-                matched += value > 0
-        self.score, self._matched = total, matched
-        self._pending = (terms, profile_values, ranker, coefficients)
+        self.defer_rest(0, 0, terms, terms, profile_values, ranker, coefficients)   # sum() starts at 0 too
 
-    def defer_rest(self, total: float, matched: int, rest: list[Term], make: Callable[[], list[Term]],
+    def defer_rest(self, total: float, matched: int, rest: list[Term], make: list[Term] | Callable[[], list[Term]],
                    profile_values: dict[str, float], ranker: Ranker, coefficients: Coefficients) -> None:
         """:meth:`defer` of terms whose first ones were already scaled and added (``total``, ``matched``: their
         sum, from 0 in the same order, and how many were positive; ``total`` an int 0 when there were none, as
-        sum() and :meth:`defer` leave it): ``rest`` is added as :meth:`defer` adds, then the profile features.
-        ``make`` gives all the terms when first read."""
+        sum() and :meth:`defer` leave it): each term of ``rest`` scaled and added in order, then the profile features.
+        ``make``: all the terms, or what gives them when first read."""
         for kind, _, value, _, _, via, level in rest:
+            # the coefficient by (kind, via, level), remembered beside the buckets': one look-up per term
             label = (kind, via, level)
             factor = coefficients.get(label)
             if factor is None:
