@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from threadline.extract.sentences import split_sentences
-from threadline.extract.techniques import extract_techniques, runtime, runtime_model, shipped_model
+from threadline.extract.techniques import extract_techniques, grams, runtime, runtime_model, shipped_model
 from threadline.extract.techniques import model as technique_model
 from threadline.extract.techniques.blend import load_blend
 from threadline.extract.techniques.extractor import BLEND_MODEL, MODEL_DIR, PROCEDURE_MODEL, REPORT_MODEL
@@ -165,7 +165,7 @@ def test_a_featurizer_pickles_with_an_empty_pool(sentences: list[str]) -> None:
 
 
 def test_the_word_union_gives_each_vocabularys_own_columns(sentences: list[str]) -> None:
-    """From a vocabulary's second call on, its word grams are looked up once for the three featurizers (runtime's
+    """From a vocabulary's second call on, its word grams are looked up once for the three featurizers (grams.py
     WordUnion): each still gets the columns of its own vocabulary, for any subset of the last call's sentences
     and for sentences it has not seen, as a direct look-up (a copy of the vocabulary, at its first call) gives."""
     from dataclasses import replace
@@ -179,4 +179,4 @@ def test_the_word_union_gives_each_vocabularys_own_columns(sentences: list[str])
         for feat in feats:
             found, expected = feat._words(part), direct(feat, part)
             assert all(np.array_equal(a, b) for a, b in zip(found, expected, strict=True))
-    assert all(runtime._union.columns[id(feat.word)][0] is feat.word for feat in feats)
+    assert all(grams.union().columns[id(feat.word)][0] is feat.word for feat in feats)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,18 +24,18 @@ import numpy as np
 import numpy.typing as npt
 
 from threadline.errors import ThreadlineError
+from threadline.extract.techniques import grams as gram_union
+from threadline.extract.techniques.grams import BLOCK as BLOCK
 from threadline.limits import check
 
 FloatArray = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
 Ints = npt.NDArray[np.int64]
 FORMAT = 1                  # model.FORMAT (a test keeps them equal); this module must not import model.py
-BLOCK = 4096                # sentences scored at a time, as model.BLOCK (see there)
 WORD_CACHE = 50_000         # distinct words whose n-gram columns a featurizer keeps (CharPool: about 8 MB)
 _CELLS = 65_536              # float32 products of features x labels held at once in Bank.decision (256 kB)
 _SPARSE = 4                 # Bank.decision multiplies only stored weights below 1/4 of the dense products
 _GROUP = 1.25               # Bank.decision pads rows to the longest of a group at most this times the shortest
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")      # scikit-learn's default token_pattern
 _ABSENT, _SILENT = -10.0, -1e3             # as in blend.py
 SKIPPED = _SILENT                          # decisions_by_block's value of a row it was told to skip
 
@@ -245,15 +244,15 @@ class Featurizer:
         return len(self.word) + (len(self.char) if self.char is not None else 0)
 
     def _words(self, texts: Sequence[str]) -> tuple[Ints, Ints]:
-        """Word 1-2-grams: each sentence's (:func:`_sentence_grams`) looked up in the vocabulary, all at once; from
-        a vocabulary's second call on, through the :class:`WordUnion` of the featurizers' vocabularies."""
+        """Word 1-2-grams: each sentence's (``grams.sentence_grams``) looked up in the vocabulary, all at once;
+        from a vocabulary's second call on, through the ``grams.WordUnion`` of the featurizers' vocabularies."""
         vocabulary = self.word
-        union = _union
+        union = gram_union.union()
         columns = union.columns.get(id(vocabulary))
         if columns is None or columns[0] is not vocabulary:
-            if _joined(vocabulary):
+            if gram_union.joined(vocabulary):
                 return self._words(texts)
-            lists = [_sentence_grams(text) for text in texts]
+            lists = [gram_union.sentence_grams(text) for text in texts]
             sizes = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
             cols = np.fromiter(map(vocabulary.get, chain.from_iterable(lists), repeat(-1)), dtype=np.int64,
                                count=int(sizes.sum()))
@@ -299,91 +298,6 @@ class Featurizer:
         order = np.argsort(rows, kind="stable")           # per row: word columns, then char columns
         return Rows(rows[order], np.concatenate([block.indices, chars.indices + len(self.word)])[order],
                     np.concatenate([block.data, chars.data])[order], (n, self.width))
-
-
-_grams: dict[str, list[str]] = {}     # sentence -> its word 1-2-grams: see _sentence_grams
-
-
-class WordUnion:
-    """The word vocabularies of the featurizers that read the same sentences (report, procedure, blend) as one:
-    each word 1-2-gram of the union has a number, and each vocabulary an array from that number to its column
-    (-1 where it lacks the gram; the last entry, for a gram of no vocabulary, is -1 too). A document's grams are
-    looked up once, for the three featurizers (three look-ups of every gram in three dictionaries were a twentieth
-    of the analysis). The last call's numbers are kept, by sentence: the procedure and blend featurizers read a
-    subset of the report featurizer's sentences. A union is never changed once made: :func:`_joined` makes a new
-    one with a vocabulary more, which starts without kept numbers."""
-
-    __slots__ = ("columns", "index", "last")
-
-    def __init__(self, index: dict[str, int], columns: dict[int, tuple[dict[str, int], Ints]]) -> None:
-        self.index, self.columns = index, columns
-        self.last: tuple[Ints, dict[str, tuple[int, int]]] | None = None     # numbers, and each sentence's span
-
-    def ids(self, texts: Sequence[str]) -> tuple[Ints, Ints]:
-        """The union numbers of the sentences' grams (-1: in no vocabulary), one sentence after another, and how
-        many each sentence has."""
-        last = self.last
-        if last is None or not all(map(last[1].__contains__, texts)):
-            lists = [_sentence_grams(text) for text in texts]
-            sizes = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
-            ids = np.fromiter(map(self.index.get, chain.from_iterable(lists), repeat(-1)), dtype=np.int64,
-                              count=int(sizes.sum()))
-            ends = np.cumsum(sizes)
-            self.last = (ids, dict(zip(texts, zip((ends - sizes).tolist(), ends.tolist(), strict=True),
-                                       strict=True)))
-            return ids, sizes
-        flat, span = last
-        bounds = np.array([span[text] for text in texts], dtype=np.int64).reshape(-1, 2)
-        sizes = bounds[:, 1] - bounds[:, 0]
-        position = np.repeat(bounds[:, 0] - (np.cumsum(sizes) - sizes), sizes)
-        position += np.arange(position.size)
-        return flat[position], sizes
-
-
-_union = WordUnion({}, {})
-_union_lock = threading.Lock()
-_called: dict[int, dict[str, int]] = {}     # vocabularies that looked up words once (kept: ids are not reused)
-
-
-def _joined(vocabulary: dict[str, int]) -> bool:
-    """Whether ``vocabulary`` is now in the word union: at its second call (a one-report run, the cold start, does
-    not build the union), with a new union holding the vocabularies before it and this one."""
-    global _union
-    with _union_lock:
-        if _called.get(id(vocabulary)) is not vocabulary:
-            _called[id(vocabulary)] = vocabulary
-            return False
-        old = _union
-        if id(vocabulary) in old.columns and old.columns[id(vocabulary)][0] is vocabulary:
-            return True
-        index = dict(old.index)
-        for gram in vocabulary:
-            index.setdefault(gram, len(index))
-        size = len(index)
-        columns: dict[int, tuple[dict[str, int], Ints]] = {}
-        for key, (kept, before) in old.columns.items():
-            grown = np.full(size + 1, -1, dtype=np.int64)
-            grown[:before.size - 1] = before[:-1]
-            columns[key] = (kept, grown)
-        mine = np.full(size + 1, -1, dtype=np.int64)
-        mine[np.fromiter(map(index.__getitem__, vocabulary), dtype=np.int64, count=len(vocabulary))] = \
-            np.fromiter(vocabulary.values(), dtype=np.int64, count=len(vocabulary))
-        columns[id(vocabulary)] = (vocabulary, mine)
-        _union = WordUnion(index, columns)
-        return True
-
-
-def _sentence_grams(text: str) -> list[str]:
-    """A sentence's word unigrams and bigrams, as scikit-learn's analyzer gives them. Three featurizers (report,
-    procedure, blend) read the same sentences of a document: the sentence is tokenised once, for the three (the
-    last sentences are kept, at most :data:`BLOCK` of them)."""
-    found = _grams.get(text)
-    if found is None:
-        if len(_grams) >= BLOCK:
-            _grams.clear()
-        tokens = _TOKEN.findall(text.lower())
-        found = _grams[text] = [*tokens, *map(" ".join, pairwise(tokens))]
-    return found
 
 
 def _char_wb(word: str) -> list[str]:
